@@ -1,0 +1,182 @@
+import Foundation
+
+/// Why a client frame could not be decoded, with the `ErrorCode` the server answers with.
+public struct FrameDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+private struct Envelope: Decodable {
+    var type: String?
+    var requestId: String?
+    var clientId: String?
+}
+
+private struct PingPayload: Codable {
+    var requestId: String?
+}
+
+/// Encodes and decodes frames. One instance per task or connection (encoders and decoders are not shared across
+/// threads).
+public struct FrameCodec: Sendable {
+    public init() {}
+
+    // MARK: Client frames
+
+    /// Decodes a client frame, mapping each failure to the error code the protocol specifies.
+    public func decodeClientFrame(_ data: Data) throws(FrameDecodingError) -> ClientFrame {
+        let decoder = JSONDecoder()
+        let envelope: Envelope
+        do {
+            envelope = try decoder.decode(Envelope.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
+            throw FrameDecodingError(code: .badJSON, message: "a frame must be a JSON object")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw FrameDecodingError(code: .invalidFrame, message: Self.describe(context: context, problem: "has the wrong type"))
+        } catch {
+            throw FrameDecodingError(code: .badJSON, message: "the frame is not valid JSON")
+        }
+        guard let type = envelope.type else {
+            throw FrameDecodingError(code: .unknownType, message: "the frame has no \"type\" field")
+        }
+        do {
+            switch type {
+            case "hello": return .hello(try decoder.decode(Hello.self, from: data))
+            case "send": return .send(try decoder.decode(Send.self, from: data))
+            case "broadcast": return .broadcast(try decoder.decode(Broadcast.self, from: data))
+            case "history": return .history(try decoder.decode(HistoryRequest.self, from: data))
+            case "read": return .read(try decoder.decode(ReadMarker.self, from: data))
+            case "typing": return .typing(try decoder.decode(Typing.self, from: data))
+            case "ping": return .ping(requestId: try decoder.decode(PingPayload.self, from: data).requestId)
+            default:
+                throw FrameDecodingError(code: .unknownType, message: "unknown frame type \"\(type.prefix(64))\"")
+            }
+        } catch let error as FrameDecodingError {
+            throw error
+        } catch let error as DecodingError {
+            throw FrameDecodingError(code: .invalidFrame, message: "\(type) frame: " + Self.describe(error))
+        } catch {
+            throw FrameDecodingError(code: .invalidFrame, message: "\(type) frame could not be read")
+        }
+    }
+
+    /// The `clientId` or `requestId` of a frame, if it has one, so an error can name what it rejects.
+    public func reference(in data: Data) -> String? {
+        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: data) else { return nil }
+        return envelope.clientId ?? envelope.requestId
+    }
+
+    public func encode(_ frame: ClientFrame) throws -> Data {
+        let encoder = JSONEncoder()
+        switch frame {
+        case .hello(let hello): return try encoder.encode(Typed(type: "hello", payload: hello))
+        case .send(let send): return try encoder.encode(Typed(type: "send", payload: send))
+        case .broadcast(let broadcast): return try encoder.encode(Typed(type: "broadcast", payload: broadcast))
+        case .history(let request): return try encoder.encode(Typed(type: "history", payload: request))
+        case .read(let marker): return try encoder.encode(Typed(type: "read", payload: marker))
+        case .typing(let typing): return try encoder.encode(Typed(type: "typing", payload: typing))
+        case .ping(let requestId): return try encoder.encode(Typed(type: "ping", payload: PingPayload(requestId: requestId)))
+        }
+    }
+
+    // MARK: Server frames
+
+    public func encode(_ frame: ServerFrame) throws -> Data {
+        let encoder = JSONEncoder()
+        switch frame {
+        case .welcome(let value): return try encoder.encode(Typed(type: "welcome", payload: value))
+        case .message(let value): return try encoder.encode(Typed(type: "message", payload: value))
+        case .ack(let value): return try encoder.encode(Typed(type: "ack", payload: value))
+        case .broadcastAck(let value): return try encoder.encode(Typed(type: "broadcastAck", payload: value))
+        case .history(let value): return try encoder.encode(Typed(type: "history", payload: value))
+        case .synced(let value): return try encoder.encode(Typed(type: "synced", payload: value))
+        case .roster(let value): return try encoder.encode(Typed(type: "roster", payload: RosterPayload(customers: value)))
+        case .rosterUpdate(let value):
+            return try encoder.encode(Typed(type: "rosterUpdate", payload: RosterPayload(customers: value)))
+        case .read(let value): return try encoder.encode(Typed(type: "read", payload: value))
+        case .typing(let value): return try encoder.encode(Typed(type: "typing", payload: value))
+        case .presence(let value): return try encoder.encode(Typed(type: "presence", payload: value))
+        case .pong(let requestId): return try encoder.encode(Typed(type: "pong", payload: PingPayload(requestId: requestId)))
+        case .error(let value): return try encoder.encode(Typed(type: "error", payload: value))
+        }
+    }
+
+    /// Decodes a server frame (clients and tests).
+    public func decodeServerFrame(_ data: Data) throws -> ServerFrame {
+        let decoder = JSONDecoder()
+        let type = try decoder.decode(Envelope.self, from: data).type
+        switch type {
+        case "welcome": return .welcome(try decoder.decode(Welcome.self, from: data))
+        case "message": return .message(try decoder.decode(ChatMessage.self, from: data))
+        case "ack": return .ack(try decoder.decode(Ack.self, from: data))
+        case "broadcastAck": return .broadcastAck(try decoder.decode(BroadcastAck.self, from: data))
+        case "history": return .history(try decoder.decode(HistoryPage.self, from: data))
+        case "synced": return .synced(try decoder.decode(Synced.self, from: data))
+        case "roster": return .roster(try decoder.decode(RosterPayload.self, from: data).customers)
+        case "rosterUpdate": return .rosterUpdate(try decoder.decode(RosterPayload.self, from: data).customers)
+        case "read": return .read(try decoder.decode(ReadReceipt.self, from: data))
+        case "typing": return .typing(try decoder.decode(TypingNotice.self, from: data))
+        case "presence": return .presence(try decoder.decode(Presence.self, from: data))
+        case "pong": return .pong(requestId: try decoder.decode(PingPayload.self, from: data).requestId)
+        case "error": return .error(try decoder.decode(ErrorFrame.self, from: data))
+        default:
+            throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            return "field \"\(path)\" is missing"
+        case .typeMismatch(let type, let context):
+            return describe(context: context, problem: "must be of type \(typeName(type))")
+        case .valueNotFound(let type, let context):
+            return describe(context: context, problem: "must be of type \(typeName(type)), not null")
+        case .dataCorrupted(let context):
+            return describe(context: context, problem: "is invalid")
+        @unknown default:
+            return "invalid frame"
+        }
+    }
+
+    private static func describe(context: DecodingError.Context, problem: String) -> String {
+        let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+        return path.isEmpty ? "the frame \(problem)" : "field \"\(path)\" \(problem)"
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Int.Type, is Int64.Type, is Double.Type: "number"
+        case is Bool.Type: "boolean"
+        default: "\(type)".lowercased()
+        }
+    }
+}
+
+private struct RosterPayload: Codable {
+    var customers: [RosterEntry]
+}
+
+/// Writes `{"type": ..., <payload's fields>}` by letting the payload encode into the same keyed container.
+private struct Typed<Payload: Encodable>: Encodable {
+    var type: String
+    var payload: Payload
+
+    private enum Key: String, CodingKey { case type }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(type, forKey: .type)
+        try payload.encode(to: encoder)
+    }
+}

@@ -1,0 +1,368 @@
+// The chat wire protocol: JSON text frames, each an object with a `type` field.
+// docs/PROTOCOL.md describes every frame with an example; keep the two in step.
+
+/// The protocol versions this build speaks. A client lists the versions it speaks in `hello`; the server picks the
+/// highest one both know and names it in `welcome`.
+public enum ProtocolVersion {
+    public static let current = 1
+    public static let supported: Set<Int> = [1]
+}
+
+/// Who a user is in the product. Decided by the token, never by the client.
+public enum Role: String, Codable, Sendable, CaseIterable {
+    case customer
+    case agent
+}
+
+// MARK: - Client to server
+
+/// First frame on every connection. `token` is needed only when the upgrade request had no
+/// `Authorization: Bearer` header. `user`, when given, must match the token's user.
+public struct Hello: Codable, Sendable, Equatable {
+    public var protocolVersions: [Int]
+    public var token: String?
+    public var user: String?
+    /// Customers: the highest sequence number of their conversation they already have. The server sends the rest.
+    public var lastSeq: Int?
+    /// Agents: the same per conversation (customer name to sequence). Conversations not named get no backlog;
+    /// agents see them in the roster and page in history when they open them.
+    public var lastSeqs: [String: Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case protocolVersions = "protocol", token, user, lastSeq, lastSeqs
+    }
+
+    public init(protocolVersions: [Int] = [ProtocolVersion.current], token: String? = nil, user: String? = nil,
+                lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) {
+        self.protocolVersions = protocolVersions
+        self.token = token
+        self.user = user
+        self.lastSeq = lastSeq
+        self.lastSeqs = lastSeqs
+    }
+}
+
+/// A chat message from a client. Customers may omit `conversation` (it is always their own); agents must name
+/// the customer. `clientId` makes resends safe: the same id from the same sender is stored once.
+public struct Send: Codable, Sendable, Equatable {
+    public var clientId: String
+    public var text: String
+    public var conversation: String?
+
+    public init(clientId: String, text: String, conversation: String? = nil) {
+        self.clientId = clientId
+        self.text = text
+        self.conversation = conversation
+    }
+}
+
+/// An agent's message to every customer, stored in each conversation.
+public struct Broadcast: Codable, Sendable, Equatable {
+    public var clientId: String
+    public var text: String
+
+    public init(clientId: String, text: String) {
+        self.clientId = clientId
+        self.text = text
+    }
+}
+
+/// A page of history: messages with `seq < before` (newest page first, returned in ascending order) or
+/// `seq > after` (ascending). Neither means the newest page.
+public struct HistoryRequest: Codable, Sendable, Equatable {
+    public var conversation: String?
+    public var before: Int?
+    public var after: Int?
+    public var limit: Int?
+    /// Echoed in the answer so a client can match it.
+    public var requestId: String?
+
+    public init(conversation: String? = nil, before: Int? = nil, after: Int? = nil, limit: Int? = nil,
+                requestId: String? = nil) {
+        self.conversation = conversation
+        self.before = before
+        self.after = after
+        self.limit = limit
+        self.requestId = requestId
+    }
+}
+
+/// "I have read this conversation up to `seq`". Markers only move forward.
+public struct ReadMarker: Codable, Sendable, Equatable {
+    public var conversation: String?
+    public var seq: Int
+
+    public init(conversation: String? = nil, seq: Int) {
+        self.conversation = conversation
+        self.seq = seq
+    }
+}
+
+/// Typing indicator; live only, never stored.
+public struct Typing: Codable, Sendable, Equatable {
+    public var conversation: String?
+    public var active: Bool
+
+    public init(conversation: String? = nil, active: Bool = true) {
+        self.conversation = conversation
+        self.active = active
+    }
+}
+
+/// Every frame a client may send.
+public enum ClientFrame: Sendable, Equatable {
+    case hello(Hello)
+    case send(Send)
+    case broadcast(Broadcast)
+    case history(HistoryRequest)
+    case read(ReadMarker)
+    case typing(Typing)
+    case ping(requestId: String?)
+
+    public var typeName: String {
+        switch self {
+        case .hello: "hello"
+        case .send: "send"
+        case .broadcast: "broadcast"
+        case .history: "history"
+        case .read: "read"
+        case .typing: "typing"
+        case .ping: "ping"
+        }
+    }
+}
+
+// MARK: - Server to client
+
+/// Limits the server enforces, told to the client in `welcome` so it can check before sending.
+public struct Limits: Codable, Sendable, Equatable {
+    public var maxTextBytes: Int
+    public var messagesPerSecond: Double
+    public var burst: Int
+    public var historyPageMax: Int
+
+    public init(maxTextBytes: Int, messagesPerSecond: Double, burst: Int, historyPageMax: Int) {
+        self.maxTextBytes = maxTextBytes
+        self.messagesPerSecond = messagesPerSecond
+        self.burst = burst
+        self.historyPageMax = historyPageMax
+    }
+}
+
+public struct Welcome: Codable, Sendable, Equatable {
+    public var protocolVersion: Int
+    public var user: String
+    public var role: Role
+    public var limits: Limits
+    public var serverTime: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case protocolVersion = "protocol", user, role, limits, serverTime
+    }
+
+    public init(protocolVersion: Int, user: String, role: Role, limits: Limits, serverTime: Int64) {
+        self.protocolVersion = protocolVersion
+        self.user = user
+        self.role = role
+        self.limits = limits
+        self.serverTime = serverTime
+    }
+}
+
+/// A stored message as every recipient sees it.
+public struct ChatMessage: Codable, Sendable, Equatable {
+    /// Server-wide id, increasing in commit order.
+    public var id: Int64
+    /// The customer whose conversation this is.
+    public var conversation: String
+    /// Position in the conversation: 1, 2, 3... without gaps.
+    public var seq: Int
+    public var sender: String
+    public var senderRole: Role
+    public var clientId: String
+    public var text: String
+    /// Unix epoch milliseconds, server clock.
+    public var sentAt: Int64
+    public var broadcast: Bool
+
+    public init(id: Int64, conversation: String, seq: Int, sender: String, senderRole: Role, clientId: String,
+                text: String, sentAt: Int64, broadcast: Bool) {
+        self.id = id
+        self.conversation = conversation
+        self.seq = seq
+        self.sender = sender
+        self.senderRole = senderRole
+        self.clientId = clientId
+        self.text = text
+        self.sentAt = sentAt
+        self.broadcast = broadcast
+    }
+}
+
+/// "Your message is stored." Sent to the sender's connection only, after the commit.
+public struct Ack: Codable, Sendable, Equatable {
+    public var clientId: String
+    public var id: Int64
+    public var conversation: String
+    public var seq: Int
+    public var sentAt: Int64
+    /// True when this client id had been stored before: nothing new was stored or delivered.
+    public var duplicate: Bool
+
+    public init(clientId: String, id: Int64, conversation: String, seq: Int, sentAt: Int64, duplicate: Bool) {
+        self.clientId = clientId
+        self.id = id
+        self.conversation = conversation
+        self.seq = seq
+        self.sentAt = sentAt
+        self.duplicate = duplicate
+    }
+}
+
+public struct BroadcastAck: Codable, Sendable, Equatable {
+    public var clientId: String
+    /// Number of conversations the broadcast was stored in.
+    public var conversations: Int
+    public var sentAt: Int64
+    public var duplicate: Bool
+
+    public init(clientId: String, conversations: Int, sentAt: Int64, duplicate: Bool) {
+        self.clientId = clientId
+        self.conversations = conversations
+        self.sentAt = sentAt
+        self.duplicate = duplicate
+    }
+}
+
+public struct HistoryPage: Codable, Sendable, Equatable {
+    public var requestId: String?
+    public var conversation: String
+    /// Ascending by seq.
+    public var messages: [ChatMessage]
+    /// More messages exist beyond this page in the direction asked.
+    public var hasMore: Bool
+
+    public init(requestId: String?, conversation: String, messages: [ChatMessage], hasMore: Bool) {
+        self.requestId = requestId
+        self.conversation = conversation
+        self.messages = messages
+        self.hasMore = hasMore
+    }
+}
+
+/// End of the backlog sent after `welcome`: from here on, messages arrive live.
+public struct Synced: Codable, Sendable, Equatable {
+    /// Highest sequence sent so far, per conversation replayed.
+    public var lastSeqs: [String: Int]
+
+    public init(lastSeqs: [String: Int]) {
+        self.lastSeqs = lastSeqs
+    }
+}
+
+/// Last message of a conversation, for the roster.
+public struct MessagePreview: Codable, Sendable, Equatable {
+    public var sender: String
+    /// At most 120 characters of the text.
+    public var text: String
+    public var sentAt: Int64
+    public var seq: Int
+
+    public init(sender: String, text: String, sentAt: Int64, seq: Int) {
+        self.sender = sender
+        self.text = text
+        self.sentAt = sentAt
+        self.seq = seq
+    }
+}
+
+/// One customer as an agent sees them. `unread` is per agent: customer messages after this agent's read marker.
+public struct RosterEntry: Codable, Sendable, Equatable {
+    public var customer: String
+    public var online: Bool
+    public var lastSeq: Int
+    public var lastMessage: MessagePreview?
+    public var unread: Int
+    public var readSeq: Int
+
+    public init(customer: String, online: Bool, lastSeq: Int, lastMessage: MessagePreview?, unread: Int, readSeq: Int) {
+        self.customer = customer
+        self.online = online
+        self.lastSeq = lastSeq
+        self.lastMessage = lastMessage
+        self.unread = unread
+        self.readSeq = readSeq
+    }
+}
+
+/// Someone read a conversation up to `seq` (read receipt for the other side).
+public struct ReadReceipt: Codable, Sendable, Equatable {
+    public var conversation: String
+    public var reader: String
+    public var readerRole: Role
+    public var seq: Int
+
+    public init(conversation: String, reader: String, readerRole: Role, seq: Int) {
+        self.conversation = conversation
+        self.reader = reader
+        self.readerRole = readerRole
+        self.seq = seq
+    }
+}
+
+public struct TypingNotice: Codable, Sendable, Equatable {
+    public var conversation: String
+    public var user: String
+    public var role: Role
+    public var active: Bool
+
+    public init(conversation: String, user: String, role: Role, active: Bool) {
+        self.conversation = conversation
+        self.user = user
+        self.role = role
+        self.active = active
+    }
+}
+
+/// Sent to customers: how many agents are connected.
+public struct Presence: Codable, Sendable, Equatable {
+    public var agentsOnline: Int
+
+    public init(agentsOnline: Int) {
+        self.agentsOnline = agentsOnline
+    }
+}
+
+/// A rejected frame. The connection stays open; nothing was stored.
+public struct ErrorFrame: Codable, Sendable, Equatable {
+    public var code: ErrorCode
+    public var message: String
+    /// The `clientId` of the rejected `send`/`broadcast`, or the `requestId` of a rejected request, when known.
+    public var ref: String?
+    /// For `rate_limited`: when to try again.
+    public var retryAfterMs: Int?
+
+    public init(code: ErrorCode, message: String, ref: String? = nil, retryAfterMs: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.ref = ref
+        self.retryAfterMs = retryAfterMs
+    }
+}
+
+/// Every frame the server sends.
+public enum ServerFrame: Sendable, Equatable {
+    case welcome(Welcome)
+    case message(ChatMessage)
+    case ack(Ack)
+    case broadcastAck(BroadcastAck)
+    case history(HistoryPage)
+    case synced(Synced)
+    case roster([RosterEntry])
+    case rosterUpdate([RosterEntry])
+    case read(ReadReceipt)
+    case typing(TypingNotice)
+    case presence(Presence)
+    case pong(requestId: String?)
+    case error(ErrorFrame)
+}

@@ -1,0 +1,174 @@
+import ChatProtocol
+import ChatStore
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// Why the server could not start.
+public enum ServerStartError: Error, CustomStringConvertible {
+    case dataDirectory(String, reason: String)
+    case tls(String)
+    case store(StoreError)
+
+    public var description: String {
+        switch self {
+        case .dataDirectory(let path, let reason): "cannot use data directory \(path): \(reason)"
+        case .tls(let reason): "cannot set up TLS: \(reason)"
+        case .store(let error): error.description
+        }
+    }
+}
+
+/// The chat server: WebSocket endpoint `/ws`, `GET /healthz`, `GET /metrics`.
+///
+/// `makeServiceGroup` wires everything; `ServiceGroup.run()` serves until a signal (or
+/// `triggerGracefulShutdown()`), then stops accepting, commits and acknowledges what is in flight and closes every
+/// connection with 1001 "going away".
+public struct ChatServer: Sendable {
+    public let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Builds the server. `onListening` gets the bound port once the socket listens (useful with port 0).
+    public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> ServiceGroup {
+        let fileManager = FileManager.default
+        for directory in [configuration.dataDirectory, configuration.resolvedMediaDirectory] {
+            do {
+                try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ServerStartError.dataDirectory(directory, reason: error.localizedDescription)
+            }
+        }
+        let database: ChatDatabase
+        do {
+            database = try ChatDatabase(path: configuration.databasePath, durability: configuration.durability)
+        } catch {
+            throw ServerStartError.store(error)
+        }
+        let metrics = ChatMetrics()
+        let messages = MessageStore(database: database)
+        let tokens = TokenStore(database: database)
+        let hub = Hub(metrics: metrics, syncBufferLimit: configuration.outboundBufferFrames)
+        do {
+            await hub.load(summaries: try await messages.conversationSummaries(), customers: try await messages.customers(),
+                           markers: try await messages.readMarkers())
+        } catch {
+            throw ServerStartError.store(error)
+        }
+        let writer = MessageWriter(store: messages, hub: hub, metrics: metrics, logger: logger,
+                                   maxPending: configuration.maxPendingWrites)
+        let services = ChatServices(configuration: configuration, hub: hub, writer: writer, tokens: tokens,
+                                    messages: messages, metrics: metrics, throttle: AuthThrottle(), logger: logger)
+
+        let router = Router(context: ChatRequestContext.self)
+        router.get("/healthz") { _, _ -> Response in
+            let shuttingDown = await hub.isShuttingDown
+            let body = #"{"status":"\#(shuttingDown ? "shutting_down" : "ok")","connections":\#(await hub.connectionCount)}"#
+            return Response(status: shuttingDown ? .serviceUnavailable : .ok,
+                            headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+
+        let handler = ConnectionHandler(services: services)
+        let webSocketRouter = Router(context: ChatRequestContext.self)
+        webSocketRouter.ws("/ws") { inbound, outbound, context in
+            await handler.handle(inbound: inbound, outbound: outbound, context: context)
+        }
+        let webSocketConfiguration = WebSocketServerConfiguration(
+            maxFrameSize: configuration.maxFrameBytes,
+            autoPing: .enabled(timePeriod: configuration.pingInterval),
+            closeTimeout: .seconds(5)
+        )
+        var server = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: webSocketRouter,
+                                                             configuration: .init(ws: webSocketConfiguration))
+        if let tls = try tlsConfiguration() {
+            server = try HTTPServerBuilder.tls(server, tlsConfiguration: tls)
+        }
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let lifecycle = ChatLifecycle(hub: hub, writer: writer, tokens: tokens, logger: logger,
+                                      pollInterval: configuration.revocationPollInterval)
+        // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
+        // "going away"), then the HTTP server.
+        return ServiceGroup(configuration: .init(services: [app, lifecycle], gracefulShutdownSignals: gracefulShutdownSignals,
+                                                 logger: logger))
+    }
+
+    private func tlsConfiguration() throws -> TLSConfiguration? {
+        switch (configuration.tlsCertificatePath, configuration.tlsKeyPath) {
+        case (nil, nil):
+            return nil
+        case (let cert?, let key?):
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert)
+                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+                return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                privateKey: .privateKey(privateKey))
+            } catch {
+                throw ServerStartError.tls("\(error) (certificate \(cert), key \(key))")
+            }
+        default:
+            throw ServerStartError.tls("give both --tls-cert and --tls-key")
+        }
+    }
+}
+
+/// Runs beside the HTTP server: cuts sessions whose tokens `chat-admin` revoked, and on graceful shutdown commits
+/// what is queued and closes every connection with "going away".
+struct ChatLifecycle: Service {
+    let hub: Hub
+    let writer: MessageWriter
+    let tokens: TokenStore
+    let logger: Logger
+    let pollInterval: Duration
+
+    func run() async throws {
+        let hub = self.hub
+        let tokens = self.tokens
+        let logger = self.logger
+        let pollInterval = self.pollInterval
+        try? await cancelWhenGracefulShutdown {
+            var watermark = epochMilliseconds()
+            while !Task.isCancelled {
+                try await Task.sleep(for: pollInterval)
+                do {
+                    let revoked = try await tokens.revokedSessions(since: watermark)
+                    if !revoked.ids.isEmpty {
+                        await hub.disconnect(sessions: Set(revoked.ids), code: CloseCode.sessionRevoked, reason: "token revoked")
+                    }
+                    watermark = revoked.newest
+                } catch {
+                    logger.warning("checking for revoked tokens failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        logger.info("shutting down: storing queued messages and closing connections")
+        await writer.close()
+        await hub.shutdown()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while await hub.connectionCount > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        logger.info("chat connections closed")
+    }
+}

@@ -1,0 +1,219 @@
+import ChatProtocol
+import ChatStore
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Request context that remembers the peer address, for throttling failed authentications.
+struct ChatRequestContext: RequestContext, WebSocketRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let peerAddress: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// The server's shared parts, handed to every connection.
+struct ChatServices: Sendable {
+    let configuration: ServerConfiguration
+    let hub: Hub
+    let writer: MessageWriter
+    let tokens: TokenStore
+    let messages: MessageStore
+    let metrics: ChatMetrics
+    let throttle: AuthThrottle
+    let logger: Logger
+}
+
+/// Runs one WebSocket connection: hello and authentication, backlog replay, then the frame loop.
+///
+/// Sequence on a new connection: the client sends `hello`; the server checks the token (from the upgrade request's
+/// `Authorization: Bearer` header or the hello), answers `welcome` (and `roster` for agents), replays what the client
+/// missed, sends `synced`, and from then on frames flow both ways. See docs/PROTOCOL.md.
+struct ConnectionHandler: Sendable {
+    let services: ChatServices
+    private var configuration: ServerConfiguration { services.configuration }
+
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                context: WebSocketRouterContext<ChatRequestContext>) async {
+        var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
+        guard let (connection, opened) = await open(frames: &frames, outbound: outbound, context: context) else { return }
+        var logger = services.logger
+        logger[metadataKey: "user"] = "\(connection.user)"
+        logger[metadataKey: "connection"] = "\(connection.id)"
+        logger.debug("connected", metadata: ["role": "\(connection.role.rawValue)"])
+
+        let expiry = scheduleExpiry(of: connection, at: opened.expiresAt)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.pump(connection.outbox, to: outbound) }
+            var session = Session(connection: connection, services: services)
+            while true {
+                let message: WebSocketMessage?
+                do { message = try await frames.next() } catch { break }
+                guard let message else { break }
+                await session.receive(message)
+            }
+            connection.outbox.finish()
+        }
+        expiry?.cancel()
+        await services.hub.unregister(connection)
+        logger.debug("disconnected")
+    }
+
+    // MARK: Opening
+
+    private struct Opened {
+        var expiresAt: Int64?
+    }
+
+    /// Hello, authentication, welcome and backlog. Returns nil after closing the socket when the connection may
+    /// not go on.
+    private func open(frames: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter,
+                      context: WebSocketRouterContext<ChatRequestContext>) async -> (Connection, Opened)? {
+        let helloTimer = Task {
+            try await Task.sleep(for: configuration.helloTimeout)
+            try? await Self.close(outbound, code: CloseCode.helloExpected, reason: "no hello frame within \(configuration.helloTimeout)")
+        }
+        let first = try? await frames.next()
+        helloTimer.cancel()
+        guard let first else { return nil }
+        guard case .text(let text) = first, case .hello(let hello)? = try? FrameCodec().decodeClientFrame(Data(text.utf8)) else {
+            try? await Self.close(outbound, code: CloseCode.helloExpected, reason: "the first frame must be a hello frame")
+            return nil
+        }
+        guard let version = hello.protocolVersions.filter(ProtocolVersion.supported.contains).max() else {
+            try? await Self.close(outbound, code: CloseCode.unsupportedProtocol,
+                                  reason: "no common protocol version: this server speaks \(ProtocolVersion.supported.sorted())")
+            return nil
+        }
+
+        // Authentication. Repeated failures from one address wait longer and longer before being answered.
+        let address = context.requestContext.peerAddress
+        let delay = await services.throttle.delay(for: address)
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        let token = hello.token ?? Self.bearerToken(in: context.request.headers[.authorization])
+        let result: Result<SessionRecord, AuthFailure>
+        do {
+            result = try await services.tokens.authenticate(token: token ?? "", username: hello.user)
+        } catch {
+            services.logger.error("token check failed", metadata: ["error": "\(error)"])
+            try? await Self.close(outbound, code: CloseCode.goingAway, reason: "cannot check tokens right now; retry later")
+            return nil
+        }
+        let session: SessionRecord
+        switch result {
+        case .failure(let failure):
+            await services.throttle.recordFailure(address)
+            services.metrics.failedAuthentications.increment()
+            services.logger.info("authentication failed", metadata: ["peer": "\(address)", "reason": "\(failure)"])
+            try? await Self.close(outbound, code: CloseCode.authenticationFailed, reason: failure.description)
+            return nil
+        case .success(let record):
+            await services.throttle.recordSuccess(address)
+            session = record
+        }
+
+        let hub = services.hub
+        let connection = Connection(id: await hub.makeConnectionId(), user: session.username, role: session.role,
+                                    sessionId: session.id, outbox: Outbox(limit: configuration.outboundBufferFrames))
+        guard let roster = await hub.register(connection) else {
+            try? await Self.close(outbound, code: CloseCode.goingAway, reason: "server shutting down; reconnect later")
+            return nil
+        }
+        do {
+            let limits = Limits(maxTextBytes: configuration.maxTextBytes, messagesPerSecond: configuration.messagesPerSecond,
+                                burst: configuration.burst, historyPageMax: configuration.historyPageMax)
+            try await Self.write(.welcome(Welcome(protocolVersion: version, user: session.username, role: session.role,
+                                                  limits: limits, serverTime: epochMilliseconds())), to: outbound)
+            if session.role == .agent {
+                try await Self.write(.roster(roster), to: outbound)
+            } else {
+                try await Self.write(.presence(Presence(agentsOnline: await hub.agentsOnline)), to: outbound)
+            }
+            var replayed: [String: Int] = [:]
+            switch session.role {
+            case .customer:
+                if let lastSeq = hello.lastSeq {
+                    replayed[session.username] = try await replay(session.username, after: lastSeq, to: outbound)
+                }
+            case .agent:
+                for (customer, lastSeq) in (hello.lastSeqs ?? [:]).prefix(10_000) where Names.isValidUsername(customer) {
+                    replayed[customer] = try await replay(customer, after: lastSeq, to: outbound)
+                }
+            }
+            try await Self.write(.synced(Synced(lastSeqs: replayed)), to: outbound)
+            await hub.finishSync(connection, replayed: replayed)
+        } catch {
+            await hub.unregister(connection)
+            return nil
+        }
+        return (connection, Opened(expiresAt: session.expiresAt))
+    }
+
+    /// Sends every message of `customer`'s conversation after `seq`, page by page, waiting for each write so a
+    /// long backlog never piles up in memory. Returns the highest sequence sent.
+    private func replay(_ customer: String, after seq: Int, to outbound: WebSocketOutboundWriter) async throws -> Int {
+        var cursor = max(0, seq)
+        while true {
+            let page = try await services.messages.history(customer: customer, after: cursor, limit: configuration.historyPageMax)
+            for message in page.messages {
+                try await Self.write(.message(message), to: outbound)
+                cursor = message.seq
+            }
+            if !page.hasMore { return cursor }
+        }
+    }
+
+    private func scheduleExpiry(of connection: Connection, at expiresAt: Int64?) -> Task<Void, Never>? {
+        guard let expiresAt else { return nil }
+        return Task {
+            let remaining = max(0, expiresAt - epochMilliseconds())
+            try? await Task.sleep(for: .milliseconds(remaining))
+            guard !Task.isCancelled else { return }
+            connection.outbox.close(code: CloseCode.sessionRevoked, reason: "token expired")
+        }
+    }
+
+    // MARK: Socket helpers
+
+    /// Writes queued frames to the socket in order, then closes it if a close was requested.
+    private static func pump(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
+        for await buffer in outbox.frames {
+            if let request = outbox.pendingClose, !request.drain { break }
+            do {
+                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+            } catch {
+                break
+            }
+        }
+        if let request = outbox.pendingClose {
+            try? await close(outbound, code: request.code, reason: request.reason)
+        }
+    }
+
+    static func write(_ frame: ServerFrame, to outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: try encodeFrame(frame))))
+    }
+
+    static func close(_ outbound: WebSocketOutboundWriter, code: UInt16, reason: String) async throws {
+        // Close reasons are limited to 123 bytes by RFC 6455.
+        var reason = reason
+        while reason.utf8.count > 123 { reason.removeLast() }
+        try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+    }
+
+    static func bearerToken(in header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}

@@ -1,0 +1,148 @@
+import ChatProtocol
+import ChatStore
+import Logging
+import Metrics
+import NIOCore
+
+/// Group commit: messages from every connection queue here and are stored in batches, one transaction (one fsync)
+/// per batch. After each commit the senders get their acks and the hub gets the batch to deliver, in commit order.
+/// Whatever arrives while a batch is being written forms the next batch, so batches grow with load by themselves.
+actor MessageWriter {
+    struct Pending: Sendable {
+        var message: OutgoingMessage
+        /// Where the ack goes; nil for messages the server makes itself.
+        var origin: Connection?
+        var receivedAt: ContinuousClock.Instant
+    }
+
+    enum SubmitError: Error {
+        case overloaded
+        case shuttingDown
+    }
+
+    private let store: MessageStore
+    private let hub: Hub
+    private let metrics: ChatMetrics
+    private let logger: Logger
+    private let maxPending: Int
+    private let maxBatch = 4096
+
+    private var queue: [Pending] = []
+    private var draining = false
+    private var closed = false
+    private var states: [String: ConversationState] = [:]
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(store: MessageStore, hub: Hub, metrics: ChatMetrics, logger: Logger, maxPending: Int) {
+        self.store = store
+        self.hub = hub
+        self.metrics = metrics
+        self.logger = logger
+        self.maxPending = maxPending
+    }
+
+    /// Queues a message. Its ack (or error) is sent to `pending.origin` once the batch has committed.
+    func submit(_ pending: Pending) throws(SubmitError) {
+        guard !closed else { throw .shuttingDown }
+        guard queue.count < maxPending else { throw .overloaded }
+        queue.append(pending)
+        if !draining {
+            draining = true
+            Task { await self.drain() }
+        }
+    }
+
+    /// Refuses new messages and returns once everything queued has been committed and acknowledged.
+    func close() async {
+        closed = true
+        if !draining && queue.isEmpty { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    private func drain() async {
+        while !queue.isEmpty {
+            let batch: [Pending]
+            if queue.count <= maxBatch {
+                batch = queue
+                queue.removeAll(keepingCapacity: true)
+            } else {
+                batch = Array(queue.prefix(maxBatch))
+                queue.removeFirst(maxBatch)
+            }
+            await commit(batch)
+        }
+        draining = false
+        let waiters = idleWaiters
+        idleWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func commit(_ batch: [Pending]) async {
+        let outcomes: [CommitOutcome]
+        do {
+            let result = try await store.commit(batch.map(\.message), known: states)
+            outcomes = result.outcomes
+            states = result.states
+        } catch {
+            // Nothing of the batch is stored: say so to every sender, who may resend with the same ids.
+            states.removeAll()
+            logger.error("storing a batch of messages failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
+            for pending in batch {
+                sendError(.storeFailed, "the message could not be stored (\(error)); resend it later with the same clientId",
+                          ref: pending.message.clientId, to: pending.origin)
+            }
+            return
+        }
+        metrics.commitBatchSize.record(batch.count)
+        var deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)] = []
+        deliveries.reserveCapacity(batch.count)
+        var stored = 0
+        for (pending, outcome) in zip(batch, outcomes) {
+            switch outcome {
+            case .rejected(let code, let text):
+                sendError(code, text, ref: pending.message.clientId, to: pending.origin)
+            case .stored(let messages, let duplicate):
+                sendAck(for: pending, messages: messages, duplicate: duplicate)
+                guard !duplicate else { continue }
+                stored += messages.count
+                for message in messages {
+                    guard let buffer = try? encodeFrame(.message(message)) else { continue }
+                    deliveries.append((message, EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
+                                       pending.origin?.id))
+                }
+            }
+        }
+        metrics.messagesStored.increment(by: stored)
+        await hub.publish(deliveries)
+        let now = ContinuousClock.now
+        for pending in batch { metrics.deliveryLatency.recordInterval(since: pending.receivedAt, now: now) }
+    }
+
+    private func sendAck(for pending: Pending, messages: [ChatMessage], duplicate: Bool) {
+        guard let origin = pending.origin else { return }
+        let frame: ServerFrame
+        switch pending.message.target {
+        case .conversation:
+            guard let message = messages.first else { return }
+            frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
+                             seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
+        case .allCustomers:
+            frame = .broadcastAck(BroadcastAck(clientId: pending.message.clientId, conversations: messages.count,
+                                               sentAt: messages.first?.sentAt ?? epochMilliseconds(), duplicate: duplicate))
+        }
+        if let buffer = try? encodeFrame(frame) { origin.outbox.send(buffer) }
+    }
+
+    private func sendError(_ code: ErrorCode, _ text: String, ref: String, to origin: Connection?) {
+        guard let origin, let buffer = try? encodeFrame(.error(ErrorFrame(code: code, message: text, ref: ref))) else { return }
+        origin.outbox.send(buffer)
+    }
+}
+
+extension Metrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant, now: ContinuousClock.Instant) {
+        let elapsed = now - start
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        recordNanoseconds(nanoseconds)
+    }
+}

@@ -1,0 +1,51 @@
+import ChatStore
+import Foundation
+
+/// Everything the server can be told. `chat-server --help` explains each; defaults suit one machine.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests); the bound port is reported by `ChatServer.run(onListening:)`.
+    public var port = 8080
+    /// Holds `chat.sqlite` (and its WAL files). The working directory by default.
+    public var dataDirectory = "."
+    /// The content-addressed media store. `media/` under the data directory by default.
+    public var mediaDirectory: String?
+    public var durability: ChatDatabase.Durability = .full
+
+    /// Longest message text in UTF-8 bytes; longer ones get `too_large`.
+    public var maxTextBytes = 64 * 1024
+    /// Frames larger than this close the connection with 1009 (the hard limit).
+    public var maxFrameBytes = 1024 * 1024
+    /// Sustained frames per second per connection, and the burst allowed above it.
+    public var messagesPerSecond = 50.0
+    public var burst = 100
+    /// Rejected frames within `floodWindow` past which the connection is closed with 4008.
+    public var floodThreshold = 200
+    public var floodWindow: Duration = .seconds(10)
+    /// Frames queued for one connection before it counts as a slow reader and is closed with 4009.
+    public var outboundBufferFrames = 4096
+    /// How long a new connection has to send `hello`.
+    public var helloTimeout: Duration = .seconds(10)
+    /// Keep-alive ping period; a peer that misses a whole period's pong is closed.
+    public var pingInterval: Duration = .seconds(30)
+    public var historyPageDefault = 50
+    public var historyPageMax = 200
+    /// Messages waiting for the group commit past which new sends get `store_failed` (back-pressure).
+    public var maxPendingWrites = 50_000
+    /// How often to look for tokens revoked by `chat-admin`.
+    public var revocationPollInterval: Duration = .milliseconds(500)
+
+    /// PEM certificate chain and private key: both set means the server speaks TLS (wss://).
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+
+    public init() {}
+
+    public var databasePath: String {
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("chat.sqlite").path
+    }
+
+    public var resolvedMediaDirectory: String {
+        mediaDirectory ?? URL(fileURLWithPath: dataDirectory).appendingPathComponent("media").path
+    }
+}

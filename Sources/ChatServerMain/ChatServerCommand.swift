@@ -1,0 +1,104 @@
+import ArgumentParser
+import ChatServer
+import ChatStore
+import Foundation
+import Logging
+
+/// `chat-server`: argument parsing and wiring only; the server lives in the ChatServer module.
+@main
+struct ChatServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-server",
+        abstract: "Real-time customer-support chat server (WebSocket at /ws, /healthz, /metrics).",
+        discussion: """
+            Every option can also be set by the environment variable named in its help; a flag wins over the \
+            variable. With no options the server listens on 127.0.0.1:8080 and keeps chat.sqlite and media/ in the \
+            working directory. SIGINT or SIGTERM shut it down gracefully.
+            """
+    )
+
+    private static func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
+
+    @Option(help: "Address to listen on (CHAT_HOST).")
+    var host: String = env("CHAT_HOST") ?? "127.0.0.1"
+
+    @Option(help: "TCP port; 0 picks a free one and logs it (CHAT_PORT).")
+    var port: Int = env("CHAT_PORT").flatMap(Int.init) ?? 8080
+
+    @Option(name: .customLong("data-dir"), help: "Directory for chat.sqlite (CHAT_DATA_DIR).")
+    var dataDirectory: String = env("CHAT_DATA_DIR") ?? "."
+
+    @Option(name: .customLong("media-dir"), help: "Media store directory; default: media/ under --data-dir (CHAT_MEDIA_DIR).")
+    var mediaDirectory: String?
+
+    @Option(help: "Commit durability: 'full' survives power loss, 'normal' survives a process crash (CHAT_DURABILITY).")
+    var durability: String = env("CHAT_DURABILITY") ?? "full"
+
+    @Option(name: .customLong("max-text-bytes"), help: "Longest message text in UTF-8 bytes (CHAT_MAX_TEXT_BYTES).")
+    var maxTextBytes: Int = env("CHAT_MAX_TEXT_BYTES").flatMap(Int.init) ?? 64 * 1024
+
+    @Option(name: .customLong("rate"), help: "Frames per second allowed per connection, sustained (CHAT_RATE).")
+    var messagesPerSecond: Double = env("CHAT_RATE").flatMap(Double.init) ?? 50
+
+    @Option(help: "Frames a connection may send at once above the rate (CHAT_BURST).")
+    var burst: Int = env("CHAT_BURST").flatMap(Int.init) ?? 100
+
+    @Option(name: .customLong("outbound-buffer"), help: "Frames queued per connection before a slow reader is disconnected (CHAT_OUTBOUND_BUFFER).")
+    var outboundBuffer: Int = env("CHAT_OUTBOUND_BUFFER").flatMap(Int.init) ?? 4096
+
+    @Option(name: .customLong("ping-interval"), help: "Seconds between keep-alive pings; a peer missing a whole period is closed (CHAT_PING_INTERVAL).")
+    var pingInterval: Int = env("CHAT_PING_INTERVAL").flatMap(Int.init) ?? 30
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key the server speaks TLS (wss://) (CHAT_TLS_CERT).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert (CHAT_TLS_KEY).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (CHAT_LOG_LEVEL).")
+    var logLevel: String = env("CHAT_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard ChatDatabase.Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be full or normal") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        guard maxTextBytes > 0, messagesPerSecond > 0, burst > 0, outboundBuffer > 0, pingInterval > 0 else {
+            throw ValidationError("limits must be positive")
+        }
+        guard (resolvedCertificate == nil) == (resolvedKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
+    }
+
+    private var resolvedCertificate: String? { tlsCertificate ?? Self.env("CHAT_TLS_CERT") }
+    private var resolvedKey: String? { tlsKey ?? Self.env("CHAT_TLS_KEY") }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chat-server")
+
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = dataDirectory
+        configuration.mediaDirectory = mediaDirectory ?? Self.env("CHAT_MEDIA_DIR")
+        configuration.durability = ChatDatabase.Durability(rawValue: durability) ?? .full
+        configuration.maxTextBytes = maxTextBytes
+        configuration.messagesPerSecond = messagesPerSecond
+        configuration.burst = burst
+        configuration.outboundBufferFrames = outboundBuffer
+        configuration.pingInterval = .seconds(pingInterval)
+        configuration.tlsCertificatePath = resolvedCertificate
+        configuration.tlsKeyPath = resolvedKey
+
+        let scheme = resolvedCertificate == nil ? "ws" : "wss"
+        let host = self.host
+        let group = try await ChatServer(configuration: configuration, logger: logger).makeServiceGroup { port in
+            logger.notice("chat server listening", metadata: ["url": "\(scheme)://\(host):\(port)/ws", "port": "\(port)"])
+        }
+        try await group.run()
+    }
+}

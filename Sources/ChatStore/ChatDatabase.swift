@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Errors from the store. Each says what failed and what to do.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// The database file could not be opened or migrated.
+    case cannotOpen(path: String, reason: String)
+    /// A username that is not 1-64 of letters, digits, `.`, `_`, `-`, `@`.
+    case invalidUsername(String)
+    /// The user already has tokens with the other role; one user has one role.
+    case roleConflict(user: String, existing: String)
+    /// No such user or token.
+    case notFound(String)
+    /// SQLite refused the operation (disk full, I/O error, locked too long...).
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            "cannot open the database at \(path): \(reason). Check the data directory exists and is writable."
+        case .invalidUsername(let name):
+            "invalid username \"\(name)\": use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        case .roleConflict(let user, let existing):
+            "\(user) already has \(existing) tokens; a user has one role. Revoke them first or pick another name."
+        case .notFound(let what):
+            "\(what) not found"
+        case .database(let reason):
+            "database error: \(reason)"
+        }
+    }
+}
+
+/// The SQLite database of a data directory: opened in WAL mode, migrated from the `schema/` files embedded at
+/// build time. Shared by the server and `chat-admin`, which may run at the same time.
+public final class ChatDatabase: Sendable {
+    public let pool: DatabasePool
+    public let path: String
+
+    /// How durable a commit is. `full` survives power loss; `normal` survives a process crash (WAL), and is
+    /// faster. Group commit makes `full` cheap enough to be the default.
+    public enum Durability: String, Sendable, CaseIterable {
+        case full
+        case normal
+    }
+
+    public init(path: String, durability: Durability = .full) throws(StoreError) {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.label = "chat"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw .cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Names of the migrations applied to this database, in order.
+    public func appliedMigrations() throws(StoreError) -> [String] {
+        do {
+            return try pool.read { db in try Self.migrator.appliedMigrations(db) }
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+
+    /// The migrations from `schema/`, in file-name order, each recorded once applied.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in embeddedMigrations {
+            migrator.registerMigration(migration.name) { db in
+                try db.execute(sql: migration.sql)
+            }
+        }
+        return migrator
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time format of the database and the protocol.
+public func epochMilliseconds(_ date: Date = Date()) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}
+
+extension StoreError {
+    /// Wraps any thrown error from GRDB.
+    static func wrap(_ error: any Error) -> StoreError {
+        if let error = error as? StoreError { return error }
+        return .database("\(error)")
+    }
+}
