@@ -12,11 +12,14 @@ struct ChatRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<Self>
     let peerAddress: String
+    /// The connection's channel, to shut it when a client stops reading (see `Outbox`).
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        channel = source.channel
     }
 }
 
@@ -63,6 +66,9 @@ struct ConnectionHandler: Sendable {
             connection.outbox.finish()
         }
         expiry?.cancel()
+        if connection.outbox.pendingClose?.code == CloseCode.slowConsumer {
+            services.metrics.slowConsumerDisconnects.increment()
+        }
         await services.hub.unregister(connection)
         logger.debug("disconnected")
     }
@@ -121,8 +127,16 @@ struct ConnectionHandler: Sendable {
         }
 
         let hub = services.hub
+        let channel = context.requestContext.channel
+        let outbox = Outbox(limit: configuration.outboundBufferFrames) { request in
+            // Give the close handshake a moment; a client that does not even read the close frame is cut off.
+            Task {
+                try? await Task.sleep(for: request.drain ? .seconds(5) : .seconds(2))
+                try? await channel.close()
+            }
+        }
         let connection = Connection(id: await hub.makeConnectionId(), user: session.username, role: session.role,
-                                    sessionId: session.id, outbox: Outbox(limit: configuration.outboundBufferFrames))
+                                    sessionId: session.id, outbox: outbox)
         guard let roster = await hub.register(connection) else {
             try? await Self.close(outbound, code: CloseCode.goingAway, reason: "server shutting down; reconnect later")
             return nil

@@ -18,8 +18,13 @@ final class Outbox: Sendable {
     /// Set once, by whoever closes first (overflow, revocation, shutdown, flood).
     private let closeRequest = Mutex<CloseRequest?>(nil)
 
-    init(limit: Int) {
+    /// Called once when a close is requested. The connection uses it to force the socket shut if the client does
+    /// not read even the close frame: a write to a client that never reads would otherwise wait forever.
+    private let onClose: @Sendable (CloseRequest) -> Void
+
+    init(limit: Int, onClose: @escaping @Sendable (CloseRequest) -> Void = { _ in }) {
         (frames, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(limit))
+        self.onClose = onClose
     }
 
     /// Queues one encoded frame. Never blocks; overflow closes the connection.
@@ -36,12 +41,16 @@ final class Outbox: Sendable {
 
     /// Asks the writer to close the socket with `code` and `reason`, after writing what is queued when `drain`.
     func close(code: UInt16, reason: String, drain: Bool = false) {
-        let first = closeRequest.withLock { request -> Bool in
-            guard request == nil else { return false }
-            request = CloseRequest(code: code, reason: reason, drain: drain)
+        let request = CloseRequest(code: code, reason: reason, drain: drain)
+        let first = closeRequest.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = request
             return true
         }
-        if first { continuation.finish() }
+        if first {
+            continuation.finish()
+            onClose(request)
+        }
     }
 
     /// Ends the queue without a close request (the connection ended by itself).

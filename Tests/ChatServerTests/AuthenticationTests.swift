@@ -1,0 +1,114 @@
+import ChatClient
+import ChatProtocol
+import ChatStore
+import Foundation
+import Testing
+
+@Suite("Authentication")
+struct AuthenticationTests {
+    @Test("a valid token in the Authorization header is accepted")
+    func headerToken() async throws {
+        let server = try await TestServer.start()
+        let token = try await server.makeToken("alice", role: .customer)
+        let client = try await server.connect("alice", token: token)
+        #expect(client.welcome.user == "alice")
+        #expect(client.welcome.role == .customer)
+        #expect(client.welcome.protocolVersion == 1)
+        await server.stop()
+    }
+
+    @Test("a valid token in the hello frame is accepted (clients that cannot set headers)")
+    func helloToken() async throws {
+        let server = try await TestServer.start()
+        let token = try await server.makeToken("sam", role: .agent)
+        let connection = ChatConnection(url: server.url)
+        let welcome = try await connection.hello(Hello(token: token))
+        #expect(welcome.user == "sam")
+        #expect(welcome.role == .agent)
+        await server.stop()
+    }
+
+    private func expectRefused(_ server: TestServer, hello: Hello, bearer: String? = nil, code: UInt16,
+                               reasonContains: String) async throws {
+        let connection = ChatConnection(url: server.url, bearer: bearer)
+        try connection.send(.hello(hello))
+        let info = await connection.closed()
+        #expect(info?.code == code, "close code")
+        #expect(info?.reason?.contains(reasonContains) == true, "reason was \(info?.reason ?? "nil")")
+    }
+
+    @Test("wrong, expired, revoked and other users' tokens are refused with 4001 and a reason")
+    func refusedTokens() async throws {
+        let server = try await TestServer.start()
+        let good = try await server.makeToken("alice", role: .customer)
+        try await expectRefused(server, hello: Hello(token: "not-a-token"), code: CloseCode.authenticationFailed, reasonContains: "unknown token")
+        try await expectRefused(server, hello: Hello(), code: CloseCode.authenticationFailed, reasonContains: "no token")
+
+        let expired = try await server.makeToken("bob", role: .customer, expiresAt: epochMilliseconds() - 1000)
+        try await expectRefused(server, hello: Hello(token: expired), code: CloseCode.authenticationFailed, reasonContains: "expired")
+
+        let revoked = try await server.makeToken("carol", role: .customer)
+        try await TokenStore(database: try server.database()).revoke(username: "carol")
+        try await expectRefused(server, hello: Hello(token: revoked), code: CloseCode.authenticationFailed, reasonContains: "revoked")
+
+        try await expectRefused(server, hello: Hello(user: "mallory"), bearer: good, code: CloseCode.authenticationFailed,
+                                reasonContains: "does not belong")
+        await server.stop()
+    }
+
+    @Test("a first frame that is not hello, or no common protocol version, closes with a documented code")
+    func helloRules() async throws {
+        let server = try await TestServer.start()
+        let token = try await server.makeToken("alice", role: .customer)
+        let connection = ChatConnection(url: server.url, bearer: token)
+        try connection.send(.send(Send(clientId: "x", text: "hi")))
+        let info = await connection.closed()
+        #expect(info?.code == CloseCode.helloExpected)
+
+        let future = ChatConnection(url: server.url, bearer: token)
+        try future.send(.hello(Hello(protocolVersions: [99])))
+        #expect(await future.closed()?.code == CloseCode.unsupportedProtocol)
+        await server.stop()
+    }
+
+    @Test("a connection that never says hello is closed after the hello timeout")
+    func helloTimeout() async throws {
+        let server = try await TestServer.start { $0.helloTimeout = .milliseconds(300) }
+        let connection = ChatConnection(url: server.url)
+        let info = await connection.closed(timeout: .seconds(5))
+        #expect(info?.code == CloseCode.helloExpected)
+        await server.stop()
+    }
+
+    @Test("revoking a token cuts its live session within a second")
+    func liveRevocation() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.join("alice", role: .customer)
+        _ = try await client.synced()
+        let started = ContinuousClock.now
+        try await TokenStore(database: try server.database()).revoke(username: "alice")
+        let info = await client.connection.closed(timeout: .seconds(3))
+        #expect(info?.code == CloseCode.sessionRevoked)
+        #expect(ContinuousClock.now - started < .seconds(1.5))
+        await server.stop()
+    }
+
+    @Test("repeated failures from one address are slowed down")
+    func throttling() async throws {
+        let server = try await TestServer.start()
+        var durations: [Duration] = []
+        for _ in 0..<6 {
+            let started = ContinuousClock.now
+            let connection = ChatConnection(url: server.url)
+            try connection.send(.hello(Hello(token: "wrong")))
+            #expect(await connection.closed()?.code == CloseCode.authenticationFailed)
+            durations.append(ContinuousClock.now - started)
+        }
+        // The first three are answered at once; from the fourth on each waits (250 ms, 500 ms, 1 s...).
+        #expect(durations[5] >= .milliseconds(900), "sixth failure took \(durations[5])")
+        #expect(durations[5] > durations[0])
+        let metrics = try await server.get("/metrics").body
+        #expect(metrics.contains("chat_auth_failures_total 6"))
+        await server.stop()
+    }
+}

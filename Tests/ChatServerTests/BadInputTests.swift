@@ -1,0 +1,184 @@
+import ChatClient
+import ChatProtocol
+import ChatStore
+import Foundation
+import Testing
+
+@Suite("Bad input")
+struct BadInputTests {
+    /// Sends `text` as a raw frame and expects an error with `code`; then checks the connection still works.
+    private func expectError(_ client: Client, raw text: String, code: ErrorCode, ref: String? = nil) async throws {
+        client.connection.sendText(text)
+        let error = try await client.error()
+        #expect(error.code == code, "for \(text.prefix(80))")
+        #expect(!error.message.isEmpty)
+        if let ref { #expect(error.ref == ref) }
+        _ = try await client.framesUntilPong()
+    }
+
+    @Test("malformed, unknown, incomplete and mistyped frames get error frames and store nothing")
+    func malformedFrames() async throws {
+        let server = try await TestServer.start()
+        let customer = try await server.join("alice", role: .customer)
+        try await expectError(customer, raw: "{not json", code: .badJSON)
+        try await expectError(customer, raw: "[1,2,3]", code: .badJSON)
+        try await expectError(customer, raw: "\"send\"", code: .badJSON)
+        try await expectError(customer, raw: #"{"text":"no type"}"#, code: .unknownType)
+        try await expectError(customer, raw: #"{"type":"explode"}"#, code: .unknownType)
+        try await expectError(customer, raw: #"{"type":"send","clientId":"c1"}"#, code: .invalidFrame, ref: "c1")
+        try await expectError(customer, raw: #"{"type":"send","clientId":"c2","text":42}"#, code: .invalidFrame, ref: "c2")
+        try await expectError(customer, raw: #"{"type":"send","clientId":"","text":"hi"}"#, code: .invalidFrame)
+        try await expectError(customer, raw: #"{"type":"send","clientId":"c3","text":"   "}"#, code: .invalidFrame)
+        try await expectError(customer, raw: #"{"type":"read","seq":"x"}"#, code: .invalidFrame)
+        try await expectError(customer, raw: #"{"type":"read","seq":-1}"#, code: .invalidFrame)
+        try await expectError(customer, raw: #"{"type":"history","before":-5}"#, code: .invalidFrame)
+        try await expectError(customer, raw: #"{"type":"hello","protocol":[1]}"#, code: .alreadyAuthenticated)
+        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+
+        // The connection is still usable.
+        try customer.send("still here")
+        #expect(try await customer.ack().seq == 1)
+        await server.stop()
+    }
+
+    @Test("text over the size limit is refused; a frame over the hard limit closes with 1009")
+    func sizeLimits() async throws {
+        let server = try await TestServer.start { $0.maxTextBytes = 1000; $0.maxFrameBytes = 64 * 1024 }
+        let customer = try await server.join("alice", role: .customer)
+        try customer.send(String(repeating: "é", count: 501), clientId: "big")
+        let error = try await customer.error()
+        #expect(error.code == .tooLarge)
+        #expect(error.ref == "big")
+        try customer.send(String(repeating: "x", count: 1000), clientId: "fits")
+        #expect(try await customer.ack().clientId == "fits")
+        customer.connection.sendText(String(repeating: "y", count: 40_000))
+        #expect(try await customer.error().code == .tooLarge)
+        #expect(try await MessageStore(database: try server.database()).messageCount() == 1)
+
+        customer.connection.sendText(String(repeating: "z", count: 70_000))
+        #expect(await customer.connection.closed()?.code == CloseCode.messageTooBig)
+        await server.stop()
+    }
+
+    @Test("a binary frame where none is expected gets unexpected_binary")
+    func binaryFrame() async throws {
+        let server = try await TestServer.start()
+        let customer = try await server.join("alice", role: .customer)
+        customer.connection.sendBinary([0, 1, 2, 3])
+        #expect(try await customer.error().code == .unexpectedBinary)
+        _ = try await customer.framesUntilPong()
+        await server.stop()
+    }
+
+    @Test("a customer cannot address another customer's conversation")
+    func otherConversation() async throws {
+        let server = try await TestServer.start()
+        let alice = try await server.join("alice", role: .customer)
+        let bob = try await server.join("bob", role: .customer)
+        try alice.send("hi bob", clientId: "x", to: "bob")
+        let error = try await alice.error()
+        #expect(error.code == .forbidden)
+        #expect(error.ref == "x")
+        try alice.connection.send(.history(HistoryRequest(conversation: "bob")))
+        #expect(try await alice.error().code == .forbidden)
+        try alice.connection.send(.read(ReadMarker(conversation: "bob", seq: 1)))
+        #expect(try await alice.error().code == .forbidden)
+        #expect(!(try await bob.framesUntilPong()).contains { if case .message = $0 { true } else { false } })
+        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        await server.stop()
+    }
+
+    @Test("agents must name an existing customer")
+    func agentTargets() async throws {
+        let server = try await TestServer.start()
+        let agent = try await server.join("sam", role: .agent)
+        try agent.send("hi", clientId: "n1")
+        #expect(try await agent.error().code == .invalidFrame)
+        try agent.send("hi", clientId: "n2", to: "nobody")
+        let error = try await agent.error()
+        #expect(error.code == .unknownConversation)
+        #expect(error.ref == "n2")
+        try agent.send("hi", clientId: "n3", to: "../etc")
+        #expect(try await agent.error().code == .invalidFrame)
+        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        await server.stop()
+    }
+
+    @Test("frames faster than the rate limit are refused with retryAfterMs; a flood closes with 4008")
+    func rateLimitAndFlood() async throws {
+        let server = try await TestServer.start {
+            $0.messagesPerSecond = 5
+            $0.burst = 5
+            $0.floodThreshold = 30
+        }
+        let customer = try await server.join("alice", role: .customer)
+        for index in 0..<8 { try customer.send("m\(index)", clientId: "m\(index)") }
+        var acks = 0
+        var limited: [ErrorFrame] = []
+        while acks + limited.count < 8 {
+            let frame = try await customer.connection.receive { frame -> ServerFrame? in
+                switch frame {
+                case .ack, .error: frame
+                default: nil
+                }
+            }
+            if case .ack = frame { acks += 1 }
+            if case .error(let error) = frame { limited.append(error) }
+        }
+        #expect(acks == 5)
+        #expect(limited.count == 3)
+        #expect(limited.allSatisfy { $0.code == .rateLimited && ($0.retryAfterMs ?? 0) > 0 })
+        #expect(try await MessageStore(database: try server.database()).messageCount() == 5)
+
+        for index in 0..<60 { customer.connection.sendText("garbage \(index)") }
+        #expect(await customer.connection.closed()?.code == CloseCode.flood)
+        await server.stop()
+    }
+
+    @Test("a client that stops reading is closed with 4009 and loses nothing: it resumes by sequence")
+    func slowConsumer() async throws {
+        let server = try await TestServer.start {
+            $0.outboundBufferFrames = 8
+            $0.messagesPerSecond = 10_000
+            $0.burst = 10_000
+        }
+        let token = try await server.makeToken("alice", role: .customer)
+        let agent = try await server.join("sam", role: .agent)
+        let port = server.port
+        let stalled = try await offPool { () throws -> RawWebSocket in
+            let socket = try RawWebSocket(port: port, bearer: token)
+            try socket.sendText(#"{"type":"hello","protocol":[1],"lastSeq":0}"#)
+            return socket
+        }
+        // Big messages fill the socket buffers quickly; then the outbox overflows.
+        let text = String(repeating: "x", count: 60_000)
+        var sent = 0
+        func disconnected() async throws -> Bool {
+            try await server.get("/metrics").body.contains("chat_slow_consumer_disconnects_total 1")
+        }
+        for _ in 0..<8 {
+            for _ in 0..<50 { try agent.send(text, to: "alice") }
+            for _ in 0..<50 { _ = try await agent.ack() }
+            sent += 50
+            if try await disconnected() { break }
+        }
+        // The server sends close 4009; a client that reads nothing at all is cut off two seconds later.
+        let closeCode = try await offPool { stalled.drainUntilClose() }
+        #expect(closeCode == CloseCode.slowConsumer || closeCode == nil)
+        var counted = try await disconnected()
+        for _ in 0..<50 where !counted {
+            try await Task.sleep(for: .milliseconds(100))
+            counted = try await disconnected()
+        }
+        #expect(counted, "the stalled client was never disconnected as a slow consumer")
+
+        // Reconnecting from sequence 0 yields every message, in order, once.
+        let resumed = try await server.connect("alice", token: token, lastSeq: 0)
+        var seqs: [Int] = []
+        while seqs.count < sent {
+            seqs.append(try await resumed.message(timeout: .seconds(10)).seq)
+        }
+        #expect(seqs == Array(1...sent))
+        await server.stop()
+    }
+}

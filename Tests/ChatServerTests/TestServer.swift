@@ -1,0 +1,163 @@
+import ChatClient
+import ChatProtocol
+import ChatServer
+import ChatStore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A real chat server on an ephemeral loopback port with its own temporary data directory.
+final class TestServer: Sendable {
+    let directory: String
+    let configuration: ServerConfiguration
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    var url: String { "ws://127.0.0.1:\(port)/ws" }
+    var httpBase: String { "http://127.0.0.1:\(port)" }
+
+    static func makeDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chat-test-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Starts a server on `directory` (a new one by default). `configure` adjusts limits for a test.
+    static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in })
+        async throws -> TestServer {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = directory
+        configuration.durability = .normal
+        configuration.revocationPollInterval = .milliseconds(100)
+        configure(&configuration)
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .warning
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let group = try await ChatServer(configuration: configuration, logger: logger)
+            .makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
+        let task = Task { try await group.run() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        return TestServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
+    }
+
+    private init(directory: String, configuration: ServerConfiguration, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.directory = directory
+        self.configuration = configuration
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns when the server has stopped.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+
+    /// A second handle on the database, as `chat-admin` would open it.
+    func database() throws -> ChatDatabase {
+        try ChatDatabase(path: configuration.databasePath)
+    }
+
+    func makeToken(_ user: String, role: Role, expiresAt: Int64? = nil) async throws -> String {
+        try await TokenStore(database: try database()).create(username: user, role: role, expiresAt: expiresAt).token
+    }
+
+    /// Connects and completes hello; the token goes in the Authorization header.
+    func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> Client {
+        let connection = ChatConnection(url: url, bearer: token)
+        let welcome = try await connection.hello(Hello(user: user, lastSeq: lastSeq, lastSeqs: lastSeqs))
+        return Client(connection: connection, welcome: welcome)
+    }
+
+    /// Creates a user with a token and connects it.
+    func join(_ user: String, role: Role) async throws -> Client {
+        try await connect(user, token: try await makeToken(user, role: role), lastSeq: role == .customer ? 0 : nil)
+    }
+
+    func get(_ path: String) async throws -> (status: Int, body: String) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: httpBase + path)!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A connected test client with helpers to wait for particular frames.
+struct Client {
+    let connection: ChatConnection
+    let welcome: Welcome
+
+    func send(_ text: String, clientId: String = UUID().uuidString, to conversation: String? = nil) throws {
+        try connection.send(.send(Send(clientId: clientId, text: text, conversation: conversation)))
+    }
+
+    func ack(timeout: Duration = .seconds(5)) async throws -> Ack {
+        try await connection.receive(timeout: timeout) { if case .ack(let ack) = $0 { ack } else { nil } }
+    }
+
+    func message(timeout: Duration = .seconds(5)) async throws -> ChatMessage {
+        try await connection.receive(timeout: timeout) { if case .message(let message) = $0 { message } else { nil } }
+    }
+
+    func error(timeout: Duration = .seconds(5)) async throws -> ErrorFrame {
+        try await connection.receive(timeout: timeout) { if case .error(let error) = $0 { error } else { nil } }
+    }
+
+    func synced(timeout: Duration = .seconds(5)) async throws -> Synced {
+        try await connection.receive(timeout: timeout) { if case .synced(let synced) = $0 { synced } else { nil } }
+    }
+
+    func roster(timeout: Duration = .seconds(5)) async throws -> [RosterEntry] {
+        try await connection.receive(timeout: timeout) { frame -> [RosterEntry]? in
+            switch frame {
+            case .roster(let entries), .rosterUpdate(let entries): entries
+            default: nil
+            }
+        }
+    }
+
+    /// Waits for a roster (update) entry of `customer` that satisfies `condition`.
+    func rosterEntry(_ customer: String, timeout: Duration = .seconds(5), where condition: (RosterEntry) -> Bool) async throws -> RosterEntry {
+        try await connection.receive(timeout: timeout) { frame -> RosterEntry? in
+            switch frame {
+            case .roster(let entries), .rosterUpdate(let entries):
+                entries.first { $0.customer == customer && condition($0) }
+            default: nil
+            }
+        }
+    }
+
+    /// Sends a ping and collects every frame that arrives before its pong: proves what did (not) arrive meanwhile.
+    func framesUntilPong(timeout: Duration = .seconds(5)) async throws -> [ServerFrame] {
+        let id = UUID().uuidString
+        try connection.send(.ping(requestId: id))
+        var frames: [ServerFrame] = []
+        while true {
+            let incoming = try await connection.receive(timeout: timeout)
+            guard let frame = incoming.frame else { continue }
+            if case .pong(let requestId) = frame, requestId == id { return frames }
+            frames.append(frame)
+        }
+    }
+}
+
+/// Runs blocking work (plain sockets, child processes) on a dispatch thread: the Swift cooperative pool has only as
+/// many threads as cores, and the server under test needs them.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
