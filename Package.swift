@@ -23,6 +23,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
+        // Shared pixel type of the thumbnailer and the terminal renderers.
+        .target(name: "ImageBuffer"),
+        // libjpeg-turbo and libpng wrappers: setjmp/longjmp stays in C, nothing printed, errors come back as codes.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
+        // Thumbnails: probe, decode at reduced scale, EXIF orientation, resize, encode. No Foundation.
+        .target(name: "Thumbnailer", dependencies: ["ImageBuffer", "CImageCodecs"]),
+
         // Wire protocol shared by server and clients: frame types, codes, versions. Foundation only.
         .target(name: "ChatProtocol"),
 
@@ -85,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "ChatAdmin",
             dependencies: [
-                "ChatStore",
+                "ChatStore", "Thumbnailer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -98,6 +105,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs"]),
     ],
     swiftLanguageModes: [.v6]
 )

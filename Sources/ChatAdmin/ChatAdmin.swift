@@ -10,7 +10,7 @@ struct ChatAdmin: AsyncParsableCommand {
         commandName: "chat-admin",
         abstract: "Manage tokens of a chat server's data directory (safe while the server runs).",
         discussion: "Exit codes: 0 success, 1 the operation failed (message on stderr), 64 bad usage.",
-        subcommands: [Tokens.self]
+        subcommands: [Tokens.self, Media.self]
     )
 }
 

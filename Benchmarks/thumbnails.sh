@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Whole-process fit320 thumbnail benchmark: our command against vipsthumbnail, ImageMagick and the djpeg floor.
+#
+#   Benchmarks/thumbnails.sh [THUMB_CMD]
+#
+# THUMB_CMD (argument or environment) is our thumbnail command with IN and OUT placeholders; default
+#   ".build/release/chat-admin media thumbnail IN OUT --size fit320" (run from the package root after
+#   `swift build -c release`). Needs: mate-backgrounds, libvips-tools, imagemagick, libjpeg-turbo-progs, time.
+# Environment: RUNS (timed runs per tool and file, default 9), RSS_RUNS (default 3), WORK (scratch directory).
+# Wall time: median of RUNS, measured in-shell ($EPOCHREALTIME) so no wrapper process is counted.
+# Peak memory: median of RSS_RUNS of `/usr/bin/time -f %M` (maximum resident set, KiB).
+set -euo pipefail
+
+THUMB_CMD=${1:-${THUMB_CMD:-".build/release/chat-admin media thumbnail IN OUT --size fit320"}}
+RUNS=${RUNS:-9}
+RSS_RUNS=${RSS_RUNS:-3}
+WORK=${WORK:-${TMPDIR:-/tmp}/thumb-bench-$$}
+PHOTOS=/usr/share/backgrounds/mate
+CONVERT=/usr/bin/convert # not a stand-in earlier on PATH
+
+die() { echo "thumbnails.sh: $*" >&2; exit 1; }
+for tool in vipsthumbnail vipsheader djpeg cjpeg "$CONVERT" /usr/bin/time; do
+    command -v "$tool" >/dev/null || die "missing $tool (apt-get install -y libvips-tools libjpeg-turbo-progs imagemagick time)"
+done
+[ -f "$PHOTOS/abstract/Elephants_5640x3172.jpg" ] || die "missing $PHOTOS (apt-get install -y mate-backgrounds)"
+first_word=${THUMB_CMD%% *}
+command -v "$first_word" >/dev/null || [ -x "$first_word" ] || die "our command not found: $first_word (build it, or pass THUMB_CMD)"
+
+mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+cp "$PHOTOS/abstract/Elephants_5640x3172.jpg" "$WORK/prog-5640x3172.jpg"             # progressive, EXIF
+cp "$PHOTOS/nature/Blinds.jpg" "$WORK/base-1920x1200.jpg"                             # baseline, EXIF
+djpeg -pnm "$PHOTOS/abstract/Elephants_5640x3172.jpg" | cjpeg -quality 90 >"$WORK/base-5640x3172.jpg"
+"$CONVERT" "$PHOTOS/nature/Storm.jpg" "$WORK/png-1920x1280.png"
+FILES=(prog-5640x3172.jpg base-5640x3172.jpg base-1920x1200.jpg png-1920x1280.png)
+
+# Command line for a tool on one input; "" when the tool does not apply.
+command_for() {
+    local tool=$1 in=$2 out=$WORK/out
+    case $tool in
+        ours) local c=${THUMB_CMD//IN/$in}; echo "${c//OUT/$out-ours.jpg}" ;;
+        vips) echo "vipsthumbnail -s 320 -o $out-vips.jpg $in" ;;
+        convert) echo "$CONVERT -define jpeg:size=640x640 $in -thumbnail 320x320 $out-im.jpg" ;;
+        djpeg) [[ $in == *.jpg ]] && echo "djpeg -scale 1/8 -outfile $out-djpeg.ppm $in" || echo "" ;;
+        djpeg-n) # the DCT scale our rule picks (smallest n/8 leaving >= 640 px), when it is not 1/8
+            [[ $in == *.jpg ]] || { echo ""; return; }
+            local w h long n
+            w=$(vipsheader -f width "$in"); h=$(vipsheader -f height "$in"); long=$((w > h ? w : h))
+            for ((n = 1; n < 8; n++)); do (((long * n + 7) / 8 >= 640)) && break; done
+            ((n > 1)) && echo "djpeg -scale $n/8 -outfile $out-djpeg.ppm $in" || echo "" ;;
+    esac
+}
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# Prints "seconds KiB" for one tool and file.
+measure() {
+    local cmd=$1 times=() start end i
+    read -r -a argv <<<"$cmd"
+    "${argv[@]}" >/dev/null 2>&1 || die "failed: $cmd"
+    for ((i = 0; i < RUNS; i++)); do
+        start=$EPOCHREALTIME
+        "${argv[@]}" >/dev/null 2>&1
+        end=$EPOCHREALTIME
+        times+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.4f", b - a}')")
+    done
+    local rss=()
+    for ((i = 0; i < RSS_RUNS; i++)); do
+        /usr/bin/time -f %M -o "$WORK/rss" "${argv[@]}" >/dev/null 2>&1
+        rss+=("$(tail -1 "$WORK/rss")")
+    done
+    echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${rss[@]}" | median)"
+}
+
+echo "fit320, whole process; median of $RUNS runs (wall) and $RSS_RUNS runs (peak RSS); $(nproc) cores"
+echo "ours: $THUMB_CMD"
+printf '%-20s %-8s %9s %9s %12s %12s\n' file tool "wall s" "RSS MiB" "vs vips t/m" "vs djpeg t"
+for f in "${FILES[@]}"; do
+    declare -A T=() M=()
+    for tool in djpeg djpeg-n vips convert ours; do
+        cmd=$(command_for "$tool" "$WORK/$f")
+        [ -n "$cmd" ] || continue
+        read -r T[$tool] M[$tool] < <(measure "$cmd")
+    done
+    for tool in djpeg djpeg-n vips convert ours; do
+        [ -n "${T[$tool]:-}" ] || continue
+        vs_vips=$(awk -v a="${T[$tool]}" -v b="${T[vips]}" -v c="${M[$tool]}" -v d="${M[vips]}" \
+            'BEGIN {printf "%.2f/%.2f", a / b, c / d}')
+        vs_djpeg=-
+        [ -n "${T[djpeg]:-}" ] && vs_djpeg=$(awk -v a="${T[$tool]}" -v b="${T[djpeg]}" 'BEGIN {printf "%.2f", a / b}')
+        printf '%-20s %-8s %9s %9s %12s %12s\n' "$f" "$tool" "${T[$tool]}" \
+            "$(awk -v k="${M[$tool]}" 'BEGIN {printf "%.1f", k / 1024}')" "$vs_vips" "$vs_djpeg"
+    done
+    unset T M
+done
+echo "djpeg-n: djpeg at the DCT scale our rule picks (n/8 leaving >= 2x 320 px), shown when that is not 1/8"
+echo "targets: ours <= 0.90x vips in time and memory on every file; <= 1.30x djpeg on baseline JPEG"
