@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "chat-server", targets: ["ChatServerMain"]),
         .executable(name: "chat-admin", targets: ["ChatAdmin"]),
+        .executable(name: "chat-bench", targets: ["ChatBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -94,6 +96,16 @@ let package = Package(
             dependencies: [
                 "ChatStore", "Thumbnailer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Load generator (not part of the tests): see BENCHMARKS.md.
+        .executableTarget(
+            name: "ChatBench",
+            dependencies: [
+                "ChatClient", "ChatProtocol", "ChatStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

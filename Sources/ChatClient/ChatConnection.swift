@@ -88,8 +88,10 @@ public final class ChatConnection: Sendable {
 
     /// Opens the WebSocket (`ws://` or `wss://`). `bearer` is sent as `Authorization: Bearer`; without it, put the
     /// token in `hello`. `tlsConfiguration` overrides the default (system trust roots) for `wss://`.
+    /// `decodeFrames: false` skips JSON decoding of received frames (`Incoming.frame` stays nil) for load generators
+    /// that only look at the text.
     public init(url: String, bearer: String? = nil, maxFrameSize: Int = 1 << 20, tlsConfiguration: TLSConfiguration? = nil,
-                logger: Logger = Logger(label: "chat-client")) {
+                decodeFrames: Bool = true, logger: Logger = Logger(label: "chat-client")) {
         let (stream, continuation) = AsyncStream.makeStream(of: WebSocketOutboundWriter.OutboundFrame.self)
         outgoing = continuation
         let inbox = self.inbox
@@ -109,7 +111,8 @@ public final class ChatConnection: Sendable {
                         }
                         for try await message in inbound.messages(maxSize: maxFrameSize) {
                             guard case .text(let text) = message else { continue }
-                            await inbox.append(Incoming(frame: try? codec.decodeServerFrame(Data(text.utf8)), text: text))
+                            let frame = decodeFrames ? try? codec.decodeServerFrame(Data(text.utf8)) : nil
+                            await inbox.append(Incoming(frame: frame, text: text))
                         }
                         group.cancelAll()
                     }
