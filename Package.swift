@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
         // Thumbnails: probe, decode at reduced scale, EXIF orientation, resize, encode. No Foundation.
         .target(name: "Thumbnailer", dependencies: ["ImageBuffer", "CImageCodecs"]),
+        // Terminal image previews: our sixel encoder, Unicode half blocks, ASCII, terminal capability probe, layout.
+        .target(name: "TerminalGraphics", dependencies: ["ImageBuffer"]),
 
         // Wire protocol shared by server and clients: frame types, codes, versions. Foundation only.
         .target(name: "ChatProtocol"),
@@ -105,6 +107,7 @@ let package = Package(
                 "ChatClient", "ChatProtocol", "ChatStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -118,6 +121,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs"]),
+        .testTarget(name: "TerminalGraphicsTests", dependencies: ["TerminalGraphics", "ImageBuffer"]),
     ],
     swiftLanguageModes: [.v6]
 )
