@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "chat-server", targets: ["ChatServerMain"]),
         .executable(name: "chat-admin", targets: ["ChatAdmin"]),
         .executable(name: "chat-bench", targets: ["ChatBench"]),
+        .executable(name: "chat-client", targets: ["ChatClientApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -53,11 +54,26 @@ let package = Package(
             plugins: ["EmbedSchema"]
         ),
 
+        // libmagic (system library) for sniffing uploaded files' MIME types.
+        .systemLibrary(name: "CMagic", path: "Sources/CMagic"),
+        // Content-addressed media store: streamed, hashed uploads, libmagic sniffing, thumbnails, limits.
+        .target(
+            name: "MediaStore",
+            dependencies: [
+                "ChatProtocol", "ChatStore", "CMagic", "Thumbnailer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
         // The WebSocket chat server: auth, delivery hub, roster, HTTP endpoints, metrics.
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatProtocol", "ChatStore",
+                "ChatProtocol", "ChatStore", "MediaStore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -120,8 +136,41 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(
+            name: "MediaTests",
+            dependencies: [
+                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs"]),
         .testTarget(name: "TerminalGraphicsTests", dependencies: ["TerminalGraphics", "ImageBuffer"]),
+        // Terminal client: chat state machine, line editor, screen layout, raw mode (testable library) and the thin
+        // chat-client executable.
+        .target(
+            name: "ChatTerminalUI",
+            dependencies: [
+                "ChatClient", "ChatProtocol", "Thumbnailer", "ImageBuffer", "TerminalGraphics",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ChatClientApp",
+            dependencies: [
+                "ChatTerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ChatTerminalUITests",
+            dependencies: [
+                "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

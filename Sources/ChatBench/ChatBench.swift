@@ -42,6 +42,9 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Bytes of text per message (at least 24).")
     var messageBytes = 64
 
+    @Option(help: "Run against a peer instead of chat-server: 'python' (Benchmarks/peer/server.py, the original design's stack).")
+    var peer: String?
+
     mutating func run() async throws {
         raiseFileLimit()
         var logger = Logger(label: "chat-bench")
@@ -50,13 +53,28 @@ struct ChatBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
-        let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("chat-server").path
-        let tokens = TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite", durability: .normal))
-        let child = try ServerProcess(binary: binary, directory: directory, durability: durability)
+        let tokens: TokenIssuer
+        let child: ServerProcess
+        switch peer {
+        case nil:
+            let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("chat-server").path
+            tokens = .chatServer(TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite", durability: .normal)))
+            child = try ServerProcess(executable: binary, arguments: [
+                "--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
+                "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "65536"])
+        case "python":
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../Benchmarks/peer/server.py").standardized.path
+            let database = directory + "/peer.sqlite"
+            tokens = .peer(try PeerTokens(path: database))
+            child = try ServerProcess(executable: "/usr/bin/env", arguments: ["python3", script, "--port", "0", "--db", database])
+        default:
+            throw ValidationError("--peer: only 'python' is known")
+        }
         defer { child.stop() }
         let url = "ws://127.0.0.1:\(child.port)/ws"
-        print("chat-server pid \(child.pid) on \(url), durability \(durability)")
+        print("\(peer ?? "chat-server") pid \(child.pid) on \(url)\(peer == nil ? ", durability \(durability)" : "")")
 
         if let idle {
             try await idleConnections(idle, url: url, tokens: tokens, child: child, logger: logger)
@@ -67,8 +85,8 @@ struct ChatBench: AsyncParsableCommand {
 
     // MARK: Idle connections
 
-    private func idleConnections(_ count: Int, url: String, tokens: TokenStore, child: ServerProcess, logger: Logger) async throws {
-        let token = try await tokens.create(username: "idle", role: .customer).token
+    private func idleConnections(_ count: Int, url: String, tokens: TokenIssuer, child: ServerProcess, logger: Logger) async throws {
+        let token = try await tokens.make("idle", role: .customer)
         let before = child.residentBytes()
         var connections: [ChatConnection] = []
         connections.reserveCapacity(count)
@@ -94,11 +112,11 @@ struct ChatBench: AsyncParsableCommand {
 
     // MARK: Load
 
-    private func load(url: String, tokens: TokenStore, child: ServerProcess, logger: Logger) async throws {
+    private func load(url: String, tokens: TokenIssuer, child: ServerProcess, logger: Logger) async throws {
         var agentTokens: [String] = []
-        for index in 0..<agents { agentTokens.append(try await tokens.create(username: "agent\(index)", role: .agent).token) }
+        for index in 0..<agents { agentTokens.append(try await tokens.make("agent\(index)", role: .agent)) }
         var customerTokens: [String] = []
-        for index in 0..<customers { customerTokens.append(try await tokens.create(username: "customer\(index)", role: .customer).token) }
+        for index in 0..<customers { customerTokens.append(try await tokens.make("customer\(index)", role: .customer)) }
 
         let clock = ContinuousClock()
         let origin = clock.now

@@ -1,4 +1,7 @@
+import ChatProtocol
+import ChatStore
 import Foundation
+import GRDB
 import Histogram
 import Synchronization
 #if canImport(Glibc)
@@ -41,11 +44,12 @@ final class ServerProcess: Sendable {
     let port: Int
     private let process: Process
 
-    init(binary: String, directory: String, durability: String) throws {
+    /// Starts `executable arguments...`; the server must log `port=N` on stderr once it listens.
+    init(executable: String, arguments: [String]) throws {
+        let binary = executable
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
-                             "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "65536"]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardError = pipe
         try process.run()
@@ -116,5 +120,39 @@ extension Duration {
 
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// Where the bench's users get their tokens: chat-server's token store, or the peer's plain Sessions table.
+enum TokenIssuer {
+    case chatServer(TokenStore)
+    case peer(PeerTokens)
+
+    func make(_ user: String, role: Role) async throws -> String {
+        switch self {
+        case .chatServer(let store): try await store.create(username: user, role: role).token
+        case .peer(let peer): try peer.make(user, role: role)
+        }
+    }
+}
+
+/// The original design's `Sessions(id, username, session_token)` table (plus a role), tokens in clear as it had them.
+struct PeerTokens {
+    let queue: DatabaseQueue
+
+    init(path: String) throws {
+        queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT, session_token TEXT, role TEXT)")
+        }
+    }
+
+    func make(_ user: String, role: Role) throws -> String {
+        let token = TokenStore.generateToken()
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO Sessions (username, session_token, role) VALUES (?, ?, ?)",
+                           arguments: [user, token, role.rawValue])
+        }
+        return token
     }
 }

@@ -60,15 +60,19 @@ actor Inbox {
 
     /// The next frame, or nil once the connection has ended and everything was consumed.
     func next() async -> Incoming? {
-        if head < frames.count {
-            defer {
-                head += 1
-                if head > 1024 { frames.removeFirst(head); head = 0 }
-            }
-            return frames[head]
-        }
+        if let ready = poll() { return ready }
         if ended != nil { return nil }
         return await withCheckedContinuation { waiter = $0 }
+    }
+
+    /// A frame already received, without waiting.
+    func poll() -> Incoming? {
+        guard head < frames.count else { return nil }
+        defer {
+            head += 1
+            if head > 1024 { frames.removeFirst(head); head = 0 }
+        }
+        return frames[head]
     }
 
     /// Wakes a pending `next()` with nil (timeout); the caller decides what that means.
@@ -168,6 +172,8 @@ public final class ChatConnection: Sendable {
     /// The next frame from the server.
     public func receive(timeout: Duration = .seconds(5)) async throws(ChatConnectionError) -> Incoming {
         let inbox = self.inbox
+        // Fast path: a frame is waiting, no timer needed (keeps a busy consumer cheap).
+        if let ready = await inbox.poll() { return ready }
         let timer = Task {
             try await Task.sleep(for: timeout)
             await inbox.cancelWait()

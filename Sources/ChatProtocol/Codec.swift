@@ -16,6 +16,7 @@ private struct Envelope: Decodable {
     var type: String?
     var requestId: String?
     var clientId: String?
+    var uploadId: String?
 }
 
 private struct PingPayload: Codable {
@@ -54,6 +55,10 @@ public struct FrameCodec: Sendable {
             case "read": return .read(try decoder.decode(ReadMarker.self, from: data))
             case "typing": return .typing(try decoder.decode(Typing.self, from: data))
             case "ping": return .ping(requestId: try decoder.decode(PingPayload.self, from: data).requestId)
+            case "uploadBegin": return .uploadBegin(try decoder.decode(UploadBegin.self, from: data))
+            case "uploadResume": return .uploadResume(try decoder.decode(UploadResume.self, from: data))
+            case "uploadEnd": return .uploadEnd(try decoder.decode(UploadReference.self, from: data))
+            case "uploadCancel": return .uploadCancel(try decoder.decode(UploadReference.self, from: data))
             default:
                 throw FrameDecodingError(code: .unknownType, message: "unknown frame type \"\(type.prefix(64))\"")
             }
@@ -69,7 +74,7 @@ public struct FrameCodec: Sendable {
     /// The `clientId` or `requestId` of a frame, if it has one, so an error can name what it rejects.
     public func reference(in data: Data) -> String? {
         guard let envelope = try? JSONDecoder().decode(Envelope.self, from: data) else { return nil }
-        return envelope.clientId ?? envelope.requestId
+        return envelope.clientId ?? envelope.requestId ?? envelope.uploadId
     }
 
     public func encode(_ frame: ClientFrame) throws -> Data {
@@ -82,6 +87,10 @@ public struct FrameCodec: Sendable {
         case .read(let marker): return try encoder.encode(Typed(type: "read", payload: marker))
         case .typing(let typing): return try encoder.encode(Typed(type: "typing", payload: typing))
         case .ping(let requestId): return try encoder.encode(Typed(type: "ping", payload: PingPayload(requestId: requestId)))
+        case .uploadBegin(let value): return try encoder.encode(Typed(type: "uploadBegin", payload: value))
+        case .uploadResume(let value): return try encoder.encode(Typed(type: "uploadResume", payload: value))
+        case .uploadEnd(let value): return try encoder.encode(Typed(type: "uploadEnd", payload: value))
+        case .uploadCancel(let value): return try encoder.encode(Typed(type: "uploadCancel", payload: value))
         }
     }
 
@@ -104,6 +113,9 @@ public struct FrameCodec: Sendable {
         case .presence(let value): return try encoder.encode(Typed(type: "presence", payload: value))
         case .pong(let requestId): return try encoder.encode(Typed(type: "pong", payload: PingPayload(requestId: requestId)))
         case .error(let value): return try encoder.encode(Typed(type: "error", payload: value))
+        case .uploadReady(let value): return try encoder.encode(Typed(type: "uploadReady", payload: value))
+        case .uploadProgress(let value): return try encoder.encode(Typed(type: "uploadProgress", payload: value))
+        case .uploadDone(let value): return try encoder.encode(Typed(type: "uploadDone", payload: value))
         }
     }
 
@@ -125,6 +137,9 @@ public struct FrameCodec: Sendable {
         case "presence": return .presence(try decoder.decode(Presence.self, from: data))
         case "pong": return .pong(requestId: try decoder.decode(PingPayload.self, from: data).requestId)
         case "error": return .error(try decoder.decode(ErrorFrame.self, from: data))
+        case "uploadReady": return .uploadReady(try decoder.decode(UploadReady.self, from: data))
+        case "uploadProgress": return .uploadProgress(try decoder.decode(UploadProgress.self, from: data))
+        case "uploadDone": return .uploadDone(try decoder.decode(UploadDone.self, from: data))
         default:
             throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
         }

@@ -23,6 +23,19 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case storeFailed = "store_failed"
     /// The server is shutting down; reconnect later.
     case shuttingDown = "shutting_down"
+    /// No such upload (never begun, finished, cancelled, expired, or another user's); `ref` names it.
+    case unknownUpload = "unknown_upload"
+    /// The bytes do not match what `uploadBegin` declared (more bytes than `size`, or another SHA-256). The
+    /// upload is discarded.
+    case uploadMismatch = "upload_mismatch"
+    /// `uploadEnd` before all declared bytes arrived. The upload is discarded.
+    case uploadIncomplete = "upload_incomplete"
+    /// Zero-byte files are not stored.
+    case emptyUpload = "empty_upload"
+    /// Too many uploads in progress, or the daily upload allowance is used up.
+    case quotaExceeded = "quota_exceeded"
+    /// A `send` names an attachment that is not a finished upload of the sender.
+    case unknownAttachment = "unknown_attachment"
 }
 
 /// WebSocket close codes used by the server, with a human-readable reason in the close frame.

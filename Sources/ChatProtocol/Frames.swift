@@ -46,13 +46,17 @@ public struct Hello: Codable, Sendable, Equatable {
 /// the customer. `clientId` makes resends safe: the same id from the same sender is stored once.
 public struct Send: Codable, Sendable, Equatable {
     public var clientId: String
+    /// May be empty when the message has attachments.
     public var text: String
     public var conversation: String?
+    /// Finished uploads of the sender to attach (at most 10).
+    public var attachments: [AttachmentReference]?
 
-    public init(clientId: String, text: String, conversation: String? = nil) {
+    public init(clientId: String, text: String, conversation: String? = nil, attachments: [AttachmentReference]? = nil) {
         self.clientId = clientId
         self.text = text
         self.conversation = conversation
+        self.attachments = attachments
     }
 }
 
@@ -118,6 +122,10 @@ public enum ClientFrame: Sendable, Equatable {
     case read(ReadMarker)
     case typing(Typing)
     case ping(requestId: String?)
+    case uploadBegin(UploadBegin)
+    case uploadResume(UploadResume)
+    case uploadEnd(UploadReference)
+    case uploadCancel(UploadReference)
 
     public var typeName: String {
         switch self {
@@ -128,6 +136,10 @@ public enum ClientFrame: Sendable, Equatable {
         case .read: "read"
         case .typing: "typing"
         case .ping: "ping"
+        case .uploadBegin: "uploadBegin"
+        case .uploadResume: "uploadResume"
+        case .uploadEnd: "uploadEnd"
+        case .uploadCancel: "uploadCancel"
         }
     }
 }
@@ -140,12 +152,24 @@ public struct Limits: Codable, Sendable, Equatable {
     public var messagesPerSecond: Double
     public var burst: Int
     public var historyPageMax: Int
+    /// Media limits (absent from servers without media): largest upload, uploads in progress per user, bytes a
+    /// user may upload per UTC day, and the largest WebSocket frame (binary upload chunks included).
+    public var maxUploadBytes: Int?
+    public var maxUploadsInFlight: Int?
+    public var uploadBytesPerDay: Int?
+    public var maxFrameBytes: Int?
 
-    public init(maxTextBytes: Int, messagesPerSecond: Double, burst: Int, historyPageMax: Int) {
+    public init(maxTextBytes: Int, messagesPerSecond: Double, burst: Int, historyPageMax: Int,
+                maxUploadBytes: Int? = nil, maxUploadsInFlight: Int? = nil, uploadBytesPerDay: Int? = nil,
+                maxFrameBytes: Int? = nil) {
         self.maxTextBytes = maxTextBytes
         self.messagesPerSecond = messagesPerSecond
         self.burst = burst
         self.historyPageMax = historyPageMax
+        self.maxUploadBytes = maxUploadBytes
+        self.maxUploadsInFlight = maxUploadsInFlight
+        self.uploadBytesPerDay = uploadBytesPerDay
+        self.maxFrameBytes = maxFrameBytes
     }
 }
 
@@ -184,9 +208,12 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     /// Unix epoch milliseconds, server clock.
     public var sentAt: Int64
     public var broadcast: Bool
+    /// Files attached to the message, in the sender's order; absent when there are none.
+    public var attachments: [Attachment]?
 
     public init(id: Int64, conversation: String, seq: Int, sender: String, senderRole: Role, clientId: String,
-                text: String, sentAt: Int64, broadcast: Bool) {
+                text: String, sentAt: Int64, broadcast: Bool, attachments: [Attachment]? = nil) {
+        self.attachments = attachments
         self.id = id
         self.conversation = conversation
         self.seq = seq
@@ -365,4 +392,7 @@ public enum ServerFrame: Sendable, Equatable {
     case presence(Presence)
     case pong(requestId: String?)
     case error(ErrorFrame)
+    case uploadReady(UploadReady)
+    case uploadProgress(UploadProgress)
+    case uploadDone(UploadDone)
 }

@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
+import MediaStore
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -15,9 +16,11 @@ public enum ServerStartError: Error, CustomStringConvertible {
     case dataDirectory(String, reason: String)
     case tls(String)
     case store(StoreError)
+    case media(MediaError)
 
     public var description: String {
         switch self {
+        case .media(let error): "cannot open the media store: \(error)"
         case .dataDirectory(let path, let reason): "cannot use data directory \(path): \(reason)"
         case .tls(let reason): "cannot set up TLS: \(reason)"
         case .store(let error): error.description
@@ -25,7 +28,8 @@ public enum ServerStartError: Error, CustomStringConvertible {
     }
 }
 
-/// The chat server: WebSocket endpoint `/ws`, `GET /healthz`, `GET /metrics`.
+/// The chat server: WebSocket endpoint `/ws`, `GET /healthz`, `GET /metrics`, and the media endpoints
+/// (`POST /media`, `GET /media/{sha256}`, `GET /media/{sha256}/thumbnail/{size}`; see MediaRoutes).
 ///
 /// `makeServiceGroup` wires everything; `ServiceGroup.run()` serves until a signal (or
 /// `triggerGracefulShutdown()`), then stops accepting, commits and acknowledges what is in flight and closes every
@@ -68,8 +72,17 @@ public struct ChatServer: Sendable {
         }
         let writer = MessageWriter(store: messages, hub: hub, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
+        let media: MediaStore
+        do {
+            media = try MediaStore(directory: configuration.resolvedMediaDirectory, database: database, limits: configuration.media,
+                                   writer: configuration.mediaFileWriter, logger: logger)
+            try await media.recover()
+        } catch {
+            throw ServerStartError.media(error)
+        }
         let services = ChatServices(configuration: configuration, hub: hub, writer: writer, tokens: tokens,
-                                    messages: messages, metrics: metrics, throttle: AuthThrottle(), logger: logger)
+                                    messages: messages, media: media, catalog: MediaCatalog(database: database),
+                                    metrics: metrics, throttle: AuthThrottle(), logger: logger)
 
         let router = Router(context: ChatRequestContext.self)
         router.get("/healthz") { _, _ -> Response in
@@ -83,6 +96,8 @@ public struct ChatServer: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
+
+        MediaRoutes(services: services).register(on: router)
 
         let handler = ConnectionHandler(services: services)
         let webSocketRouter = Router(context: ChatRequestContext.self)
@@ -110,7 +125,7 @@ public struct ChatServer: Sendable {
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
-        return ServiceGroup(configuration: .init(services: [app, lifecycle], gracefulShutdownSignals: gracefulShutdownSignals,
+        return ServiceGroup(configuration: .init(services: [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
                                                  logger: logger))
     }
 

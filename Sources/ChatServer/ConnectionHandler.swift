@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import MediaStore
 import NIOCore
 import NIOWebSocket
 
@@ -30,6 +31,8 @@ struct ChatServices: Sendable {
     let writer: MessageWriter
     let tokens: TokenStore
     let messages: MessageStore
+    let media: MediaStore
+    let catalog: MediaCatalog
     let metrics: ChatMetrics
     let throttle: AuthThrottle
     let logger: Logger
@@ -63,6 +66,7 @@ struct ConnectionHandler: Sendable {
                 guard let message else { break }
                 await session.receive(message)
             }
+            await session.connectionEnded()
             connection.outbox.finish()
         }
         expiry?.cancel()
@@ -143,7 +147,10 @@ struct ConnectionHandler: Sendable {
         }
         do {
             let limits = Limits(maxTextBytes: configuration.maxTextBytes, messagesPerSecond: configuration.messagesPerSecond,
-                                burst: configuration.burst, historyPageMax: configuration.historyPageMax)
+                                burst: configuration.burst, historyPageMax: configuration.historyPageMax,
+                                maxUploadBytes: configuration.media.maxUploadBytes,
+                                maxUploadsInFlight: configuration.media.maxUploadsInFlight,
+                                uploadBytesPerDay: configuration.media.bytesPerDay, maxFrameBytes: configuration.maxFrameBytes)
             try await Self.write(.welcome(Welcome(protocolVersion: version, user: session.username, role: session.role,
                                                   limits: limits, serverTime: epochMilliseconds())), to: outbound)
             if session.role == .agent {

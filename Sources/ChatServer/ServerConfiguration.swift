@@ -1,5 +1,6 @@
 import ChatStore
 import Foundation
+import MediaStore
 
 /// Everything the server can be told. `chat-server --help` explains each; defaults suit one machine.
 public struct ServerConfiguration: Sendable {
@@ -34,6 +35,13 @@ public struct ServerConfiguration: Sendable {
     public var maxPendingWrites = 50_000
     /// How often to look for tokens revoked by `chat-admin`.
     public var revocationPollInterval: Duration = .milliseconds(500)
+
+    /// Media limits: largest upload, uploads in progress per user, bytes per user per UTC day, resume window.
+    public var media = MediaLimits()
+    /// How often interrupted uploads past their resume window are removed.
+    public var mediaSweepInterval: Duration = .seconds(30)
+    /// How the media store writes files (tests substitute a failing one to act out a full disk).
+    public var mediaFileWriter: any MediaFileWriter = POSIXFileWriter()
 
     /// PEM certificate chain and private key: both set means the server speaks TLS (wss://).
     public var tlsCertificatePath: String?

@@ -2,6 +2,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import HummingbirdWebSocket
+import MediaStore
 import NIOCore
 
 /// Token bucket: `rate` frames per second on average, `burst` at once.
@@ -41,6 +42,17 @@ struct Session {
     private var rejections: [ContinuousClock.Instant] = []
     private let codec = FrameCodec()
 
+    /// The upload binary frames go to: the one begun or resumed last on this connection.
+    private struct ActiveUpload {
+        var handle: UploadHandle
+        var declaredSize: Int?
+        var acknowledged: Int
+    }
+    private var upload: ActiveUpload?
+    /// After a failed upload, binary frames the client had already sent are dropped quietly (one error was enough)
+    /// until its next text frame.
+    private var droppingBinary = false
+
     init(connection: Connection, services: ChatServices) {
         self.connection = connection
         self.services = services
@@ -52,9 +64,10 @@ struct Session {
     mutating func receive(_ message: WebSocketMessage) async {
         let receivedAt = ContinuousClock.now
         switch message {
-        case .binary:
-            reject(.unexpectedBinary, "binary frames are not expected on this connection; send JSON text frames")
+        case .binary(let bytes):
+            await receiveChunk(bytes)
         case .text(let text):
+            droppingBinary = false
             let size = text.utf8.count
             // Far over the text limit: refuse without parsing.
             if size > configuration.maxTextBytes + 16 * 1024 {
@@ -82,10 +95,12 @@ struct Session {
         case .hello:
             reject(.alreadyAuthenticated, "hello was already accepted on this connection")
         case .send(let send):
-            guard validate(clientId: send.clientId), validate(text: send.text, ref: send.clientId) else { return }
+            let hasAttachments = !(send.attachments ?? []).isEmpty
+            guard validate(clientId: send.clientId), validate(text: send.text, ref: send.clientId, allowEmpty: hasAttachments) else { return }
             guard let customer = resolve(send.conversation, ref: send.clientId) else { return }
+            guard let attachments = await resolveAttachments(send.attachments ?? [], ref: send.clientId) else { return }
             await submit(OutgoingMessage(sender: connection.user, senderRole: connection.role, clientId: send.clientId,
-                                   text: send.text, target: .conversation(customer)), receivedAt: receivedAt)
+                                   text: send.text, target: .conversation(customer), attachments: attachments), receivedAt: receivedAt)
         case .broadcast(let broadcast):
             guard connection.role == .agent else {
                 reject(.forbidden, "only agents can broadcast", ref: broadcast.clientId)
@@ -109,7 +124,133 @@ struct Session {
             await services.hub.relay(EncodedFrame(buffer: buffer), conversation: customer, except: connection.id)
         case .ping(let requestId):
             send(.pong(requestId: requestId))
+        case .uploadBegin(let begin):
+            await beginUpload(begin)
+        case .uploadResume(let resume):
+            await resumeUpload(resume)
+        case .uploadEnd(let end):
+            await endUpload(end.uploadId)
+        case .uploadCancel(let cancel):
+            if upload?.handle.id == cancel.uploadId { upload = nil }
+            do {
+                try await services.media.cancel(user: connection.user, uploadId: cancel.uploadId)
+            } catch {
+                reject(error.code, error.description, ref: cancel.uploadId)
+            }
         }
+    }
+
+    // MARK: Uploads
+
+    private mutating func beginUpload(_ begin: UploadBegin) async {
+        await setAside()
+        do {
+            let position = try await services.media.begin(user: connection.user, name: begin.name, declaredSize: begin.size,
+                                                          declaredSHA256: begin.sha256)
+            upload = ActiveUpload(handle: position.handle, declaredSize: begin.size, acknowledged: 0)
+            send(.uploadReady(ready(position, requestId: begin.requestId)))
+        } catch {
+            reject(error.code, error.description, ref: begin.requestId)
+        }
+    }
+
+    private mutating func resumeUpload(_ resume: UploadResume) async {
+        if upload?.handle.id != resume.uploadId { await setAside() }
+        do {
+            let position = try await services.media.resume(user: connection.user, uploadId: resume.uploadId)
+            upload = ActiveUpload(handle: position.handle, declaredSize: nil, acknowledged: position.offset)
+            send(.uploadReady(ready(position, requestId: resume.requestId)))
+        } catch {
+            upload = nil
+            reject(error.code, error.description, ref: resume.uploadId)
+        }
+    }
+
+    private mutating func endUpload(_ uploadId: String) async {
+        guard let current = upload, current.handle.id == uploadId else {
+            reject(.unknownUpload, "upload \(uploadId.prefix(80)) is not in progress on this connection: send uploadResume first",
+                   ref: uploadId)
+            return
+        }
+        upload = nil
+        do {
+            let outcome = try await services.media.finish(current.handle)
+            send(.uploadDone(UploadDone(uploadId: outcome.uploadId, attachment: outcome.attachment, duplicate: outcome.duplicate)))
+        } catch {
+            reject(error.code, error.description, ref: uploadId)
+        }
+    }
+
+    private mutating func receiveChunk(_ bytes: ByteBuffer) async {
+        guard var current = upload else {
+            if !droppingBinary {
+                reject(.unexpectedBinary, "binary frames carry upload bytes, and no upload is in progress on this connection: "
+                       + "send uploadBegin (or uploadResume) first")
+                droppingBinary = true
+            }
+            return
+        }
+        do {
+            let offset = try await services.media.append(current.handle, bytes)
+            let interval = configuration.media.progressInterval
+            if offset - current.acknowledged >= interval || offset == current.declaredSize {
+                current.acknowledged = offset
+                send(.uploadProgress(UploadProgress(uploadId: current.handle.id, offset: offset)))
+            }
+            upload = current
+        } catch {
+            upload = nil
+            droppingBinary = true
+            reject(error.code, error.description, ref: current.handle.id)
+        }
+    }
+
+    private func ready(_ position: UploadPosition, requestId: String?) -> UploadReady {
+        UploadReady(requestId: requestId, uploadId: position.handle.id, offset: position.offset,
+                    chunkSize: min(configuration.media.chunkSize, configuration.maxFrameBytes),
+                    resumeWindowMs: Int(configuration.media.resumeWindow.components.seconds * 1000))
+    }
+
+    /// A new upload replaces the current one on this connection; the old one can still be resumed.
+    private mutating func setAside() async {
+        if let current = upload { await services.media.detach(current.handle) }
+        upload = nil
+    }
+
+    /// The connection ended: its upload waits for a resume.
+    mutating func connectionEnded() async {
+        await setAside()
+    }
+
+    /// Finished uploads of the sender for a `send`; nil (after an error frame) when one is not.
+    private mutating func resolveAttachments(_ references: [AttachmentReference], ref: String) async -> [Attachment]? {
+        guard references.count <= 10 else {
+            reject(.invalidFrame, "at most 10 attachments per message", ref: ref)
+            return nil
+        }
+        var attachments: [Attachment] = []
+        for reference in references {
+            guard (reference.uploadId == nil) != (reference.sha256 == nil) else {
+                reject(.invalidFrame, "each attachment names either \"uploadId\" or \"sha256\"", ref: ref)
+                return nil
+            }
+            if let hash = reference.sha256, !Hashes.isValidSHA256(hash) {
+                reject(.invalidFrame, "attachment \"sha256\" must be 64 hexadecimal digits", ref: ref)
+                return nil
+            }
+            do {
+                guard let attachment = try await services.catalog.finishedUpload(of: connection.user, reference: reference) else {
+                    reject(.unknownAttachment, "attachment \((reference.uploadId ?? reference.sha256 ?? "").prefix(80)) is not a finished upload of yours",
+                           ref: ref)
+                    return nil
+                }
+                attachments.append(attachment)
+            } catch {
+                send(.error(ErrorFrame(code: .storeFailed, message: "attachments could not be looked up; resend later", ref: ref)))
+                return nil
+            }
+        }
+        return attachments
     }
 
     private mutating func submit(_ message: OutgoingMessage, receivedAt: ContinuousClock.Instant) async {
@@ -201,13 +342,13 @@ struct Session {
         return true
     }
 
-    private mutating func validate(text: String, ref: String) -> Bool {
+    private mutating func validate(text: String, ref: String, allowEmpty: Bool = false) -> Bool {
         let size = text.utf8.count
         if size > configuration.maxTextBytes {
             reject(.tooLarge, "text of \(size) bytes is over the limit of \(configuration.maxTextBytes) bytes", ref: ref)
             return false
         }
-        if text.allSatisfy(\.isWhitespace) {
+        if !allowEmpty && text.allSatisfy(\.isWhitespace) {
             reject(.invalidFrame, "field \"text\" is empty", ref: ref)
             return false
         }

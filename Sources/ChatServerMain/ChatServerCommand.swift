@@ -49,6 +49,18 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between keep-alive pings; a peer missing a whole period is closed (CHAT_PING_INTERVAL).")
     var pingInterval: Int = env("CHAT_PING_INTERVAL").flatMap(Int.init) ?? 30
 
+    @Option(name: .customLong("max-upload-bytes"), help: "Largest file accepted, in bytes (CHAT_MAX_UPLOAD_BYTES; default 100 MiB).")
+    var maxUploadBytes: Int = env("CHAT_MAX_UPLOAD_BYTES").flatMap(Int.init) ?? 100 << 20
+
+    @Option(name: .customLong("max-uploads-in-flight"), help: "Uploads a user may have in progress at once, interrupted ones included (CHAT_MAX_UPLOADS_IN_FLIGHT).")
+    var maxUploadsInFlight: Int = env("CHAT_MAX_UPLOADS_IN_FLIGHT").flatMap(Int.init) ?? 4
+
+    @Option(name: .customLong("upload-bytes-per-day"), help: "Bytes a user may upload per UTC day (CHAT_UPLOAD_BYTES_PER_DAY; default 2 GiB).")
+    var uploadBytesPerDay: Int = env("CHAT_UPLOAD_BYTES_PER_DAY").flatMap(Int.init) ?? 2 << 30
+
+    @Option(name: .customLong("upload-resume-window"), help: "Seconds an interrupted upload can be resumed before its temporary file is removed (CHAT_UPLOAD_RESUME_WINDOW).")
+    var uploadResumeWindow: Int = env("CHAT_UPLOAD_RESUME_WINDOW").flatMap(Int.init) ?? 600
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key the server speaks TLS (wss://) (CHAT_TLS_CERT).")
     var tlsCertificate: String?
 
@@ -62,7 +74,8 @@ struct ChatServerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ChatDatabase.Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
-        guard maxTextBytes > 0, messagesPerSecond > 0, burst > 0, outboundBuffer > 0, pingInterval > 0 else {
+        guard maxTextBytes > 0, messagesPerSecond > 0, burst > 0, outboundBuffer > 0, pingInterval > 0, maxUploadBytes > 0,
+              maxUploadsInFlight > 0, uploadBytesPerDay > 0, uploadResumeWindow > 0 else {
             throw ValidationError("limits must be positive")
         }
         guard (resolvedCertificate == nil) == (resolvedKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
@@ -91,6 +104,10 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.burst = burst
         configuration.outboundBufferFrames = outboundBuffer
         configuration.pingInterval = .seconds(pingInterval)
+        configuration.media.maxUploadBytes = maxUploadBytes
+        configuration.media.maxUploadsInFlight = maxUploadsInFlight
+        configuration.media.bytesPerDay = uploadBytesPerDay
+        configuration.media.resumeWindow = .seconds(uploadResumeWindow)
         configuration.tlsCertificatePath = resolvedCertificate
         configuration.tlsKeyPath = resolvedKey
 

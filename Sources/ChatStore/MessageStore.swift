@@ -16,13 +16,16 @@ public struct OutgoingMessage: Sendable {
     public var clientId: String
     public var text: String
     public var target: Target
+    /// Finished uploads of the sender, resolved by the server; stored with the message in the same transaction.
+    public var attachments: [Attachment]
 
-    public init(sender: String, senderRole: Role, clientId: String, text: String, target: Target) {
+    public init(sender: String, senderRole: Role, clientId: String, text: String, target: Target, attachments: [Attachment] = []) {
         self.sender = sender
         self.senderRole = senderRole
         self.clientId = clientId
         self.text = text
         self.target = target
+        self.attachments = attachments
     }
 }
 
@@ -127,6 +130,7 @@ public struct MessageStore: Sendable {
             SELECT id, seq, sender, sender_role, client_id, body, sent_at, broadcast FROM messages
             WHERE sender = ? AND client_id = ? AND conversation_id = ?
             """), arguments: [message.sender, message.clientId, conversationId]).flatMap { ChatMessage(row: $0, conversation: customer) }
+            .map { try withAttachments([$0], in: db)[0] }
     }
 
     private static func existingBroadcast(_ message: OutgoingMessage, in db: Database) throws -> [ChatMessage] {
@@ -148,9 +152,16 @@ public struct MessageStore: Sendable {
             """).execute(arguments: [state.id, state.lastSeq, message.sender, message.senderRole.rawValue, message.clientId,
                                      message.text, now, broadcast, state.customerMessages])
         states[customer] = state
-        return ChatMessage(id: db.lastInsertedRowID, conversation: customer, seq: state.lastSeq, sender: message.sender,
+        let id = db.lastInsertedRowID
+        for (position, attachment) in message.attachments.enumerated() {
+            try db.cachedStatement(sql: """
+                INSERT INTO attachments (message_id, position, blob_hash, name, uploader, name_mismatch) VALUES (?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [id, position, attachment.sha256, attachment.name, message.sender, attachment.nameMismatch])
+            try db.cachedStatement(sql: "UPDATE blobs SET last_referenced_at = ? WHERE hash = ?").execute(arguments: [now, attachment.sha256])
+        }
+        return ChatMessage(id: id, conversation: customer, seq: state.lastSeq, sender: message.sender,
                            senderRole: message.senderRole, clientId: message.clientId, text: message.text, sentAt: now,
-                           broadcast: broadcast)
+                           broadcast: broadcast, attachments: message.attachments.isEmpty ? nil : message.attachments)
     }
 
     private static func allCustomers(in db: Database) throws -> [String] {
@@ -185,7 +196,7 @@ public struct MessageStore: Sendable {
                 let hasMore = rows.count > limit
                 rows = Array(rows.prefix(limit))
                 if after == nil { rows.reverse() }
-                return (rows.compactMap { ChatMessage(row: $0, conversation: customer) }, hasMore)
+                return (try Self.withAttachments(rows.compactMap { ChatMessage(row: $0, conversation: customer) }, in: db), hasMore)
             }
         } catch {
             throw .wrap(error)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import Testing
 @testable import TerminalGraphics
 
@@ -30,13 +31,20 @@ struct TerminalProbeTests {
         return PTY(master: master, slave: slave)
     }
 
+    /// Runs blocking work on a thread of its own.
+    func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
+    }
+
     /// Reads what the probe wrote, waiting up to a second.
     func readRequest(_ fd: Int32, count: Int) -> [UInt8] {
         var got: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256)
         while got.count < count {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 1000) > 0 else { break }
+            guard poll(&pfd, 1, 5000) > 0 else { break }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             got += buffer[0..<n]
@@ -64,10 +72,10 @@ struct TerminalProbeTests {
         }
         let before = lflag(pty.slave)
         #expect(before & tcflag_t(ICANON) != 0, "a fresh pty starts canonical")
-        let probe = Task.detached {
-            TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 2000)
-        }
-        let request = readRequest(pty.master, count: TerminalProbe.request.count)
+        // Both sides block on the pty: give each its own thread, not the (small, shared) cooperative pool.
+        let probe = Task { await onThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 6000) } }
+        let master = pty.master
+        let request = await onThread { readRequest(master, count: TerminalProbe.request.count) }
         #expect(request == TerminalProbe.request)
         send(pty.master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
         try await Task.sleep(for: .milliseconds(30))

@@ -1,0 +1,254 @@
+import ChatProtocol
+import ChatStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MediaStore
+import NIOCore
+import ServiceLifecycle
+
+/// HTTP side of the media store: `POST /media` (streamed upload), `GET /media/{sha256}` and
+/// `GET /media/{sha256}/thumbnail/{size}`. Every request needs the bearer token of a chat user; a blob is served only
+/// to users who may see it, and to everyone else it does not exist (404), so hashes cannot be probed.
+struct MediaRoutes: Sendable {
+    let services: ChatServices
+    private var media: MediaStore { services.media }
+    private let fileIO = FileIO()
+
+    init(services: ChatServices) {
+        self.services = services
+    }
+
+    func register(on router: Router<ChatRequestContext>) {
+        router.post("/media") { request, context in try await upload(request, context: context) }
+        router.get("/media/:hash") { request, context in try await blob(request, context: context) }
+        router.get("/media/:hash/thumbnail/:size") { request, context in try await thumbnail(request, context: context) }
+    }
+
+    // MARK: Upload
+
+    private func upload(_ request: Request, context: ChatRequestContext) async throws -> Response {
+        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        let query = request.uri.queryParameters
+        let name = query.get("name") ?? "upload"
+        let declaredSize = request.headers[.contentLength].flatMap { Int($0) }
+        let position: UploadPosition
+        do {
+            position = try await media.begin(user: user.username, name: name, declaredSize: declaredSize,
+                                             declaredSHA256: query.get("sha256"))
+        } catch {
+            return Self.error(error)
+        }
+        let handle = position.handle
+        // Body buffers are small (one socket read each); gather them so the pool gets a few large writes.
+        let batchSize = media.limits.chunkSize
+        var pending = ByteBuffer()
+        do {
+            for try await var part in request.body {
+                if pending.readableBytes == 0 && part.readableBytes >= batchSize {
+                    _ = try await media.append(handle, part)
+                    continue
+                }
+                if pending.capacity == 0 { pending = ByteBufferAllocator().buffer(capacity: batchSize) }
+                pending.writeBuffer(&part)
+                if pending.readableBytes >= batchSize {
+                    _ = try await media.append(handle, pending)
+                    pending = ByteBuffer()
+                }
+            }
+            if pending.readableBytes > 0 { _ = try await media.append(handle, pending) }
+        } catch let error as MediaError {
+            return Self.error(error)
+        } catch {
+            // The client went away or the body was malformed: nothing of it is kept.
+            try? await media.cancel(user: user.username, uploadId: handle.id)
+            return Self.error(status: .badRequest, code: .invalidFrame, message: "the request body could not be read: \(error)")
+        }
+        let outcome: UploadOutcome
+        do {
+            outcome = try await media.finish(handle)
+        } catch {
+            return Self.error(error)
+        }
+        let done = UploadDone(uploadId: outcome.uploadId, attachment: outcome.attachment, duplicate: outcome.duplicate)
+        return Response(status: .created, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(done))))
+    }
+
+    // MARK: Download
+
+    private func blob(_ request: Request, context: ChatRequestContext) async throws -> Response {
+        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return Self.notFound() }
+        return try await serve(path: media.blobPath(hash), size: found.blob.size, type: found.blob.mimeType, etag: hash,
+                               name: found.name, request: request, context: context)
+    }
+
+    private func thumbnail(_ request: Request, context: ChatRequestContext) async throws -> Response {
+        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        guard let hash = Self.hash(context), let size = context.parameters.get("size"),
+              let found = try await accessible(hash, user: user),
+              let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }) else { return Self.notFound() }
+        let path = media.thumbnailPath(hash, size: size, type: thumbnail.type)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let fileSize = attributes[.size] as? Int else { return Self.notFound() }
+        let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
+        let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
+        return try await serve(path: path, size: fileSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
+                               request: request, context: context)
+    }
+
+    private func accessible(_ hash: String, user: SessionRecord) async throws -> (blob: BlobRecord, name: String)? {
+        do {
+            return try await services.catalog.accessibleBlob(hash: hash, user: user.username, role: user.role)
+        } catch {
+            services.logger.error("media access check failed", metadata: ["error": "\(error)"])
+            throw HTTPError(.internalServerError, message: "the media catalog could not be read; try again")
+        }
+    }
+
+    /// Streams a file (or the requested range of it) from disk with the caching and safety headers.
+    private func serve(path: String, size: Int, type: String, etag: String, name: String, request: Request,
+                       context: ChatRequestContext) async throws -> Response {
+        var headers: HTTPFields = [
+            .eTag: "\"\(etag)\"",
+            .cacheControl: "private, immutable",
+            .contentType: type,
+            .acceptRanges: "bytes",
+            .contentDisposition: Self.contentDisposition(type: type, name: name),
+        ]
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, etag: etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        var range: ClosedRange<Int>? = nil
+        if let header = request.headers[.range] {
+            let ifRange = request.headers[.ifRange]
+            if ifRange == nil || ifRange == "\"\(etag)\"" {
+                switch Self.parseRange(header, size: size) {
+                case .whole: break
+                case .range(let parsed): range = parsed
+                case .unsatisfiable:
+                    headers[.contentRange] = "bytes */\(size)"
+                    return Response(status: .rangeNotSatisfiable, headers: headers)
+                }
+            }
+        }
+        if let range {
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            let body = try await fileIO.loadFile(path: path, range: range, context: context)
+            return Response(status: .partialContent, headers: headers, body: body)
+        }
+        let body = try await fileIO.loadFile(path: path, context: context)
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    // MARK: Helpers
+
+    private func authenticate(_ request: Request, context: ChatRequestContext) async -> SessionRecord? {
+        let address = context.peerAddress
+        let delay = await services.throttle.delay(for: address)
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        guard let token = ConnectionHandler.bearerToken(in: request.headers[.authorization]),
+              case .success(let record)? = try? await services.tokens.authenticate(token: token) else {
+            await services.throttle.recordFailure(address)
+            services.metrics.failedAuthentications.increment()
+            return nil
+        }
+        await services.throttle.recordSuccess(address)
+        return record
+    }
+
+    private static func hash(_ context: ChatRequestContext) -> String? {
+        guard let hash = context.parameters.get("hash"), Hashes.isValidSHA256(hash) else { return nil }
+        return Hashes.normalized(hash)
+    }
+
+    enum RangeRequest: Equatable {
+        case whole
+        case range(ClosedRange<Int>)
+        case unsatisfiable
+    }
+
+    /// One `bytes=` range (`a-b`, `a-`, `-n`). Several ranges or another unit are answered with the whole file,
+    /// as RFC 9110 allows.
+    static func parseRange(_ header: String, size: Int) -> RangeRequest {
+        let value = header.trimmingCharacters(in: .whitespaces)
+        guard value.lowercased().hasPrefix("bytes="), !value.contains(",") else { return .whole }
+        let spec = value.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return .whole }
+        let first = parts[0].trimmingCharacters(in: .whitespaces), last = parts[1].trimmingCharacters(in: .whitespaces)
+        if first.isEmpty {
+            guard let suffix = Int(last), suffix >= 0 else { return .whole }
+            guard suffix > 0, size > 0 else { return .unsatisfiable }
+            return .range(max(0, size - suffix)...(size - 1))
+        }
+        guard let start = Int(first), start >= 0 else { return .whole }
+        guard start < size else { return .unsatisfiable }
+        if last.isEmpty { return .range(start...(size - 1)) }
+        guard let end = Int(last), end >= start else { return .whole }
+        return .range(start...min(end, size - 1))
+    }
+
+    static func etagMatches(_ header: String, etag: String) -> Bool {
+        header.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == "*" || trimmed == "\"\(etag)\"" || trimmed == "W/\"\(etag)\""
+        }
+    }
+
+    /// Images, audio and video (except SVG, which can carry scripts) may be shown inline; everything else, and in
+    /// particular HTML, SVG and scripts, is a download so a browser never renders it in the server's origin.
+    static func contentDisposition(type: String, name: String) -> String {
+        let passive = (type.hasPrefix("image/") && !type.contains("svg")) || type.hasPrefix("audio/") || type.hasPrefix("video/")
+        let fallback = String(String.UnicodeScalarView(name.unicodeScalars.map { scalar in
+            scalar.isASCII && scalar.value >= 0x20 && scalar.value < 0x7F && scalar != "\"" && scalar != "\\" ? scalar : "_"
+        }))
+        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
+        allowed.insert(charactersIn: "!#$&+-.^_`|~")
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: allowed) ?? fallback
+        return "\(passive ? "inline" : "attachment"); filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
+    }
+
+    private static func notFound() -> Response {
+        error(status: .notFound, code: .unknownAttachment, message: "no such media, or not yours to see")
+    }
+
+    private static func unauthorized() -> Response {
+        var response = error(status: .unauthorized, code: .forbidden,
+                             message: "a valid token is needed: send 'Authorization: Bearer <token>'")
+        response.headers[.wwwAuthenticate] = "Bearer"
+        return response
+    }
+
+    private static func error(_ error: MediaError) -> Response {
+        Self.error(status: HTTPResponse.Status(code: error.httpStatus), code: error.code, message: error.description)
+    }
+
+    private static func error(status: HTTPResponse.Status, code: ErrorCode, message: String) -> Response {
+        // Sorted keys: equal errors are equal bytes, so a forbidden blob's 404 is indistinguishable from a missing one.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let body = (try? encoder.encode(ErrorFrame(code: code, message: message))) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Removes interrupted uploads once their resume window has passed.
+struct MediaSweeper: Service {
+    let media: MediaStore
+    let interval: Duration
+
+    func run() async throws {
+        let media = self.media
+        let interval = self.interval
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await media.sweep()
+            }
+        }
+    }
+}

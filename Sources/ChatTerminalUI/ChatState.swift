@@ -1,0 +1,528 @@
+import ChatProtocol
+import Foundation
+
+/// Where an own message is: sent and not yet acknowledged, stored by the server, read by the other side.
+public enum Delivery: Sendable, Equatable {
+    case sending, stored, read
+}
+
+/// The link to the server as the user sees it.
+public enum ConnectionStatus: Sendable, Equatable {
+    case connecting(attempt: Int)
+    case syncing
+    case online
+    case offline(reason: String, retryInSeconds: Int)
+    /// Not retried: authentication failed, protocol mismatch, token revoked.
+    case failed(reason: String)
+}
+
+/// A message typed here and not yet acknowledged. Kept until its `ack` (or a replayed copy) arrives; resent with
+/// the same `clientId` after every reconnect, so the server stores it exactly once.
+public struct PendingMessage: Sendable, Equatable {
+    public var clientId: String
+    public var text: String
+    /// nil for a broadcast.
+    public var conversation: String?
+    public var broadcast: Bool
+    public var attachments: [AttachmentReference]?
+    public var createdAt: Int64
+    /// What the uploads became, so the own message shows its attachments once acknowledged.
+    public var attachmentInfo: [Attachment]? = nil
+}
+
+/// A line of the client's own: a notice, an error, or command output.
+public struct Notice: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case info, error }
+    public var kind: Kind
+    public var text: String
+    /// nil: shown in every conversation.
+    public var conversation: String?
+    public var time: Int64
+    public var serial: Int
+}
+
+/// One conversation as this client knows it.
+public struct Conversation: Sendable, Equatable {
+    public var name: String
+    public var messages: [Int: ChatMessage] = [:]
+    /// Everything from the first loaded page up to here is known; nil until a page or backlog was loaded. Sent as
+    /// `lastSeq(s)` on reconnect so the server replays exactly what was missed.
+    public var syncedSeq: Int?
+    /// Highest sequence the other side has read (customer: any agent; agent: the customer).
+    public var otherReadSeq = 0
+    /// Highest sequence this user marked read.
+    public var readSentSeq = 0
+    public var oldestLoadedSeq: Int? { messages.keys.min() }
+    public var newestSeq: Int { messages.keys.max() ?? 0 }
+    public var hasMoreBefore = true
+
+    public init(name: String) { self.name = name }
+
+    mutating func insert(_ message: ChatMessage) {
+        messages[message.seq] = message
+        advanceSynced()
+    }
+
+    mutating func advanceSynced() {
+        guard var mark = syncedSeq else { return }
+        while messages[mark + 1] != nil { mark += 1 }
+        syncedSeq = mark
+    }
+}
+
+/// An item of the timeline shown for a conversation.
+public enum TimelineItem: Sendable, Equatable {
+    case message(ChatMessage, delivery: Delivery?)
+    case pending(PendingMessage)
+    case notice(Notice)
+}
+
+/// What the terminal side should do after the state changed, besides redrawing.
+public struct Outcome: Sendable, Equatable {
+    public var frames: [ClientFrame] = []
+    /// A message arrived in a conversation other than the open one (agents): ring the bell.
+    public var bell = false
+    /// Attachments (by number) whose previews should be fetched.
+    public var newAttachments: [Int] = []
+    public var quit = false
+    /// An older history page arrived: scroll the view up to show it.
+    public var showOlder = false
+
+    public init() {}
+
+    mutating func merge(_ other: Outcome) {
+        frames += other.frames
+        bell = bell || other.bell
+        newAttachments += other.newAttachments
+        quit = quit || other.quit
+        showOlder = showOlder || other.showOlder
+    }
+}
+
+/// The chat logic without any I/O: conversations, pending messages, roster, connection status. The terminal layer
+/// feeds it server frames and typed lines and sends the frames it returns.
+public struct ChatState: Sendable {
+    public let user: String
+    public private(set) var role: Role?
+    public private(set) var limits: Limits?
+    public var status: ConnectionStatus = .connecting(attempt: 1)
+    public private(set) var conversations: [String: Conversation] = [:]
+    public private(set) var pending: [PendingMessage] = []
+    public private(set) var roster: [String: RosterEntry] = [:]
+    /// The open conversation: always the user's own for customers; the agent's choice otherwise.
+    public private(set) var current: String?
+    public private(set) var agentsOnline: Int?
+    public private(set) var notices: [Notice] = []
+    /// Attachments numbered in the order they were first seen, for `/save N`.
+    public private(set) var attachments: [Int: Attachment] = [:]
+    private var attachmentNumbers: [String: Int] = [:]
+    /// When the first unread message of a conversation arrived (agents' `/next`).
+    private var firstUnreadAt: [String: Int64] = [:]
+    private var historyRequests: [String: (conversation: String, older: Bool)] = [:]
+    private var serial = 0
+    private var requestCounter = 0
+    private var clockOffset: Int64 = 0
+    /// Makes client ids; injectable for tests.
+    public var makeId: @Sendable () -> String = { UUID().uuidString.lowercased() }
+    public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public init(user: String) {
+        self.user = user
+    }
+
+    public var isOnline: Bool { status == .online }
+    public var isAgent: Bool { role == .agent }
+
+    // MARK: Connecting
+
+    /// The `hello` for the next connection: resumes every conversation that was loaded.
+    public func hello() -> Hello {
+        if role == .agent {
+            var seqs: [String: Int] = [:]
+            for (name, conversation) in conversations { if let seq = conversation.syncedSeq { seqs[name] = seq } }
+            return Hello(user: user, lastSeqs: seqs.isEmpty ? nil : seqs)
+        }
+        return Hello(user: user, lastSeq: conversations[user]?.syncedSeq)
+    }
+
+    public mutating func connectionLost(reason: String, retryInSeconds: Int) {
+        status = .offline(reason: reason, retryInSeconds: retryInSeconds)
+        historyRequests.removeAll()
+    }
+
+    public mutating func connectionFailed(reason: String) {
+        status = .failed(reason: reason)
+        addNotice(.error, "connection refused: \(reason)")
+    }
+
+    // MARK: Typing
+
+    /// A line typed by the user: a message or a command.
+    public mutating func submit(_ line: String) -> Outcome {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { return Outcome() }
+        if trimmed.hasPrefix("/") && !trimmed.hasPrefix("//") { return command(trimmed) }
+        let text = trimmed.hasPrefix("//") ? String(line.drop(while: { $0 == " " }).dropFirst()) : line
+        return sendMessage(text)
+    }
+
+    public mutating func sendMessage(_ text: String, attachments: [AttachmentReference]? = nil,
+                                     attachmentInfo: [Attachment]? = nil) -> Outcome {
+        guard let conversation = current ?? (role == .customer ? user : nil) else {
+            addNotice(.error, "no conversation open: /switch NAME first (/who lists customers)")
+            return Outcome()
+        }
+        if let limit = limits?.maxTextBytes, text.utf8.count > limit {
+            addNotice(.error, "message of \(text.utf8.count) bytes is over the server's limit of \(limit) bytes; nothing sent")
+            return Outcome()
+        }
+        let message = PendingMessage(clientId: makeId(), text: text, conversation: conversation, broadcast: false,
+                                     attachments: attachments, createdAt: now() + clockOffset,
+                                     attachmentInfo: attachmentInfo)
+        pending.append(message)
+        var outcome = Outcome()
+        if isOnline { outcome.frames.append(frame(for: message)) }
+        return outcome
+    }
+
+    func frame(for message: PendingMessage) -> ClientFrame {
+        if message.broadcast { return .broadcast(Broadcast(clientId: message.clientId, text: message.text)) }
+        let conversation = role == .customer ? nil : message.conversation
+        return .send(Send(clientId: message.clientId, text: message.text, conversation: conversation,
+                          attachments: message.attachments))
+    }
+
+    private mutating func command(_ line: String) -> Outcome {
+        let parts = line.split(separator: " ", maxSplits: 1)
+        let name = parts.first.map(String.init) ?? ""
+        let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+        var outcome = Outcome()
+        switch name {
+        case "/quit", "/exit":
+            outcome.quit = true
+        case "/help":
+            addNotice(.info, "commands: /history [N], /attach PATH, /save N [PATH], /quit"
+                + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT" : "") + "; start a message with // to send a slash")
+        case "/history":
+            let count = argument.isEmpty ? 50 : Int(argument) ?? -1
+            guard count > 0 else { addNotice(.error, "usage: /history [N] (N a positive number)"); break }
+            guard let conversation = current else { addNotice(.error, "no conversation open"); break }
+            let limit = min(count, limits?.historyPageMax ?? count)
+            let before = conversations[conversation]?.oldestLoadedSeq
+            if before == 1 { addNotice(.info, "this is the beginning of the conversation"); break }
+            outcome.frames += historyRequest(conversation, before: before, limit: limit)
+        case "/who" where isAgent:
+            if roster.isEmpty { addNotice(.info, "no customers yet") }
+            for entry in rosterOrder() {
+                let last = entry.lastMessage.map { " last \(Self.clock($0.sentAt)) \($0.sender): \($0.text.prefix(40))" } ?? ""
+                addNotice(.info, "\(entry.customer) \(entry.online ? "online" : "offline") unread \(entry.unread)\(last)")
+            }
+        case "/switch" where isAgent:
+            guard !argument.isEmpty else { addNotice(.error, "usage: /switch NAME"); break }
+            guard roster[argument] != nil || conversations[argument] != nil else {
+                addNotice(.error, "no customer named \(argument) (/who lists them)")
+                break
+            }
+            outcome.merge(open(argument))
+        case "/next" where isAgent:
+            guard let next = nextUnread() else { addNotice(.info, "no conversation has unread messages"); break }
+            outcome.merge(open(next))
+        case "/broadcast" where isAgent:
+            guard !argument.isEmpty else { addNotice(.error, "usage: /broadcast TEXT"); break }
+            let message = PendingMessage(clientId: makeId(), text: argument, conversation: nil, broadcast: true,
+                                         attachments: nil, createdAt: now() + clockOffset)
+            pending.append(message)
+            if isOnline { outcome.frames.append(frame(for: message)) }
+        default:
+            addNotice(.error, "unknown command \(name) (/help lists them)")
+        }
+        return outcome
+    }
+
+    /// Opens a conversation (agents): loads its recent history if needed and marks it read.
+    public mutating func open(_ name: String) -> Outcome {
+        current = name
+        var outcome = Outcome()
+        if conversations[name] == nil { conversations[name] = Conversation(name: name) }
+        if conversations[name]?.syncedSeq == nil {
+            outcome.frames += historyRequest(name, before: nil, limit: 50)
+        }
+        outcome.frames += markRead(name)
+        return outcome
+    }
+
+    /// The conversation with the oldest unread message.
+    public func nextUnread() -> String? {
+        roster.values.filter { $0.unread > 0 && $0.customer != current }
+            .min { (firstUnreadAt[$0.customer] ?? $0.lastMessage?.sentAt ?? 0, $0.customer)
+                < (firstUnreadAt[$1.customer] ?? $1.lastMessage?.sentAt ?? 0, $1.customer) }?.customer
+    }
+
+    /// Completions for Tab: commands, and customer names after `/switch`.
+    public func completions(for word: String, isFirstWord: Bool, line: String) -> [String] {
+        if isFirstWord && word.hasPrefix("/") {
+            var commands = ["/history", "/attach", "/save", "/help", "/quit"]
+            if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] }
+            return commands.filter { $0.hasPrefix(word) }.sorted()
+        }
+        if line.hasPrefix("/switch ") {
+            return Set(roster.keys).union(conversations.keys).filter { $0.hasPrefix(word) }.sorted()
+        }
+        return []
+    }
+
+    private mutating func historyRequest(_ conversation: String, before: Int?, limit: Int) -> [ClientFrame] {
+        guard isOnline else {
+            addNotice(.error, "offline: history will load after reconnecting")
+            return []
+        }
+        requestCounter += 1
+        let id = "h\(requestCounter)"
+        historyRequests[id] = (conversation, before != nil)
+        return [.history(HistoryRequest(conversation: role == .customer ? nil : conversation, before: before,
+                                        limit: limit, requestId: id))]
+    }
+
+    /// A read marker for everything shown of `name`, when there is something new from the other side.
+    mutating func markRead(_ name: String) -> [ClientFrame] {
+        guard isOnline, let conversation = conversations[name] else { return [] }
+        let newest = conversation.messages.values.filter { $0.sender != user }.map(\.seq).max() ?? 0
+        var frames: [ClientFrame] = []
+        if newest > conversation.readSentSeq {
+            conversations[name]?.readSentSeq = newest
+            frames.append(.read(ReadMarker(conversation: role == .customer ? nil : name, seq: newest)))
+        }
+        firstUnreadAt[name] = nil
+        return frames
+    }
+
+    // MARK: Server frames
+
+    public mutating func apply(_ frame: ServerFrame) -> Outcome {
+        var outcome = Outcome()
+        switch frame {
+        case .welcome(let welcome):
+            role = welcome.role
+            limits = welcome.limits
+            clockOffset = welcome.serverTime - now()
+            status = .syncing
+            if welcome.role == .customer {
+                current = welcome.user
+                if conversations[welcome.user] == nil { conversations[welcome.user] = Conversation(name: welcome.user) }
+            }
+        case .synced(let synced):
+            status = .online
+            for (name, seq) in synced.lastSeqs {
+                if conversations[name] == nil { conversations[name] = Conversation(name: name) }
+                if let known = conversations[name]?.syncedSeq, known < seq { conversations[name]?.syncedSeq = seq }
+            }
+            // What was typed while offline (and anything not acknowledged) goes out now, in order.
+            outcome.frames += pending.map(frame(for:))
+            if let current {
+                if conversations[current]?.syncedSeq == nil {
+                    outcome.frames += historyRequest(current, before: nil, limit: 50)
+                } else {
+                    outcome.frames += markRead(current)
+                }
+            }
+        case .message(let message):
+            outcome.merge(receive(message, live: true))
+        case .ack(let ack):
+            if let index = pending.firstIndex(where: { $0.clientId == ack.clientId }) {
+                let sent = pending.remove(at: index)
+                let message = ChatMessage(id: ack.id, conversation: ack.conversation, seq: ack.seq, sender: user,
+                                          senderRole: role ?? .customer, clientId: ack.clientId, text: sent.text,
+                                          sentAt: ack.sentAt, broadcast: false, attachments: sent.attachmentInfo)
+                if conversations[ack.conversation]?.messages[ack.seq] == nil {
+                    insert(message, outcome: &outcome)
+                }
+            }
+        case .broadcastAck(let ack):
+            if let index = pending.firstIndex(where: { $0.clientId == ack.clientId }) {
+                let sent = pending.remove(at: index)
+                addNotice(.info, "broadcast \"\(sent.text.prefix(60))\" stored in \(ack.conversations) conversations")
+            }
+        case .history(let page):
+            let requested = page.requestId.flatMap { historyRequests.removeValue(forKey: $0) }
+            let name = requested?.conversation ?? page.conversation
+            if conversations[name] == nil { conversations[name] = Conversation(name: name) }
+            for message in page.messages { insert(message, outcome: &outcome) }
+            if let first = page.messages.first, let oldest = conversations[name]?.oldestLoadedSeq, first.seq <= oldest {
+                conversations[name]?.hasMoreBefore = page.hasMore
+            }
+            if conversations[name]?.syncedSeq == nil {
+                // The newest page: from here on everything is known.
+                let top = page.messages.last?.seq ?? roster[name]?.lastSeq ?? 0
+                conversations[name]?.syncedSeq = top
+                conversations[name]?.advanceSynced()
+            }
+            if requested?.older == true {
+                outcome.showOlder = !page.messages.isEmpty
+                addNotice(.info, page.messages.isEmpty ? "no older messages"
+                          : "loaded \(page.messages.count) older messages" + (page.hasMore ? "" : " (the beginning)"),
+                          conversation: name)
+            }
+            if name == current { outcome.frames += markRead(name) }
+        case .roster(let entries):
+            roster = Dictionary(entries.map { ($0.customer, $0) }, uniquingKeysWith: { $1 })
+        case .rosterUpdate(let entries):
+            for entry in entries {
+                let before = roster[entry.customer]
+                roster[entry.customer] = entry
+                if entry.unread > 0, (before?.unread ?? 0) == 0, firstUnreadAt[entry.customer] == nil {
+                    firstUnreadAt[entry.customer] = entry.lastMessage?.sentAt ?? now()
+                }
+            }
+        case .read(let receipt):
+            let fromOtherSide = role == .customer ? receipt.readerRole == .agent : receipt.readerRole == .customer
+            if fromOtherSide {
+                if conversations[receipt.conversation] == nil {
+                    conversations[receipt.conversation] = Conversation(name: receipt.conversation)
+                }
+                if let seen = conversations[receipt.conversation]?.otherReadSeq, receipt.seq > seen {
+                    conversations[receipt.conversation]?.otherReadSeq = receipt.seq
+                }
+            }
+        case .presence(let presence):
+            agentsOnline = presence.agentsOnline
+        case .error(let error):
+            outcome.merge(handle(error))
+        case .typing, .pong, .uploadReady, .uploadProgress, .uploadDone:
+            break
+        }
+        return outcome
+    }
+
+    private mutating func receive(_ message: ChatMessage, live: Bool) -> Outcome {
+        var outcome = Outcome()
+        // A replayed copy of an own message whose ack was lost: it is stored, so it is no longer pending.
+        if message.sender == user, let index = pending.firstIndex(where: { $0.clientId == message.clientId }) {
+            pending.remove(at: index)
+        }
+        let isNew = conversations[message.conversation]?.messages[message.seq] == nil
+        insert(message, outcome: &outcome)
+        guard isNew, message.sender != user else { return outcome }
+        if message.conversation == current {
+            outcome.frames += markRead(message.conversation)
+        } else if role == .agent {
+            outcome.bell = true
+            if firstUnreadAt[message.conversation] == nil { firstUnreadAt[message.conversation] = message.sentAt }
+            if var entry = roster[message.conversation] {
+                // Shown at once; the server's rosterUpdate follows with the authoritative count.
+                if message.seq > entry.lastSeq, message.senderRole == .customer {
+                    entry.unread += 1
+                    entry.lastSeq = message.seq
+                    entry.lastMessage = MessagePreview(sender: message.sender, text: String(message.text.prefix(120)),
+                                                       sentAt: message.sentAt, seq: message.seq)
+                    roster[message.conversation] = entry
+                }
+            } else if message.senderRole == .customer {
+                roster[message.conversation] = RosterEntry(
+                    customer: message.conversation, online: true, lastSeq: message.seq,
+                    lastMessage: MessagePreview(sender: message.sender, text: String(message.text.prefix(120)),
+                                                sentAt: message.sentAt, seq: message.seq),
+                    unread: 1, readSeq: 0)
+            }
+        }
+        return outcome
+    }
+
+    private mutating func insert(_ message: ChatMessage, outcome: inout Outcome) {
+        if conversations[message.conversation] == nil {
+            conversations[message.conversation] = Conversation(name: message.conversation)
+        }
+        let isNew = conversations[message.conversation]?.messages[message.seq] == nil
+        conversations[message.conversation]?.insert(message)
+        guard isNew, let list = message.attachments else { return }
+        for (index, attachment) in list.enumerated() {
+            let key = "\(message.id)/\(index)"
+            guard attachmentNumbers[key] == nil else { continue }
+            let number = attachments.count + 1
+            attachmentNumbers[key] = number
+            attachments[number] = attachment
+            outcome.newAttachments.append(number)
+        }
+    }
+
+    /// The number `/save N` uses for an attachment of a message.
+    public func attachmentNumber(messageId: Int64, index: Int) -> Int? {
+        attachmentNumbers["\(messageId)/\(index)"]
+    }
+
+    private mutating func handle(_ error: ErrorFrame) -> Outcome {
+        var outcome = Outcome()
+        if let ref = error.ref, let index = pending.firstIndex(where: { $0.clientId == ref }) {
+            switch error.code {
+            case .rateLimited, .storeFailed, .shuttingDown:
+                // Kept pending: resent with the same clientId after the next reconnect or on the retry below.
+                addNotice(.error, "\(error.message); will resend")
+                outcome.frames = []
+            default:
+                let dropped = pending.remove(at: index)
+                addNotice(.error, "not sent (\(error.code.rawValue)): \(error.message): \"\(dropped.text.prefix(60))\"")
+            }
+            return outcome
+        }
+        addNotice(.error, "server: \(error.code.rawValue): \(error.message)")
+        return outcome
+    }
+
+    /// Frames for messages still pending (used for a timed retry after `rate_limited`).
+    public func resendFrames() -> [ClientFrame] {
+        isOnline ? pending.map(frame(for:)) : []
+    }
+
+    // MARK: Notices
+
+    public mutating func addNotice(_ kind: Notice.Kind, _ text: String, conversation: String? = nil) {
+        serial += 1
+        notices.append(Notice(kind: kind, text: text, conversation: conversation, time: now() + clockOffset, serial: serial))
+        if notices.count > 500 { notices.removeFirst(notices.count - 500) }
+    }
+
+    // MARK: Views
+
+    public func delivery(of message: ChatMessage) -> Delivery? {
+        guard message.sender == user else { return nil }
+        let read = conversations[message.conversation]?.otherReadSeq ?? 0
+        return message.seq <= read ? .read : .stored
+    }
+
+    /// What to show for a conversation (nil: global notices only), oldest first.
+    public func timeline(for name: String?) -> [TimelineItem] {
+        var items: [(key: (Int64, Int, Int), item: TimelineItem)] = []
+        if let name, let conversation = conversations[name] {
+            for message in conversation.messages.values {
+                items.append(((message.sentAt, 0, message.seq), .message(message, delivery: delivery(of: message))))
+            }
+        }
+        for notice in notices where notice.conversation == nil || notice.conversation == name {
+            items.append(((notice.time, 1, notice.serial), .notice(notice)))
+        }
+        items.sort { $0.key < $1.key }
+        var result = items.map(\.item)
+        for message in pending where message.broadcast || message.conversation == name {
+            result.append(.pending(message))
+        }
+        return result
+    }
+
+    /// Customers for the roster: unread first, then by last activity.
+    public func rosterOrder() -> [RosterEntry] {
+        roster.values.sorted {
+            if ($0.unread > 0) != ($1.unread > 0) { return $0.unread > 0 }
+            let a = $0.lastMessage?.sentAt ?? 0, b = $1.lastMessage?.sentAt ?? 0
+            if a != b { return a > b }
+            return $0.customer < $1.customer
+        }
+    }
+
+    public var totalUnread: Int { roster.values.reduce(0) { $0 + $1.unread } }
+
+    static func clock(_ millis: Int64) -> String {
+        var seconds = time_t(millis / 1000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        return String(format: "%02d:%02d", Int(parts.tm_hour), Int(parts.tm_min))
+    }
+}

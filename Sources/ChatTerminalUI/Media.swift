@@ -1,0 +1,312 @@
+import ChatClient
+import ChatProtocol
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import ImageBuffer
+import Logging
+import Thumbnailer
+
+/// An upload in progress: WebSocket upload frames (docs/PROTOCOL-media.md), resumed after a reconnect.
+struct UploadJob: Sendable {
+    var requestId: String
+    var uploadId: String?
+    var path: String
+    var name: String
+    var size: Int
+    var sent = 0
+    var acknowledged = 0
+    var chunkSize = 64 << 10
+    var ready = false
+    var ended = false
+    var started = ContinuousClock.now
+    var startOffset = 0
+}
+
+/// Attachment state owned by `ChatApp`: uploads, the preview cache. Network and rendering run in detached tasks
+/// that report back to the actor, so typing never waits for them.
+struct MediaState: Sendable {
+    var uploads: [UploadJob] = []
+    var counter = 0
+    /// Previews by "sha/columns/rows": encoded once per attachment and size, ready to draw.
+    var previews: [String: [DisplayLine]] = [:]
+    var loading: Set<String> = []
+    var failed: Set<String> = []
+    var columns = 80
+    var rows = 24
+}
+
+extension ChatApp {
+    var httpBase: String {
+        var base = options.server
+        if base.hasPrefix("wss://") { base = "https://" + base.dropFirst(6) }
+        else if base.hasPrefix("ws://") { base = "http://" + base.dropFirst(5) }
+        if base.hasSuffix("/ws") { base.removeLast(3) }
+        return base
+    }
+
+    // MARK: Commands
+
+    /// `/attach PATH` and `/save N [PATH]`.
+    func mediaCommand(_ line: String, state: ChatState) {
+        let parts = line.split(separator: " ", maxSplits: 1)
+        let argument = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
+        if parts.first == "/attach" {
+            attach(argument, state: state)
+        } else {
+            save(argument, state: state)
+        }
+    }
+
+    private func attach(_ rawPath: String, state: ChatState) {
+        guard !rawPath.isEmpty else { notice(.error, "usage: /attach PATH"); return }
+        let path = (rawPath as NSString).expandingTildeInPath
+        guard state.current != nil || state.role == .customer else {
+            notice(.error, "no conversation open: /switch NAME first")
+            return
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            notice(.error, "cannot attach \(rawPath): no such file; nothing sent")
+            return
+        }
+        guard !isDirectory.boolValue else {
+            notice(.error, "cannot attach \(rawPath): it is a directory; nothing sent")
+            return
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            notice(.error, "cannot attach \(rawPath): not readable (permissions); nothing sent")
+            return
+        }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        guard size > 0 else { notice(.error, "cannot attach \(rawPath): the file is empty; nothing sent"); return }
+        if let limit = state.limits?.maxUploadBytes, size > limit {
+            notice(.error, "cannot attach \(rawPath): \(MessageFormatter.byteCount(size)) is over the server's limit of "
+                             + "\(MessageFormatter.byteCount(limit)); nothing sent")
+            return
+        }
+        if state.limits != nil && state.limits?.maxUploadBytes == nil {
+            notice(.error, "this server does not accept attachments")
+            return
+        }
+        media.counter += 1
+        let name = (path as NSString).lastPathComponent
+        let job = UploadJob(requestId: "u\(media.counter)", path: path, name: name, size: size)
+        media.uploads.append(job)
+        if isOnline, media.uploads.count == 1 { begin(job) }
+        notice(.info, "uploading \(name) (\(MessageFormatter.byteCount(size)))")
+    }
+
+    private func begin(_ job: UploadJob) {
+        if let uploadId = job.uploadId {
+            send([.uploadResume(UploadResume(uploadId: uploadId, requestId: job.requestId))])
+        } else {
+            send([.uploadBegin(UploadBegin(requestId: job.requestId, name: job.name, size: job.size))])
+        }
+    }
+
+    /// After `synced`: the current upload continues where the server has it.
+    func resumeUploads() {
+        guard let first = media.uploads.first else { return }
+        media.uploads[0].ready = false
+        begin(first)
+    }
+
+    func mediaConnectionLost() {
+        if !media.uploads.isEmpty { media.uploads[0].ready = false }
+    }
+
+    func mediaHandle(_ frame: ServerFrame) {
+        switch frame {
+        case .uploadReady(let ready):
+            guard let index = media.uploads.firstIndex(where: { $0.requestId == ready.requestId || $0.uploadId == ready.uploadId })
+            else { return }
+            media.uploads[index].uploadId = ready.uploadId
+            media.uploads[index].sent = ready.offset
+            media.uploads[index].acknowledged = ready.offset
+            media.uploads[index].startOffset = ready.offset
+            media.uploads[index].started = .now
+            media.uploads[index].chunkSize = max(4096, min(ready.chunkSize, (limits?.maxFrameBytes ?? (1 << 20)) - 1024))
+            media.uploads[index].ready = true
+            pump()
+        case .uploadProgress(let progress):
+            guard let index = media.uploads.firstIndex(where: { $0.uploadId == progress.uploadId }) else { return }
+            media.uploads[index].acknowledged = max(media.uploads[index].acknowledged, progress.offset)
+            pump()
+        case .uploadDone(let done):
+            guard let index = media.uploads.firstIndex(where: { $0.uploadId == done.uploadId }) else { return }
+            media.uploads.remove(at: index)
+            sendAttachmentMessage(AttachmentReference(uploadId: done.uploadId), attachment: done.attachment, text: "")
+            if let next = media.uploads.first { begin(next) }
+        case .error(let error):
+            guard let ref = error.ref,
+                  let index = media.uploads.firstIndex(where: { $0.uploadId == ref || $0.requestId == ref }) else { return }
+            let job = media.uploads.remove(at: index)
+            notice(.error, "upload of \(job.name) failed (\(error.code.rawValue)): \(error.message)")
+            if index == 0, let next = media.uploads.first { begin(next) }
+        default:
+            break
+        }
+    }
+
+    /// Sends chunks up to a window ahead of what the server confirmed, then `uploadEnd`.
+    private func pump() {
+        guard var job = media.uploads.first, job.ready, let uploadId = job.uploadId else { return }
+        let window = 4 << 20
+        if job.sent < job.size, job.sent < job.acknowledged + window {
+            guard let handle = FileHandle(forReadingAtPath: job.path) else {
+                media.uploads.removeFirst()
+                notice(.error, "upload of \(job.name) stopped: the file can no longer be read")
+                return
+            }
+            defer { try? handle.close() }
+            do {
+                try handle.seek(toOffset: UInt64(job.sent))
+                while job.sent < job.size, job.sent < job.acknowledged + window {
+                    let chunk = try handle.read(upToCount: min(job.chunkSize, job.size - job.sent)) ?? Data()
+                    guard !chunk.isEmpty else { break }
+                    guard sendBinary(Array(chunk)) else { break }
+                    job.sent += chunk.count
+                }
+            } catch {
+                media.uploads.removeFirst()
+                notice(.error, "upload of \(job.name) stopped: \(error)")
+                return
+            }
+        }
+        if job.sent >= job.size, job.acknowledged >= job.size, !job.ended {
+            job.ended = true
+            send([.uploadEnd(UploadReference(uploadId: uploadId))])
+        }
+        media.uploads[0] = job
+    }
+
+    /// `↑ name 45% 1.2 MB/2.6 MB 800 KB/s`.
+    func progressText() -> String? {
+        guard let job = media.uploads.first else { return nil }
+        let percent = job.size > 0 ? job.acknowledged * 100 / job.size : 0
+        let elapsed = Double((ContinuousClock.now - job.started).components.seconds)
+            + Double((ContinuousClock.now - job.started).components.attoseconds) / 1e18
+        let rate = elapsed > 0.2 ? Double(job.acknowledged - job.startOffset) / elapsed : 0
+        let filled = percent / 10
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 10 - filled)
+        return "↑ \(job.name.prefix(20)) \(bar) \(percent)% \(MessageFormatter.byteCount(job.acknowledged))/"
+            + "\(MessageFormatter.byteCount(job.size)) \(MessageFormatter.byteCount(Int(rate)))/s"
+    }
+
+    private func save(_ argument: String, state: ChatState) {
+        let parts = argument.split(separator: " ", maxSplits: 1)
+        guard let first = parts.first, let number = Int(first) else {
+            notice(.error, "usage: /save N [PATH] (N is the number shown next to the attachment)")
+            return
+        }
+        guard let attachment = state.attachments[number] else {
+            notice(.error, "no attachment [\(number)]")
+            return
+        }
+        var target = parts.count > 1 ? (String(parts[1]) as NSString).expandingTildeInPath
+            : FileManager.default.currentDirectoryPath + "/" + attachment.name
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+            target += "/" + attachment.name
+        }
+        if FileManager.default.fileExists(atPath: target) {
+            notice(.error, "\(target) exists; give another path: /save \(number) PATH")
+            return
+        }
+        notice(.info, "downloading [\(number)] \(attachment.name) to \(target)")
+        let url = httpBase + "/media/" + attachment.sha256
+        let token = options.token
+        let app = self
+        Task.detached {
+            do {
+                let data = try await Self.get(url, token: token)
+                try data.write(to: URL(fileURLWithPath: target), options: .withoutOverwriting)
+                await app.notice(.info, "saved [\(number)] to \(target) (\(MessageFormatter.byteCount(data.count)))")
+            } catch {
+                await app.notice(.error, "could not save [\(number)]: \(error)")
+            }
+        }
+    }
+
+    struct HTTPFailure: Error, CustomStringConvertible {
+        var status: Int
+        var description: String { "the server answered HTTP \(status)" }
+    }
+
+    static func get(_ url: String, token: String) async throws -> Data {
+        guard let url = URL(string: url) else { throw HTTPFailure(status: 0) }
+        var request = URLRequest(url: url)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else { throw HTTPFailure(status: status) }
+        return data
+    }
+
+    // MARK: Previews
+
+    func mediaResized(columns: Int, rows: Int) {
+        media.columns = columns
+        media.rows = rows
+    }
+
+    private func key(_ sha: String) -> String { "\(sha)/\(media.columns)/\(media.rows)" }
+
+    func attachmentSeen(_ number: Int, state: ChatState) {
+        guard let attachment = state.attachments[number] else { return }
+        startPreview(attachment)
+    }
+
+    private func startPreview(_ attachment: Attachment) {
+        guard graphics.enabled, attachment.type.hasPrefix("image/"),
+              attachment.thumbnails.contains(where: { $0.size == "fit320" }) else { return }
+        let key = key(attachment.sha256)
+        guard media.previews[key] == nil, !media.loading.contains(key), !media.failed.contains(attachment.sha256) else { return }
+        media.loading.insert(key)
+        let url = httpBase + "/media/\(attachment.sha256)/thumbnail/fit320"
+        let token = options.token
+        let graphics = self.graphics
+        let columns = media.columns, rows = media.rows
+        let app = self
+        let sha = attachment.sha256
+        Task.detached {
+            do {
+                let data = try await Self.get(url, token: token)
+                let image = try Thumbnailer().decode(Array(data))
+                let lines = graphics.lines(for: image, id: sha, columns: columns, rows: rows)
+                await app.previewReady(key: key, sha: sha, lines: lines)
+            } catch {
+                await app.previewReady(key: key, sha: sha, lines: nil)
+            }
+        }
+    }
+
+    func previewReady(key: String, sha: String, lines: [DisplayLine]?) {
+        media.loading.remove(key)
+        if let lines { media.previews[key] = lines } else { media.failed.insert(sha) }
+        render()
+    }
+
+    /// The card of an attachment, and its preview (or the space it will take while it loads).
+    func mediaLines(for message: ChatMessage, index: Int, state: ChatState) -> [DisplayLine] {
+        guard let list = message.attachments, index < list.count else { return [] }
+        let attachment = list[index]
+        let number = state.attachmentNumber(messageId: message.id, index: index).map { "[\($0)] " } ?? ""
+        var card = String(repeating: " ", count: MessageFormatter.indent) + style.bold(number) + "📎 "
+            + TextWidth.sanitize(attachment.name) + style.dim(" · \(attachment.type) · \(MessageFormatter.byteCount(attachment.size))")
+        if attachment.nameMismatch { card += style.apply("1;31", " ⚠ the name does not match the content") }
+        var out = [DisplayLine(card)]
+        guard graphics.enabled, attachment.type.hasPrefix("image/"),
+              let thumb = attachment.thumbnails.first(where: { $0.size == "fit320" }) else { return out }
+        if let preview = media.previews[key(attachment.sha256)] {
+            out += preview
+        } else if !media.failed.contains(attachment.sha256) {
+            startPreview(attachment)
+            let reserved = graphics.rows(width: thumb.width, height: thumb.height, columns: media.columns, rows: media.rows)
+            out += (0..<reserved).map { $0 == 0 ? DisplayLine(String(repeating: " ", count: MessageFormatter.indent) + style.dim("loading preview…")) : DisplayLine("") }
+        }
+        return out
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import ImageBuffer
+import Thumbnailer
+#if canImport(TerminalGraphics)
+import TerminalGraphics
+#endif
+
+/// Errors of `chat-client preview`.
+public struct PreviewError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+#if canImport(TerminalGraphics)
+/// How previews are drawn in this terminal: decided once at start-up (probe, environment, `--graphics`).
+public struct PreviewGraphics: Sendable {
+    public var mode: GraphicsMode
+    public var capabilities: TerminalCapabilities
+    public var renderer = PreviewRenderer()
+
+    public static let disabled = PreviewGraphics(mode: .none, capabilities: TerminalCapabilities())
+
+    public init(mode: GraphicsMode, capabilities: TerminalCapabilities) {
+        self.mode = mode
+        self.capabilities = capabilities
+    }
+
+    /// Probes the terminal (about 200 ms at most) unless the mode makes it pointless. Call before raw mode and
+    /// before anything else reads stdin.
+    public static func detect(argument: String, environment: [String: String]) throws(PreviewError) -> PreviewGraphics {
+        guard let mode = GraphicsMode(argument: argument) else {
+            throw PreviewError("--graphics must be one of auto, sixel, blocks, ascii, none (not \(argument))")
+        }
+        let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
+        let needsProbe = mode == .auto || mode == .sixel
+        let capabilities: TerminalCapabilities
+        if interactive && needsProbe {
+            capabilities = TerminalProbe.capabilities(input: STDIN_FILENO, output: STDOUT_FILENO, environment: environment)
+        } else {
+            capabilities = TerminalCapabilities.detect(answers: nil, window: TerminalProbe.windowSize(fd: STDOUT_FILENO),
+                                                       environment: environment)
+        }
+        return PreviewGraphics(mode: mode, capabilities: capabilities)
+    }
+
+    public var enabled: Bool { capabilities.resolve(mode) != .none }
+
+    func sized(columns: Int, rows: Int) -> TerminalCapabilities {
+        var caps = capabilities
+        caps.columns = max(1, columns)
+        caps.rows = max(3, rows)
+        return caps
+    }
+
+    /// Rows a preview of a `width` x `height` picture will take: reserved while it downloads.
+    public func rows(width: Int, height: Int, columns: Int, rows: Int) -> Int {
+        renderer.layout(imageWidth: width, imageHeight: height, mode: mode, capabilities: sized(columns: columns, rows: rows),
+                        maxColumns: columns)?.rows ?? 0
+    }
+
+    /// Bytes for a picture, as `chat-client preview` prints them and the chat draws them.
+    public func bytes(for image: RGBAImage, columns: Int, rows: Int) -> [UInt8] {
+        renderer.render(image: image, mode: mode, capabilities: sized(columns: columns, rows: rows), maxColumns: columns)
+    }
+
+    /// Display lines of a preview: one per text row, or a sixel graphic covering its rows.
+    public func lines(for image: RGBAImage, id: String, columns: Int, rows: Int) -> [DisplayLine] {
+        guard let preview = renderer.renderPreview(image: image, mode: mode, capabilities: sized(columns: columns, rows: rows),
+                                                   maxColumns: columns) else { return [] }
+        if case .sixel = preview.graphics {
+            return (0..<preview.layout.rows).map { DisplayLine(graphic: preview.bytes, id: id, row: $0, rows: preview.layout.rows) }
+        }
+        return Self.textLines(preview.bytes).map { DisplayLine($0 + "\u{1B}[0m") }
+    }
+
+    /// Splits text-mode output (`CR`, then lines ending in `CR LF`) into lines.
+    static func textLines(_ bytes: [UInt8]) -> [String] {
+        var lines: [String] = []
+        var current: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0D && index + 1 < bytes.count && bytes[index + 1] == 0x0A {
+                lines.append(String(decoding: current, as: UTF8.self))
+                current = []
+                index += 2
+                continue
+            }
+            if byte != 0x0D { current.append(byte) }
+            index += 1
+        }
+        if !current.isEmpty { lines.append(String(decoding: current, as: UTF8.self)) }
+        return lines
+    }
+}
+#else
+/// Previews are unavailable until the TerminalGraphics module is part of the build.
+public struct PreviewGraphics: Sendable {
+    public static let disabled = PreviewGraphics()
+    public static func detect(argument: String, environment: [String: String]) throws(PreviewError) -> PreviewGraphics {
+        guard ["auto", "sixel", "blocks", "ascii", "none"].contains(argument.lowercased()) else {
+            throw PreviewError("--graphics must be one of auto, sixel, blocks, ascii, none (not \(argument))")
+        }
+        return PreviewGraphics()
+    }
+    public var enabled: Bool { false }
+    public func rows(width: Int, height: Int, columns: Int, rows: Int) -> Int { 0 }
+    public func bytes(for image: RGBAImage, columns: Int, rows: Int) -> [UInt8] { [] }
+    public func lines(for image: RGBAImage, id: String, columns: Int, rows: Int) -> [DisplayLine] { [] }
+}
+#endif
+
+/// `chat-client preview FILE`: the same `fit320` thumbnail the server makes, then the same rendering as the chat.
+public enum LocalPreview {
+    public static func render(path: String, graphics: PreviewGraphics, columns: Int?) throws(PreviewError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PreviewError("cannot read \(path): no such file, a directory, or no permission")
+        }
+        let thumbnailer = Thumbnailer()
+        let image: RGBAImage
+        do {
+            let thumbnail = try thumbnailer.makeThumbnail(from: Array(data), spec: .fit320)
+            image = try thumbnailer.decode(thumbnail.bytes)
+        } catch {
+            throw PreviewError("\(path): \(error)")
+        }
+        let size = Terminal.size()
+        return graphics.bytes(for: image, columns: columns ?? size.columns, rows: size.rows)
+    }
+}

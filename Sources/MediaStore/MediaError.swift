@@ -1,0 +1,86 @@
+import ChatProtocol
+import ChatStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why an upload or a media operation failed. `description` is meant for the client: it says what went wrong and
+/// what to do. Every failure of an upload discards it (temporary file and row), except `unknownUpload`.
+public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
+    case tooLarge(size: Int, limit: Int)
+    case tooManyUploads(limit: Int)
+    case dailyAllowance(used: Int, requested: Int, limit: Int)
+    case unknownUpload(id: String, reason: String)
+    case moreThanDeclared(declared: Int)
+    case hashMismatch(declared: String, actual: String)
+    case incomplete(declared: Int, received: Int)
+    case empty
+    case invalid(String)
+    /// A file operation failed (`errno`); ENOSPC and friends mean the disk is full.
+    case storage(operation: String, errno: Int32)
+    case database(String)
+    case sniffer(String)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let size, let limit):
+            "the file is over the upload limit: \(size) bytes, at most \(limit) bytes are accepted"
+        case .tooManyUploads(let limit):
+            "too many uploads in progress: at most \(limit) per user; finish or cancel one first (interrupted uploads count until they expire)"
+        case .dailyAllowance(let used, let requested, let limit):
+            "daily upload allowance used up: \(used) of \(limit) bytes uploaded today (UTC), this upload would add \(requested)"
+        case .unknownUpload(let id, let reason):
+            "no upload \(id.prefix(80)): \(reason)"
+        case .moreThanDeclared(let declared):
+            "more bytes than the \(declared) declared in uploadBegin; the upload is discarded"
+        case .hashMismatch(let declared, let actual):
+            "the bytes' SHA-256 is \(actual), not \(declared.prefix(64)) as declared; the upload is discarded: send it again"
+        case .incomplete(let declared, let received):
+            "uploadEnd after \(received) of \(declared) declared bytes; the upload is discarded"
+        case .empty:
+            "the file is empty (0 bytes); empty files are not stored"
+        case .invalid(let reason):
+            reason
+        case .storage(let operation, let errno):
+            Self.isDiskFull(errno)
+                ? "the server's disk is full (\(operation)); the upload is discarded, try again later"
+                : "the server could not store the file (\(operation): \(String(cString: strerror(errno)))); try again later"
+        case .database(let reason):
+            "the server could not record the upload (\(reason)); try again later"
+        case .sniffer(let reason):
+            "cannot set up libmagic: \(reason)"
+        }
+    }
+
+    static func isDiskFull(_ errno: Int32) -> Bool {
+        errno == ENOSPC || errno == EDQUOT || errno == EFBIG
+    }
+
+    /// The `error` frame code for WebSocket clients.
+    public var code: ErrorCode {
+        switch self {
+        case .tooLarge: .tooLarge
+        case .tooManyUploads, .dailyAllowance: .quotaExceeded
+        case .unknownUpload: .unknownUpload
+        case .moreThanDeclared, .hashMismatch: .uploadMismatch
+        case .incomplete: .uploadIncomplete
+        case .empty: .emptyUpload
+        case .invalid: .invalidFrame
+        case .storage, .database, .sniffer: .storeFailed
+        }
+    }
+
+    /// The HTTP status for `POST /media`.
+    public var httpStatus: Int {
+        switch self {
+        case .tooLarge: 413
+        case .tooManyUploads, .dailyAllowance: 429
+        case .unknownUpload: 404
+        case .moreThanDeclared, .hashMismatch, .incomplete, .empty, .invalid: 400
+        case .storage(_, let errno): Self.isDiskFull(errno) ? 507 : 500
+        case .database, .sniffer: 500
+        }
+    }
+
+    static func wrap(_ error: StoreError) -> MediaError { .database(error.description) }
+}

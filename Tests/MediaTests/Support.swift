@@ -1,0 +1,271 @@
+import ChatClient
+import ChatProtocol
+import ChatServer
+import ChatStore
+import Crypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A real chat server with media on an ephemeral loopback port and its own temporary data directory.
+final class MediaServer: Sendable {
+    let directory: String
+    let configuration: ServerConfiguration
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    var url: String { "ws://127.0.0.1:\(port)/ws" }
+    var httpBase: String { "http://127.0.0.1:\(port)" }
+    var mediaDirectory: String { configuration.resolvedMediaDirectory }
+
+    static func makeDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("media-test-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> MediaServer {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = directory
+        configuration.durability = .normal
+        configuration.revocationPollInterval = .milliseconds(200)
+        configure(&configuration)
+        var logger = Logger(label: "media-test-server")
+        logger.logLevel = .warning
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let group = try await ChatServer(configuration: configuration, logger: logger)
+            .makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
+        let task = Task { try await group.run() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw Failure("server did not start") }
+        return MediaServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
+    }
+
+    private init(directory: String, configuration: ServerConfiguration, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.directory = directory
+        self.configuration = configuration
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+
+    func database() throws -> ChatDatabase {
+        try ChatDatabase(path: configuration.databasePath)
+    }
+
+    func makeToken(_ user: String, role: Role) async throws -> String {
+        try await TokenStore(database: try database()).create(username: user, role: role).token
+    }
+
+    /// Connects with a bearer token and completes hello.
+    func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> (ChatConnection, Welcome) {
+        let connection = ChatConnection(url: url, bearer: token, maxFrameSize: 4 << 20)
+        let welcome = try await connection.hello(Hello(user: user, lastSeq: lastSeq, lastSeqs: lastSeqs))
+        return (connection, welcome)
+    }
+
+    // MARK: HTTP
+
+    struct HTTPResult: Sendable {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.key.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    func request(_ method: String, _ path: String, token: String?, headers: [String: String] = [:], body: Data? = nil) async throws -> HTTPResult {
+        guard let url = URL(string: httpBase + path) else { throw Failure("bad path \(path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 120
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.httpBody = body
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard let http = response as? HTTPURLResponse else { throw Failure("no HTTP response") }
+        var fields: [String: String] = [:]
+        for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
+        return HTTPResult(status: http.statusCode, headers: fields, body: data)
+    }
+
+    func post(name: String, bytes: Data, token: String, sha256: String? = nil) async throws -> HTTPResult {
+        var path = "/media?name=" + (name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "x")
+        if let sha256 { path += "&sha256=\(sha256)" }
+        return try await request("POST", path, token: token, headers: ["Content-Type": "application/octet-stream"], body: bytes)
+    }
+
+    // MARK: Store inspection
+
+    /// Regular files under `media/<sub>`, recursively.
+    func files(under sub: String) -> [String] {
+        let root = mediaDirectory + "/" + sub
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        var files: [String] = []
+        while let next = enumerator.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + next, isDirectory: &isDirectory), !isDirectory.boolValue {
+                files.append(next)
+            }
+        }
+        return files.sorted()
+    }
+
+    func count(_ sql: String) async throws -> Int {
+        try await database().pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    }
+
+    /// Waits until `condition` holds (the server cleans up asynchronously after some failures).
+    func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    /// Nothing of failed uploads is left: no temporary files, no upload rows still receiving.
+    func isClean() async throws -> Bool {
+        try await eventually {
+            let receiving = try await count("SELECT count(*) FROM uploads WHERE state = 'receiving'")
+            return files(under: "tmp").isEmpty && receiving == 0
+        }
+    }
+}
+
+import GRDB
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func sha256Hex(_ data: some DataProtocol) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+func randomBytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    var bytes = [UInt8](repeating: 0, count: count)
+    bytes.withUnsafeMutableBytes { raw in
+        let words = raw.bindMemory(to: UInt64.self)
+        for index in words.indices {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            words[index] = state
+        }
+        for index in (words.count * 8)..<count {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            raw[index] = UInt8(truncatingIfNeeded: state)
+        }
+    }
+    return bytes
+}
+
+extension UploadError {
+    var code: ErrorCode? {
+        if case .rejected(let frame) = self { return frame.code }
+        return nil
+    }
+}
+
+/// Runs a program and returns its exit status (tools that make sample files).
+@discardableResult
+func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// Sample files of many types: made with ImageMagick where it is installed, by hand otherwise (libmagic needs only
+/// the leading bytes).
+enum Samples {
+    static let directory: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("media-samples-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    static func image(_ name: String, width: Int = 640, height: Int = 480) throws -> Data {
+        let path = directory + "/" + name
+        if !FileManager.default.fileExists(atPath: path) {
+            let status = try runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", path])
+            guard status == 0 else { throw Failure("convert failed for \(name)") }
+        }
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    static var mp3: Data {
+        let frame: [UInt8] = [0xFF, 0xFB, 0x90, 0x64] + [UInt8](repeating: 0, count: 413)
+        return Data(Array("ID3".utf8) + [3, 0, 0, 0, 0, 0, 0] + frame + frame + frame + frame)
+    }
+
+    static var ogg: Data {
+        var page: [UInt8] = Array("OggS".utf8) + [0, 2] + [UInt8](repeating: 0, count: 8)
+        page += [1, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [1, 30]
+        page += [1] + Array("vorbis".utf8) + [UInt8](repeating: 0, count: 23)
+        return Data(page)
+    }
+
+    static var mp4: Data {
+        var box: [UInt8] = [0, 0, 0, 24] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8)
+        box += [0, 0, 0, 8] + Array("moov".utf8) + [UInt8](repeating: 0, count: 100)
+        return Data(box)
+    }
+
+    static var pdf: Data {
+        Data("%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n".utf8)
+    }
+
+    static var html: Data {
+        Data("<!DOCTYPE html>\n<html><head><title>x</title></head><body><script>alert(1)</script></body></html>\n".utf8)
+    }
+
+    static var svg: Data {
+        Data(#"<?xml version="1.0"?>\#n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>\#n"#.utf8)
+    }
+
+    static var text: Data {
+        Data("Hello,\nthis is a plain text note about my order 1234.\n".utf8)
+    }
+}
+
+/// A writer that fails like a full disk once `limit` bytes have been written through it.
+final class FullDiskWriter: MediaFileWriter {
+    private let written = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func write(fd: Int32, bytes: UnsafeRawBufferPointer) -> Int32 {
+        let allowed = written.withLock { total -> Bool in
+            guard total + bytes.count <= limit else { return false }
+            total += bytes.count
+            return true
+        }
+        return allowed ? POSIXFileWriter().write(fd: fd, bytes: bytes) : ENOSPC
+    }
+
+    func sync(fd: Int32) -> Int32 { POSIXFileWriter().sync(fd: fd) }
+}
+
+import MediaStore
+import Synchronization
