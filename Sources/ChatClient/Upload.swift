@@ -3,7 +3,7 @@ import Foundation
 
 /// Why an upload over the chat connection did not finish.
 public enum UploadError: Error, Sendable, CustomStringConvertible {
-    /// The server answered with an error frame (its code says why; see docs/PROTOCOL-media.md).
+    /// The server answered with an error frame (its code says why; see docs/PROTOCOL.md (Attachments)).
     case rejected(ErrorFrame)
     case connection(ChatConnectionError)
     case source(String)

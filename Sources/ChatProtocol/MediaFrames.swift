@@ -1,4 +1,4 @@
-// Media frames: uploads over the chat WebSocket and attachments on messages. docs/PROTOCOL-media.md describes them.
+// Media frames: uploads over the chat WebSocket and attachments on messages. docs/PROTOCOL.md (Attachments) describes them.
 
 // MARK: - Client to server
 

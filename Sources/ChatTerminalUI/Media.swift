@@ -8,7 +8,7 @@ import ImageBuffer
 import Logging
 import Thumbnailer
 
-/// An upload in progress: WebSocket upload frames (docs/PROTOCOL-media.md), resumed after a reconnect.
+/// An upload in progress: WebSocket upload frames (docs/PROTOCOL.md (Attachments)), resumed after a reconnect.
 struct UploadJob: Sendable {
     var requestId: String
     var uploadId: String?
