@@ -148,37 +148,3 @@ extension ChatAdmin.Tokens {
 
 extension Role: ExpressibleByArgument {}
 
-/// "30d", "12h", "90m", "45s" to seconds.
-func parseDuration(_ text: String) -> Double? {
-    guard let unit = text.last, let value = Double(text.dropLast()), value > 0 else { return nil }
-    switch unit {
-    case "d": return value * 86_400
-    case "h": return value * 3_600
-    case "m": return value * 60
-    case "s": return value
-    default: return nil
-    }
-}
-
-func formatTime(_ milliseconds: Int64) -> String {
-    let formatter = DateFormatter()
-    formatter.dateFormat = "yyyy-MM-dd HH:mm"
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) + "Z"
-}
-
-/// Left-aligned columns separated by two spaces.
-func table(header: [String], rows: [[String]]) -> String {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    return all.map { row in
-        row.enumerated().map { column, cell in
-            column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-        }.joined(separator: "  ")
-    }.joined(separator: "\n")
-}
-
-func printJSON(_ value: Any) {
-    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]) else { return }
-    print(String(decoding: data, as: UTF8.self))
-}

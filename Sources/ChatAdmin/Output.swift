@@ -1,0 +1,109 @@
+import Foundation
+
+// Human-friendly output shared by every chat-admin command: tables, sizes, times, durations, JSON, progress.
+// Data goes to stdout (tables or --json); messages and progress go to stderr so pipes stay clean.
+
+/// "30d", "12h", "90m", "45s" to seconds.
+func parseDuration(_ text: String) -> Double? {
+    guard let unit = text.last, let value = Double(text.dropLast()), value > 0 else { return nil }
+    switch unit {
+    case "d": return value * 86_400
+    case "h": return value * 3_600
+    case "m": return value * 60
+    case "s": return value
+    default: return nil
+    }
+}
+
+/// "10GiB", "500MiB", "64KiB", "1.5GB", "1000" (bytes) to bytes. Binary (KiB, MiB, GiB, TiB) and decimal (KB, MB,
+/// GB, TB) units; no unit or "B" means bytes.
+func parseSize(_ text: String) -> Int64? {
+    let units: [(String, Double)] = [
+        ("TiB", 1_099_511_627_776), ("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1_024),
+        ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("kB", 1e3), ("B", 1),
+    ]
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+        guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value >= 0,
+              value * factor < 9e18 else { return nil }
+        return Int64(value * factor)
+    }
+    guard let value = Int64(trimmed), value >= 0 else { return nil }
+    return value
+}
+
+/// Bytes for people: "812 B", "3.4 KiB", "12.0 MiB", "1.25 GiB".
+func formatBytes(_ bytes: Int64) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"]
+    guard bytes >= 1024 else { return "\(bytes) B" }
+    var value = Double(bytes) / 1024
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return String(format: value >= 100 ? "%.0f %@" : (value >= 10 ? "%.1f %@" : "%.2f %@"), value, units[unit])
+}
+
+func formatTime(_ milliseconds: Int64) -> String {
+    let formatter = DateFormatter()
+    formatter.dateFormat = "yyyy-MM-dd HH:mm"
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) + "Z"
+}
+
+/// Columns separated by two spaces; columns listed in `rightAligned` (numbers, sizes) are aligned right.
+func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    return all.map { row in
+        row.enumerated().map { column, cell in
+            let pad = String(repeating: " ", count: max(0, widths[column] - cell.count))
+            if rightAligned.contains(column) { return pad + cell }
+            return column == row.count - 1 ? cell : cell + pad
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+func printJSON(_ value: Any) {
+    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]) else { return }
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// A line on stderr for the operator (never part of the data on stdout).
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and at most ten times a second, so scripts and
+/// logs get no control characters. Owned by the one task doing the long work.
+final class ProgressBar {
+    private let title: String
+    private let total: Int64
+    private let enabled: Bool
+    private var lastDraw: UInt64 = 0
+
+    init(_ title: String, total: Int64) {
+        self.title = title
+        self.total = max(total, 1)
+        self.enabled = isatty(STDERR_FILENO) == 1
+    }
+
+    func update(_ done: Int64, detail: String = "") {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastDraw > 100_000_000 || done >= total else { return }
+        lastDraw = now
+        let fraction = min(1, Double(done) / Double(total))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[2K\(title) \(bar) \(Int(fraction * 100))% \(detail)".utf8))
+    }
+
+    /// Clears the bar's line.
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
