@@ -68,6 +68,16 @@ let package = Package(
             ]
         ),
 
+        // Media store maintenance while the server runs: stats, verify (re-hash), prune, gc. Used by chat-admin.
+        .target(
+            name: "MediaMaintenance",
+            dependencies: [
+                "ChatProtocol", "ChatStore", "MediaStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+
         // The WebSocket chat server: auth, delivery hub, roster, HTTP endpoints, metrics.
         .target(
             name: "ChatServer",
@@ -112,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "ChatAdmin",
             dependencies: [
-                "ChatStore", "Thumbnailer",
+                "ChatStore", "Thumbnailer", "MediaMaintenance", "MediaStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -139,7 +149,8 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore",
+                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 // Human-friendly output shared by every chat-admin command: tables, sizes, times, durations, JSON, progress.
 // Data goes to stdout (tables or --json); messages and progress go to stderr so pipes stay clean.
@@ -106,4 +107,21 @@ final class ProgressBar {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
     }
+}
+
+/// A `ProgressBar` that work on other threads can update (verify hashes on every core).
+final class ProgressReporter: Sendable {
+    private let title: String
+    private let bar = Mutex<ProgressBar?>(nil)
+
+    init(_ title: String) { self.title = title }
+
+    func update(_ done: Int64, total: Int64) {
+        bar.withLock { bar in
+            if bar == nil { bar = ProgressBar(title, total: total) }
+            bar?.update(done)
+        }
+    }
+
+    func finish() { bar.withLock { $0?.finish() } }
 }

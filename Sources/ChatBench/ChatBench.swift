@@ -104,7 +104,7 @@ struct ChatBench: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let after = child.residentBytes()
         let perConnection = Double(after - before) / Double(count)
-        print(String(format: "idle connections: %d opened in %.1f s", count, (ContinuousClock.now - started).seconds))
+        print(String(format: "idle connections: %d opened in %.1f s", count, (ContinuousClock.now - started).inSeconds))
         print(String(format: "server RSS: %.1f MiB before, %.1f MiB with %d connections: %.1f KiB per connection",
                      Double(before) / 1_048_576, Double(after) / 1_048_576, count, perConnection / 1024))
         for connection in connections { connection.close() }
@@ -144,7 +144,7 @@ struct ChatBench: AsyncParsableCommand {
                             if now > measureUntil + .seconds(2) { break }
                             continue
                         }
-                        _ = histogram.record(UInt64(max(0, (now - sentAt).nanoseconds / 1000)))
+                        _ = histogram.record(UInt64(max(0, (now - sentAt).inNanoseconds / 1000)))
                         delivered += 1
                     }
                     await stats.addAgent(histogram: histogram, delivered: delivered)
@@ -156,7 +156,7 @@ struct ChatBench: AsyncParsableCommand {
                     // The send time travels in the text (for agents) and in the clientId (for the ack).
                     func sendOne(at scheduled: Duration) {
                         sequence += 1
-                        let nanos = scheduled.nanoseconds
+                        let nanos = scheduled.inNanoseconds
                         connection.sendText(#"{"type":"send","clientId":"\#(index)-\#(sequence)-\#(nanos)","text":"t=\#(nanos);\#(padding)"}"#)
                     }
                     /// Counts acks of messages sent in the measurement window; nil when the connection went quiet.

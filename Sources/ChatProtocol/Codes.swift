@@ -36,6 +36,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case quotaExceeded = "quota_exceeded"
     /// A `send` names an attachment that is not a finished upload of the sender.
     case unknownAttachment = "unknown_attachment"
+    /// A `send` names a finished upload whose bytes an operator has since removed (pruned or quarantined). Upload
+    /// the file again; nothing was stored.
+    case attachmentExpired = "attachment_expired"
 }
 
 /// WebSocket close codes used by the server, with a human-readable reason in the close frame.

@@ -114,9 +114,13 @@ public struct Attachment: Codable, Sendable, Equatable {
     public var thumbnails: [ThumbnailInfo]
     /// The name's extension does not fit the sniffed type (e.g. an executable called `photo.jpg`): show it as such.
     public var nameMismatch: Bool
+    /// `true` when an operator removed the bytes (pruned as old, or set aside as corrupted). Name, type and size
+    /// stay; show the attachment as "expired" (never as an error). Downloads answer 410 Gone; thumbnails that were
+    /// kept are still listed. Absent otherwise.
+    public var expired: Bool?
 
     public init(sha256: String, name: String, type: String, size: Int, width: Int? = nil, height: Int? = nil,
-                thumbnails: [ThumbnailInfo] = [], nameMismatch: Bool = false) {
+                thumbnails: [ThumbnailInfo] = [], nameMismatch: Bool = false, expired: Bool? = nil) {
         self.sha256 = sha256
         self.name = name
         self.type = type
@@ -125,6 +129,7 @@ public struct Attachment: Codable, Sendable, Equatable {
         self.height = height
         self.thumbnails = thumbnails
         self.nameMismatch = nameMismatch
+        self.expired = expired
     }
 }
 

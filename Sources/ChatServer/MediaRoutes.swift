@@ -81,6 +81,7 @@ struct MediaRoutes: Sendable {
     private func blob(_ request: Request, context: ChatRequestContext) async throws -> Response {
         guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
         guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return Self.notFound() }
+        guard found.blob.state == .present else { return Self.gone() }
         return try await serve(path: media.blobPath(hash), size: found.blob.size, type: found.blob.mimeType, etag: hash,
                                name: found.name, request: request, context: context)
     }
@@ -214,6 +215,11 @@ struct MediaRoutes: Sendable {
 
     private static func notFound() -> Response {
         error(status: .notFound, code: .unknownAttachment, message: "no such media, or not yours to see")
+    }
+
+    /// The user may see this blob but an operator removed its bytes (pruned or quarantined).
+    private static func gone() -> Response {
+        error(status: .gone, code: .attachmentExpired, message: "this attachment has expired: its file was removed from the server")
     }
 
     private static func unauthorized() -> Response {

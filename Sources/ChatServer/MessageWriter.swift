@@ -141,8 +141,6 @@ actor MessageWriter {
 
 extension Metrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant, now: ContinuousClock.Instant) {
-        let elapsed = now - start
-        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        recordNanoseconds(nanoseconds)
+        recordNanoseconds((now - start).inNanoseconds)
     }
 }

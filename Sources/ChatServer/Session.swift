@@ -23,7 +23,7 @@ struct TokenBucket {
     mutating func take(now: ContinuousClock.Instant = .now) -> Int? {
         let elapsed = now - last
         last = now
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         tokens = min(burst, tokens + seconds * rate)
         if tokens >= 1 {
             tokens -= 1
@@ -242,6 +242,10 @@ struct Session {
                 guard let attachment = try await services.catalog.finishedUpload(of: connection.user, reference: reference) else {
                     reject(.unknownAttachment, "attachment \((reference.uploadId ?? reference.sha256 ?? "").prefix(80)) is not a finished upload of yours",
                            ref: ref)
+                    return nil
+                }
+                guard attachment.expired != true else {
+                    reject(.attachmentExpired, "attachment \(attachment.name) has expired on the server; upload the file again", ref: ref)
                     return nil
                 }
                 attachments.append(attachment)

@@ -88,7 +88,7 @@ public func epochMilliseconds(_ date: Date = Date()) -> Int64 {
 
 extension StoreError {
     /// Wraps any thrown error from GRDB.
-    static func wrap(_ error: any Error) -> StoreError {
+    public static func wrap(_ error: any Error) -> StoreError {
         if let error = error as? StoreError { return error }
         return .database("\(error)")
     }

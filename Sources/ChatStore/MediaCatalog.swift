@@ -2,6 +2,16 @@ import ChatProtocol
 import Foundation
 import GRDB
 
+/// Whether a blob's bytes are in the store (`blobs.state`).
+public enum BlobState: String, Sendable, Codable, CaseIterable {
+    /// The file is under `blobs/` and may be served and attached.
+    case present
+    /// Removed by `chat-admin media prune`; the metadata stays and attachments show as expired.
+    case pruned
+    /// Set aside as corrupted (or found missing) by `chat-admin media verify --repair`.
+    case quarantined
+}
+
 /// A stored blob's metadata (`blobs` table).
 public struct BlobRecord: Sendable, Equatable {
     public var hash: String
@@ -10,19 +20,22 @@ public struct BlobRecord: Sendable, Equatable {
     public var width: Int?
     public var height: Int?
     public var thumbnails: [ThumbnailInfo]
+    public var state: BlobState
 
-    public init(hash: String, size: Int, mimeType: String, width: Int? = nil, height: Int? = nil, thumbnails: [ThumbnailInfo] = []) {
+    public init(hash: String, size: Int, mimeType: String, width: Int? = nil, height: Int? = nil, thumbnails: [ThumbnailInfo] = [],
+                state: BlobState = .present) {
         self.hash = hash
         self.size = size
         self.mimeType = mimeType
         self.width = width
         self.height = height
         self.thumbnails = thumbnails
+        self.state = state
     }
 
     public func attachment(name: String, nameMismatch: Bool) -> Attachment {
         Attachment(sha256: hash, name: name, type: mimeType, size: size, width: width, height: height,
-                   thumbnails: thumbnails, nameMismatch: nameMismatch)
+                   thumbnails: thumbnails, nameMismatch: nameMismatch, expired: state == .present ? nil : true)
     }
 }
 
@@ -38,6 +51,17 @@ public struct UploadRecord: Sendable, Equatable {
 }
 
 /// Media metadata: blobs, uploads and who may see what. The files themselves are the media store's business.
+///
+/// Removing bytes while the server runs (prune, quarantine) is safe because of one rule on each side:
+/// - The server never relies on existing bytes without first *touching* the blob in a write transaction
+///   (`touchPresentBlob`, `finishedUpload`): `last_referenced_at = now`, only where `state = 'present'`. A touch that
+///   changes no row means "not there": the server stores its own copy of the bytes and marks the blob present again.
+/// - A remover (`chat-admin media prune`, `verify --repair`) re-checks its criteria, including "not referenced within
+///   the grace period", inside its write transaction, and moves the files away before that transaction commits.
+/// SQLite serialises write transactions, so either the touch comes first (the re-check sees a fresh reference and
+/// keeps the blob) or the removal does (the touch finds nothing and the server writes the bytes again). The grace
+/// period, at least a minute, covers the milliseconds between a touch and the message row that then references the
+/// blob.
 public struct MediaCatalog: Sendable {
     public let database: ChatDatabase
 
@@ -100,9 +124,11 @@ public struct MediaCatalog: Sendable {
         try await write { db in
             let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE hash = ?", arguments: [blob.hash]) ?? false
             try db.execute(sql: """
-                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (hash) DO UPDATE SET last_referenced_at = excluded.last_referenced_at
+                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'present')
+                ON CONFLICT (hash) DO UPDATE SET last_referenced_at = excluded.last_referenced_at,
+                    thumbnails = excluded.thumbnails, width = excluded.width, height = excluded.height,
+                    state = 'present', removed_at = NULL
                 """, arguments: [blob.hash, blob.size, blob.mimeType, blob.width, blob.height,
                                  Self.encodeThumbnails(blob.thumbnails), now, now])
             try db.execute(sql: """
@@ -113,6 +139,17 @@ public struct MediaCatalog: Sendable {
         }
     }
 
+    /// The blob if its bytes are present, after marking it referenced now (see the type's documentation: call this
+    /// before relying on existing bytes). Nil when there is no row or the bytes were removed.
+    public func touchPresentBlob(hash: String, at now: Int64 = epochMilliseconds()) async throws(StoreError) -> BlobRecord? {
+        try await write { db in
+            try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE hash = ? AND state = 'present'",
+                           arguments: [now, hash])
+            guard db.changesCount > 0 else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE hash = ?", arguments: [hash]).map(BlobRecord.init(row:))
+        }
+    }
+
     public func blob(hash: String) async throws(StoreError) -> BlobRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE hash = ?", arguments: [hash]).map(BlobRecord.init(row:))
@@ -120,8 +157,11 @@ public struct MediaCatalog: Sendable {
     }
 
     /// A finished upload of `user`, by upload id or by hash (their latest upload of those bytes), as an attachment.
-    public func finishedUpload(of user: String, reference: AttachmentReference) async throws(StoreError) -> Attachment? {
-        try await read { db in
+    /// A present blob is touched (it is about to be referenced by a message); one whose bytes were removed comes
+    /// back with `expired == true` and must not be attached.
+    public func finishedUpload(of user: String, reference: AttachmentReference, at now: Int64 = epochMilliseconds())
+        async throws(StoreError) -> Attachment? {
+        try await write { db in
             let select = """
                 SELECT u.name AS upload_name, u.name_mismatch, b.* FROM uploads u JOIN blobs b ON b.hash = u.blob_hash
                 WHERE u.username = ? AND u.state = 'done'
@@ -135,7 +175,12 @@ public struct MediaCatalog: Sendable {
             } else {
                 row = nil
             }
-            return row.map { BlobRecord(row: $0).attachment(name: $0["upload_name"], nameMismatch: $0["name_mismatch"]) }
+            guard let row else { return nil }
+            let blob = BlobRecord(row: row)
+            if blob.state == .present {
+                try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE hash = ?", arguments: [now, blob.hash])
+            }
+            return blob.attachment(name: row["upload_name"], nameMismatch: row["name_mismatch"])
         }
     }
 
@@ -185,9 +230,11 @@ public struct MediaCatalog: Sendable {
 }
 
 extension BlobRecord {
-    init(row: Row) {
+    /// From a row with the `blobs` columns.
+    public init(row: Row) {
         self.init(hash: row["hash"], size: row["size"], mimeType: row["mime_type"], width: row["width"], height: row["height"],
-                  thumbnails: MediaCatalog.decodeThumbnails(row["thumbnails"] ?? "[]"))
+                  thumbnails: MediaCatalog.decodeThumbnails(row["thumbnails"] ?? "[]"),
+                  state: BlobState(rawValue: row["state"] ?? "present") ?? .present)
     }
 }
 

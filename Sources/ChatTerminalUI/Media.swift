@@ -186,8 +186,7 @@ extension ChatApp {
     func progressText() -> String? {
         guard let job = media.uploads.first else { return nil }
         let percent = job.size > 0 ? job.acknowledged * 100 / job.size : 0
-        let elapsed = Double((ContinuousClock.now - job.started).components.seconds)
-            + Double((ContinuousClock.now - job.started).components.attoseconds) / 1e18
+        let elapsed = (ContinuousClock.now - job.started).inSeconds
         let rate = elapsed > 0.2 ? Double(job.acknowledged - job.startOffset) / elapsed : 0
         let filled = percent / 10
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 10 - filled)
@@ -203,6 +202,10 @@ extension ChatApp {
         }
         guard let attachment = state.attachments[number] else {
             notice(.error, "no attachment [\(number)]")
+            return
+        }
+        guard attachment.expired != true else {
+            notice(.error, "[\(number)] \(attachment.name) has expired: the server no longer keeps its file; ask for it again")
             return
         }
         var target = parts.count > 1 ? (String(parts[1]) as NSString).expandingTildeInPath
@@ -232,7 +235,9 @@ extension ChatApp {
 
     struct HTTPFailure: Error, CustomStringConvertible {
         var status: Int
-        var description: String { "the server answered HTTP \(status)" }
+        var description: String {
+            status == 410 ? "the file has expired on the server" : "the server answered HTTP \(status)"
+        }
     }
 
     static func get(_ url: String, token: String) async throws -> Data {
@@ -297,6 +302,7 @@ extension ChatApp {
         var card = String(repeating: " ", count: MessageFormatter.indent) + style.bold(number) + "📎 "
             + TextWidth.sanitize(attachment.name) + style.dim(" · \(attachment.type) · \(MessageFormatter.byteCount(attachment.size))")
         if attachment.nameMismatch { card += style.apply("1;31", " ⚠ the name does not match the content") }
+        if attachment.expired == true { card += style.dim(" · expired") }
         var out = [DisplayLine(card)]
         guard graphics.enabled, attachment.type.hasPrefix("image/"),
               let thumb = attachment.thumbnails.first(where: { $0.size == "fit320" }) else { return out }

@@ -62,6 +62,7 @@ public struct UploadOutcome: Sendable, Equatable {
 /// core runs at once.
 public final class MediaStore: Sendable {
     public let directory: String
+    public let layout: MediaLayout
     public let limits: MediaLimits
     let catalog: MediaCatalog
     let sniffer: MagicSniffer
@@ -90,7 +91,8 @@ public final class MediaStore: Sendable {
 
     public init(directory: String, database: ChatDatabase, limits: MediaLimits = MediaLimits(),
                 writer: any MediaFileWriter = POSIXFileWriter(), logger: Logger) throws(MediaError) {
-        self.directory = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
+        layout = MediaLayout(directory: directory)
+        self.directory = layout.directory
         self.limits = limits
         self.catalog = MediaCatalog(database: database)
         self.writer = writer
@@ -104,23 +106,15 @@ public final class MediaStore: Sendable {
 
     // MARK: Paths
 
-    public func blobPath(_ hash: String) -> String {
-        "\(directory)/blobs/sha256/\(fanOut(hash))/\(hash)"
-    }
+    public func blobPath(_ hash: String) -> String { layout.blobPath(hash) }
 
     public func thumbnailPath(_ hash: String, size: String, type: String) -> String {
-        "\(directory)/thumbs/\(fanOut(hash))/\(hash)-\(size).\(type == "image/png" ? "png" : "jpg")"
+        layout.thumbnailPath(hash, size: size, type: type)
     }
 
-    var temporaryDirectory: String { directory + "/tmp" }
+    var temporaryDirectory: String { layout.temporaryDirectory }
 
-    func temporaryPath(upload id: String) -> String { "\(temporaryDirectory)/\(id).part" }
-
-    private func fanOut(_ hash: String) -> String {
-        let bytes = Array(hash.utf8)
-        guard bytes.count >= 4 else { return "00/00" }
-        return String(decoding: bytes[0..<2], as: UTF8.self) + "/" + String(decoding: bytes[2..<4], as: UTF8.self)
-    }
+    func temporaryPath(upload id: String) -> String { layout.temporaryPath(upload: id) }
 
     // MARK: Upload
 
@@ -195,7 +189,7 @@ public final class MediaStore: Sendable {
         let record: UploadRecord?
         do { record = try await catalog.receivingUpload(id: uploadId) } catch { throw .wrap(error) }
         guard let record, record.username == user else { throw notFound }
-        guard epochMilliseconds() - record.updatedAt <= limits.resumeWindow.milliseconds else {
+        guard epochMilliseconds() - record.updatedAt <= limits.resumeWindow.inMilliseconds else {
             try? await catalog.deleteReceivingUpload(id: uploadId)
             let path = temporaryPath(upload: uploadId)
             try? await run { () -> Result<Void, MediaError> in unlink(path); return .success(()) }
@@ -207,20 +201,13 @@ public final class MediaStore: Sendable {
             guard fd >= 0 else { return .failure(.storage(operation: "reopen temporary file", errno: errno)) }
             var hasher = SHA256()
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            var total = 0
-            while true {
-                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(total)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let error = errno
-                    close(fd)
-                    return .failure(.storage(operation: "read temporary file", errno: error))
-                }
-                if n == 0 { break }
-                buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                total += n
+            switch FileHashing.update(&hasher, from: fd, buffer: &buffer) {
+            case .success(let total):
+                return .success((fd, SendableHasher(hasher: hasher), total))
+            case .failure(let error):
+                close(fd)
+                return .failure(.storage(operation: "read temporary file", errno: error.code))
             }
-            return .success((fd, SendableHasher(hasher: hasher), total))
         }
         let allowance: Upload.Allowance
         do {
@@ -329,7 +316,7 @@ public final class MediaStore: Sendable {
         }
         let live = uploads.withLock { Set($0.byId.keys) }
         guard let rows = try? await catalog.receivingUploads() else { return }
-        let cutoff = epochMilliseconds() - window.milliseconds
+        let cutoff = epochMilliseconds() - window.inMilliseconds
         for row in rows where !live.contains(row.id) && row.updatedAt < cutoff {
             let path = temporaryPath(upload: row.id)
             try? await run { () -> Result<Void, MediaError> in unlink(path); return .success(()) }
@@ -342,7 +329,7 @@ public final class MediaStore: Sendable {
     public func recover() async throws(MediaError) {
         let rows: [UploadRecord]
         do { rows = try await catalog.receivingUploads() } catch { throw .wrap(error) }
-        let cutoff = epochMilliseconds() - limits.resumeWindow.milliseconds
+        let cutoff = epochMilliseconds() - limits.resumeWindow.inMilliseconds
         var keep: Set<String> = []
         for row in rows {
             if row.updatedAt >= cutoff {
@@ -418,15 +405,19 @@ public final class MediaStore: Sendable {
 
     private func storeLocked(upload: Upload, hash: String, size: Int, type: String, nameMismatch: Bool) async throws(MediaError)
         -> (BlobRecord, duplicate: Bool) {
+        // Touch before trusting existing bytes: a blob pruned a moment ago reads as absent here, and then this
+        // upload's bytes go into place again (see MediaCatalog's deletion protocol).
         let existing: BlobRecord?
-        do { existing = try await catalog.blob(hash: hash) } catch { throw .wrap(error) }
+        do { existing = try await catalog.touchPresentBlob(hash: hash) } catch { throw .wrap(error) }
         let temporary = upload.path
         let destination = blobPath(hash)
         let duplicate = try await run { () -> Result<Bool, MediaError> in
-            if POSIX.exists(destination) {
+            if existing != nil, POSIX.exists(destination) {
                 unlink(temporary)
                 return .success(true)
             }
+            // No present blob (new, pruned or quarantined), or its file went missing: these bytes, whose hash was
+            // just computed, replace whatever is at the destination.
             let parent = POSIX.parent(of: destination)
             let (mkdirError, created) = POSIX.makeDirectories(parent)
             guard mkdirError == 0 else { return .failure(.storage(operation: "create blob directory", errno: mkdirError)) }
@@ -509,6 +500,12 @@ public final class MediaStore: Sendable {
         } catch {
             logger.warning("could not delete an upload record; start-up will", metadata: ["upload": "\(upload.id)", "error": "\(error)"])
         }
+    }
+
+    /// Runs blocking file or CPU work on the media pool (one thread per core, shared process-wide), for callers
+    /// outside the store such as `chat-admin`'s maintenance commands.
+    public static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive(body)
     }
 
     /// Runs blocking work on the store's pool.
@@ -610,11 +607,14 @@ final class Upload: Sendable {
                 return .failure(.incomplete(declared: declared, received: state.offset))
             }
             state.finishing = true
+            // A fresh modification time: the file keeps it when renamed into `blobs/`, and maintenance (gc, verify)
+            // spares files younger than its grace period while their record is being written.
+            futimens(state.fd, nil)
             let error = writer.sync(fd: state.fd)
             close(state.fd)
             state.fd = -1
             guard error == 0 else { return .failure(.storage(operation: "fsync", errno: error)) }
-            let hash = state.hasher.finalize().map(MediaStore.hexByte).joined()
+            let hash = FileHashing.hex(state.hasher.finalize())
             return .success((hash, state.offset))
         }
     }
@@ -658,8 +658,3 @@ actor HashLocks {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}
