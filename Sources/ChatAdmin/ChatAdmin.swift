@@ -8,9 +8,9 @@ import Foundation
 struct ChatAdmin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-admin",
-        abstract: "Manage tokens of a chat server's data directory (safe while the server runs).",
-        discussion: "Exit codes: 0 success, 1 the operation failed (message on stderr), 64 bad usage.",
-        subcommands: [Tokens.self, Media.self]
+        abstract: "Manage the tokens, media store and transcripts of a chat server's data directory (safe while the server runs).",
+        discussion: "Exit codes: 0 success, 1 the operation failed (one line on stderr says why), 2 media verify found problems it did not repair, 64 bad usage.",
+        subcommands: [Tokens.self, Media.self, Export.self]
     )
 }
 
@@ -43,8 +43,8 @@ extension ChatAdmin {
     struct Tokens: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "tokens",
-            abstract: "Create, list and revoke session tokens.",
-            subcommands: [Create.self, List.self, Revoke.self]
+            abstract: "Create, list, revoke, rotate and import session tokens.",
+            subcommands: [Create.self, List.self, Revoke.self, Rotate.self, Import.self]
         )
     }
 }
@@ -67,24 +67,89 @@ extension ChatAdmin.Tokens {
 
         func run() async throws {
             let store = TokenStore(database: try options.open())
-            var expiresAt: Int64?
-            if let expires {
-                guard let duration = parseDuration(expires) else {
-                    throw ValidationError("--expires: use a number followed by d, h, m or s, e.g. 30d")
-                }
-                expiresAt = epochMilliseconds() + Int64(duration * 1000)
-            }
+            let expiresAt = try expiry(expires)
             do {
                 let (token, record) = try await store.create(username: user, role: role, expiresAt: expiresAt)
-                if options.json {
-                    printJSON(["id": record.id, "user": record.username, "role": record.role.rawValue, "token": token,
-                               "expiresAt": record.expiresAt as Any])
-                } else {
-                    print(token)
-                    FileHandle.standardError.write(Data("token \(record.id) for \(record.role.rawValue) \(record.username) created; it is shown only now\n".utf8))
-                }
+                showNewToken(token, record, verb: "created", json: options.json)
             } catch {
                 throw AdminFailure(error.description)
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace USER's active tokens with a new one of the same role and print it once.",
+            discussion: "The old tokens are revoked at once; their live sessions are cut within a second.")
+
+        @Argument(help: "The user whose token to replace.")
+        var user: String
+
+        @Option(help: "Lifetime of the new token such as 30d; by default the old token's lifetime carries over.")
+        var expires: String?
+
+        @OptionGroup var options: DataOptions
+
+        func run() async throws {
+            let store = TokenStore(database: try options.open())
+            let expiresAt = try expiry(expires)
+            do {
+                let (token, record, revoked) = try await store.rotate(username: user, expiresAt: expiresAt)
+                showNewToken(token, record, verb: "rotated (revoked \(revoked.map { String($0.id) }.joined(separator: ", ")))",
+                             json: options.json, extra: ["revoked": revoked.map(\.id)])
+            } catch {
+                throw AdminFailure(error.description)
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import the original system's session_tokens.db so its users keep their tokens.",
+            discussion: """
+                Reads the Sessions(id, username, session_token) table read-only and stores each token hashed, with \
+                no expiry. Importing again changes nothing. Rows with an invalid username or an empty token are \
+                skipped and listed. Exit code 1 when the file is missing, not SQLite or has no Sessions table.
+                """)
+
+        @Argument(help: "Path to session_tokens.db.")
+        var path: String
+
+        @Option(help: "Role of the imported users (the original system had none).")
+        var role: Role = .customer
+
+        @Option(name: .customLong("agent"), help: "A user to import as an agent instead; repeat for several.")
+        var agents: [String] = []
+
+        @Flag(help: "Report what would be imported without changing anything.")
+        var dryRun = false
+
+        @OptionGroup var options: DataOptions
+
+        func run() async throws {
+            let report: LegacyImportReport
+            do {
+                let sessions = try LegacySession.read(path: path)
+                let store = TokenStore(database: try options.open())
+                let role = role, agents = Set(agents)
+                report = try await store.importLegacy(sessions, role: { agents.contains($0) ? .agent : role }, dryRun: dryRun)
+            } catch {
+                throw AdminFailure("\(error)")
+            }
+            if options.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                return
+            }
+            let would = dryRun ? "would import" : "imported"
+            print("\(would) \(report.imported.count) token\(report.imported.count == 1 ? "" : "s"), \(report.alreadyPresent.count) already present, \(report.skipped.count) skipped")
+            if !report.skipped.isEmpty {
+                print(table(header: ["ROW", "USER", "SKIPPED BECAUSE"],
+                            rows: report.skipped.map { [String($0.id), $0.user, $0.reason] }, rightAligned: [0]))
+            }
+            if !report.weak.isEmpty {
+                note("warning: \(report.weak.count) imported token\(report.weak.count == 1 ? " is" : "s are") shorter than \(LegacyImportReport.weakTokenLength) characters (\(report.weak.prefix(5).joined(separator: ", "))\(report.weak.count > 5 ? ", ..." : "")); consider 'chat-admin tokens rotate USER'")
             }
         }
     }
@@ -147,4 +212,24 @@ extension ChatAdmin.Tokens {
 }
 
 extension Role: ExpressibleByArgument {}
+
+/// `--expires 30d` to an absolute expiry in epoch milliseconds.
+private func expiry(_ text: String?) throws -> Int64? {
+    guard let text else { return nil }
+    guard let duration = parseDuration(text) else {
+        throw ValidationError("--expires: use a number followed by d, h, m or s, e.g. 30d")
+    }
+    return epochMilliseconds() + Int64(duration * 1000)
+}
+
+/// Prints a new token once on stdout (or in JSON), with what happened on stderr.
+private func showNewToken(_ token: String, _ record: SessionRecord, verb: String, json: Bool, extra: [String: Any] = [:]) {
+    if json {
+        printJSON(["id": record.id, "user": record.username, "role": record.role.rawValue, "token": token,
+                   "expiresAt": record.expiresAt as Any].merging(extra) { a, _ in a })
+    } else {
+        print(token)
+        note("token \(record.id) for \(record.role.rawValue) \(record.username) \(verb); it is shown only now")
+    }
+}
 

@@ -125,3 +125,15 @@ final class ProgressReporter: Sendable {
 
     func finish() { bar.withLock { $0?.finish() } }
 }
+
+/// `--since` values to epoch milliseconds: a date ("2026-11-01", UTC midnight), a date and time in ISO 8601
+/// ("2026-11-01T09:30:00Z", "2026-11-01T09:30:00+01:00"), or a duration back from now ("7d", "12h").
+func parseDate(_ text: String, now: Date = Date()) -> Int64? {
+    if let seconds = parseDuration(text) { return Int64((now.timeIntervalSince1970 - seconds) * 1000) }
+    let withTime = ISO8601DateFormatter()
+    if let date = withTime.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+    let dateOnly = ISO8601DateFormatter()
+    dateOnly.formatOptions = [.withFullDate]
+    if let date = dateOnly.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+    return nil
+}

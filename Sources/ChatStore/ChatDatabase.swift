@@ -14,6 +14,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case notFound(String)
     /// SQLite refused the operation (disk full, I/O error, locked too long...).
     case database(String)
+    /// A file to import is missing, not SQLite, or not the expected table.
+    case unreadableImport(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "\(what) not found"
         case .database(let reason):
             "database error: \(reason)"
+        case .unreadableImport(let path, let reason):
+            "cannot import \(path): \(reason)"
         }
     }
 }

@@ -166,6 +166,41 @@ public struct TokenStore: Sendable {
         }
     }
 
+    /// Replaces the active tokens of `username` with a new one of the same role, in one transaction, and returns
+    /// the new token (shown once) with the revoked records. The server's revocation poll cuts sessions of the old
+    /// tokens within a second. `expiresAt` nil carries over the newest old token's lifetime (none if it had none).
+    public func rotate(username: String, expiresAt: Int64? = nil,
+                       token: String = TokenStore.generateToken()) async throws(StoreError)
+        -> (token: String, record: SessionRecord, revoked: [SessionRecord]) {
+        let now = epochMilliseconds()
+        let hash = Self.hash(token)
+        do {
+            let (record, revoked) = try await database.pool.write { db -> (SessionRecord, [SessionRecord]) in
+                let active = try Row.fetchAll(db, sql: """
+                    SELECT id, username, role, created_at, expires_at, revoked_at, last_used_at
+                    FROM sessions WHERE username = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+                    ORDER BY id DESC
+                    """, arguments: [username, now]).compactMap(SessionRecord.init(row:))
+                guard let newest = active.first else {
+                    throw StoreError.notFound("active token for user \(username)")
+                }
+                let lifetime = newest.expiresAt.map { $0 - newest.createdAt }
+                let expiry = expiresAt ?? lifetime.map { now + $0 }
+                try db.execute(sql: "UPDATE sessions SET revoked_at = ? WHERE id IN (\(active.map { String($0.id) }.joined(separator: ",")))",
+                               arguments: [now])
+                try db.execute(
+                    sql: "INSERT INTO sessions (username, token_hash, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [username, hash, newest.role.rawValue, now, expiry])
+                let record = SessionRecord(id: db.lastInsertedRowID, username: username, role: newest.role, createdAt: now,
+                                           expiresAt: expiry, revokedAt: nil, lastUsedAt: nil)
+                return (record, active.map { var r = $0; r.revokedAt = now; return r })
+            }
+            return (token, record, revoked)
+        } catch {
+            throw StoreError.wrap(error)
+        }
+    }
+
     /// Ids of sessions revoked at or after `since` (epoch ms), and the newest revocation time seen. The server polls
     /// this to cut live sessions of tokens revoked by `chat-admin` in another process.
     public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64) {

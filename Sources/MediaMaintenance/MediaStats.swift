@@ -98,15 +98,23 @@ public struct MediaStatistics: Sendable {
                     """).map { MediaStats.TypeTotal(type: $0["mime_type"], blobs: $0["n"], bytes: $0["bytes"]) }
                 var users: [MediaStats.UserTotal]?
                 if byUser {
+                    // Two grouped scans joined in Swift: a correlated subquery per user was quadratic.
+                    var present: [String: (blobs: Int, bytes: Int64)] = [:]
+                    for row in try Row.fetchAll(db, sql: """
+                        SELECT ub.username, count(*) AS distinct_blobs,
+                               coalesce(sum(CASE WHEN b.state = 'present' THEN b.size ELSE 0 END), 0) AS present
+                        FROM (SELECT DISTINCT username, blob_hash FROM uploads WHERE state = 'done') ub
+                        JOIN blobs b ON b.hash = ub.blob_hash GROUP BY ub.username
+                        """) {
+                        present[row["username"]] = (row["distinct_blobs"], row["present"])
+                    }
                     users = try Row.fetchAll(db, sql: """
-                        SELECT u.username, count(*) AS uploads, sum(u.size) AS uploaded,
-                               count(DISTINCT u.blob_hash) AS distinct_blobs,
-                               (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.state = 'present' AND b.hash IN
-                                   (SELECT blob_hash FROM uploads v WHERE v.username = u.username AND v.state = 'done')) AS present
-                        FROM uploads u WHERE u.state = 'done' GROUP BY u.username ORDER BY uploaded DESC, u.username
-                        """).map {
-                            MediaStats.UserTotal(user: $0["username"], uploads: $0["uploads"], bytesUploaded: $0["uploaded"],
-                                                 distinctBlobs: $0["distinct_blobs"], bytesPresent: $0["present"])
+                        SELECT username, count(*) AS uploads, sum(size) AS uploaded FROM uploads WHERE state = 'done'
+                        GROUP BY username ORDER BY uploaded DESC, username
+                        """).map { row in
+                            let user: String = row["username"]
+                            return MediaStats.UserTotal(user: user, uploads: row["uploads"], bytesUploaded: row["uploaded"],
+                                                        distinctBlobs: present[user]?.blobs ?? 0, bytesPresent: present[user]?.bytes ?? 0)
                         }
                 }
                 let referencedBytes: Int64 = references?["bytes"] ?? 0

@@ -341,12 +341,12 @@ struct MaintenanceTests {
 
 // MARK: - Helpers
 
-private func upload(_ bytes: Data, as name: String, by connection: ChatConnection) async throws -> UploadDone {
+func upload(_ bytes: Data, as name: String, by connection: ChatConnection) async throws -> UploadDone {
     try await connection.upload(.bytes([UInt8](bytes)), name: name)
 }
 
 /// Sends a message with one attachment and waits for its acknowledgement.
-private func send(_ done: UploadDone, by connection: ChatConnection, id: String) async throws {
+func send(_ done: UploadDone, by connection: ChatConnection, id: String) async throws {
     try connection.send(.send(Send(clientId: id, text: "see \(done.attachment.name)", attachments: [AttachmentReference(uploadId: done.uploadId)])))
     _ = try await connection.receive { frame -> Ack? in
         if case .ack(let ack) = frame, ack.clientId == id { return ack }

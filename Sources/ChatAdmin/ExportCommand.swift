@@ -1,0 +1,125 @@
+import ArgumentParser
+import ChatProtocol
+import ChatStore
+import Foundation
+
+extension ChatAdmin {
+    /// `chat-admin export USER`: a customer's conversation as text or JSON, with attachment names and links.
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a customer's conversation with attachment names and links.",
+            discussion: """
+                Links are the server's download URLs; fetching them needs a token that may see the conversation \\
+                ('Authorization: Bearer TOKEN'). Attachments an operator pruned are marked expired.
+                """)
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case txt, json }
+
+        @Argument(help: "The customer whose conversation to export.")
+        var user: String
+
+        @Option(help: "txt (for people) or json (for scripts).")
+        var format: Format = .txt
+
+        @Option(help: "Only messages from this time on: 2026-11-01, 2026-11-01T09:30:00Z, or a duration back such as 7d.")
+        var since: String?
+
+        @Option(name: .customLong("base-url"), help: "The server's public URL for attachment links (CHAT_PUBLIC_URL).")
+        var baseURL: String = ProcessInfo.processInfo.environment["CHAT_PUBLIC_URL"] ?? "http://127.0.0.1:8080"
+
+        @OptionGroup var options: DataOptions
+
+        func run() async throws {
+            var sinceMs: Int64?
+            if let since {
+                guard let value = parseDate(since) else {
+                    throw ValidationError("--since: a date such as 2026-11-01, a time such as 2026-11-01T09:30:00Z, or a duration such as 7d")
+                }
+                sinceMs = value
+            }
+            let messages: [ChatMessage]
+            do {
+                messages = try await MessageStore(database: try options.open()).transcript(customer: user, since: sinceMs)
+            } catch {
+                throw AdminFailure("\(error)")
+            }
+            let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            let transcript = Transcript(customer: user, exportedAt: isoTime(epochMilliseconds()), since: sinceMs.map(isoTime),
+                                        messages: messages.map { TranscriptMessage($0, base: base) })
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(transcript), as: UTF8.self))
+            case .txt:
+                print(transcript.text, terminator: "")
+            }
+        }
+    }
+}
+
+/// The exported conversation (the JSON format).
+struct Transcript: Encodable {
+    var customer: String
+    var exportedAt: String
+    var since: String?
+    var messages: [TranscriptMessage]
+
+    var text: String {
+        var out = "Conversation of \(customer): \(messages.count) message\(messages.count == 1 ? "" : "s")"
+        out += since.map { " since \($0)" } ?? ""
+        out += ", exported \(exportedAt)\n"
+        for message in messages {
+            let who = message.role == .agent ? "\(message.sender) (agent)" : message.sender
+            // Continuation lines are indented so each message starts visibly at "[time]".
+            let body = message.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    ")
+            out += "[\(message.sentAt)] #\(message.seq) \(who)\(message.broadcast ? " [broadcast]" : ""): \(body)\n"
+            for attachment in message.attachments {
+                var facts = [attachment.type, formatBytes(Int64(attachment.size))]
+                if let width = attachment.width, let height = attachment.height { facts.append("\(width)x\(height)") }
+                out += "    attachment: \(attachment.name) (\(facts.joined(separator: ", "))) "
+                out += attachment.expired ? "expired\n" : "\(attachment.url)\n"
+            }
+        }
+        return out
+    }
+}
+
+struct TranscriptMessage: Encodable {
+    struct File: Encodable {
+        var name: String
+        var type: String
+        var size: Int
+        var width: Int?
+        var height: Int?
+        var sha256: String
+        var url: String
+        var expired: Bool
+    }
+
+    var seq: Int
+    var sentAt: String
+    var sender: String
+    var role: Role
+    var text: String
+    var broadcast: Bool
+    var attachments: [File]
+
+    init(_ message: ChatMessage, base: String) {
+        seq = message.seq
+        sentAt = isoTime(message.sentAt)
+        sender = message.sender
+        role = message.senderRole
+        text = message.text
+        broadcast = message.broadcast
+        attachments = (message.attachments ?? []).map { attachment in
+            File(name: attachment.name, type: attachment.type, size: attachment.size, width: attachment.width,
+                 height: attachment.height, sha256: attachment.sha256, url: "\(base)/media/\(attachment.sha256)",
+                 expired: attachment.expired ?? false)
+        }
+    }
+}
+
+private func isoTime(_ milliseconds: Int64) -> String {
+    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+}

@@ -1,0 +1,33 @@
+import ChatProtocol
+import Foundation
+import GRDB
+
+extension MessageStore {
+    /// The whole conversation of `customer` in seq order, with attachments, from `since` (epoch ms) on when given.
+    /// Read through the history pages the clients use, so a long conversation never sits in one huge query.
+    /// A customer who never wrote has an empty transcript; an agent or an unknown name throws `notFound`.
+    public func transcript(customer: String, since: Int64? = nil, pageSize: Int = 500) async throws(StoreError) -> [ChatMessage] {
+        let (exists, role): (Bool, String?)
+        do {
+            (exists, role) = try await database.pool.read { db in
+                (try Bool.fetchOne(db, sql: "SELECT 1 FROM conversations WHERE customer = ?", arguments: [customer]) ?? false,
+                 try String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? LIMIT 1", arguments: [customer]))
+            }
+        } catch {
+            throw .wrap(error)
+        }
+        guard exists else {
+            if role == Role.customer.rawValue { return [] }
+            throw .notFound(role == nil ? "customer \(customer)" : "customer \(customer) (\(customer) is an agent)")
+        }
+        var messages: [ChatMessage] = []
+        var after = 0
+        while true {
+            let page = try await history(customer: customer, after: after, limit: pageSize)
+            messages += page.messages.filter { message in since.map { message.sentAt >= $0 } ?? true }
+            guard page.hasMore, let last = page.messages.last else { break }
+            after = last.seq
+        }
+        return messages
+    }
+}
