@@ -3,17 +3,16 @@
 # `openssl dgst -sha256` on the same files, and `media stats`, `prune --dry-run`, `prune` and `gc` over a store of
 # many small blobs.
 #
-#   Benchmarks/maintenance.sh [blobs] [verify-MiB]    (defaults 100000 and 2048; release build into .build-media)
+#   Benchmarks/maintenance.sh [blobs] [verify-MiB]    (defaults 100000 and 2048; Benchmarks/common.sh build)
 #
 # Targets from the issue: verify >= 1 GB/s; stats and prune over 100,000 blobs < 10 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BLOBS=${1:-100000}
 VERIFY_MIB=${2:-2048}
-SCRATCH=${SCRATCH:-.build-media}
-
-swift build -c release --scratch-path "$SCRATCH" --product chat-admin >/dev/null
-ADMIN="$SCRATCH/release/chat-admin"
+source Benchmarks/common.sh
+build_products chat-admin
+ADMIN="$BIN/chat-admin"
 WORK=$(mktemp -d /tmp/maintenance-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 

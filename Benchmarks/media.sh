@@ -3,17 +3,14 @@
 # chat-server, compared with sha256sum; extra server memory during an upload; libmagic sniffing cost per file
 # (same flags as the server, through ctypes) against `file --mime-type`.
 #
-#   Benchmarks/media.sh [size-MiB]        (default 100; builds release binaries into .build-media)
+#   Benchmarks/media.sh [size-MiB]        (default 100; builds with Benchmarks/common.sh: release in .build)
 #
 # Targets from the issue: WebSocket ingest >= 400 MB/s, extra server memory per upload < 16 MiB, sniffing < 1 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-100}
-SCRATCH=${SCRATCH:-.build-media}
-
-swift build -c release --scratch-path "$SCRATCH" --product chat-server >/dev/null
-swift build -c release --scratch-path "$SCRATCH" --product chat-admin >/dev/null
-BIN="$SCRATCH/release"
+source Benchmarks/common.sh
+build_products chat-server chat-admin
 
 WORK=$(mktemp -d /tmp/media-bench.XXXXXX)
 SERVER_PID=

@@ -1,36 +1,70 @@
 #!/usr/bin/env bash
-# Runs the benchmarks in release mode and prints their figures; BENCHMARKS.md holds the latest results.
-#   Benchmarks/run.sh            full sizes (several minutes)
-#   Benchmarks/run.sh --tiny     tiny sizes, to check that every benchmark still runs (CI)
+# Every benchmark, one after the other, with the figures BENCHMARKS.md quotes. Installs the peers it needs.
+#   Benchmarks/run.sh            full sizes, release build (about 15 minutes after the build)
+#   Benchmarks/run.sh --tiny     tiny sizes on the debug build `swift test` made: checks that every benchmark still
+#                                runs (CI). Its figures mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tiny=false
 [ "${1:-}" = "--tiny" ] && tiny=true
+if $tiny; then export CONFIG=${CONFIG:-debug}; fi
+source Benchmarks/common.sh
 
+# Peers and reference tools: the Python stack of the original design, vips, ImageMagick, djpeg, libsixel, time.
 python3 -c 'import websockets' 2>/dev/null || pip install -q websockets
-swift build -c release --product chat-server
-swift build -c release --product chat-bench
-swift build -c release --product chat-admin
-bench=.build/release/chat-bench
+packages=(libvips-tools imagemagick libjpeg-turbo-progs libsixel-bin mate-backgrounds time openssl curl)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
+build_products chat-server chat-bench chat-admin
+bench="$BIN/chat-bench"
+section() { echo; echo "== $*"; }
+
+echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB," \
+    "$(uname -sr), $(swift --version 2>/dev/null | head -1), $CONFIG build, $(date -u +%Y-%m-%d)"
+
 if $tiny; then
+    section "chat (tiny)"
     $bench --customers 10 --agents 2 --duration 1
+    $bench --customers 10 --agents 2 --duration 1 --rate 200
     $bench --customers 10 --agents 2 --duration 1 --peer python
     $bench --idle 50
+    section "thumbnails (tiny)"
+    RUNS=1 RSS_RUNS=1 Benchmarks/thumbnails.sh
+    section "media ingest (tiny)"
+    Benchmarks/media.sh 4
+    section "media maintenance (tiny)"
+    Benchmarks/maintenance.sh 200 16
+    section "sixel (tiny)"
+    RUNS=1 Benchmarks/sixel.sh /usr/share/backgrounds/mate/nature/Garden.jpg
     exit 0
 fi
 
-echo "== chat: closed loop, 500 customers, 5 agents (throughput)"
+section "chat: closed loop, 500 customers, 5 agents (throughput; target >= 20,000 msg/s)"
 $bench --customers 500 --agents 5 --duration 10 --window 8
-echo "== chat: open loop 5,000 msg/s, 500 customers, 5 agents (latency)"
+section "chat: open loop 5,000 msg/s, 500 customers, 5 agents (latency; target p99 < 50 ms)"
 $bench --customers 500 --agents 5 --duration 10 --rate 5000
-echo "== peer (Python websockets + sqlite3): closed loop, 500 customers, 5 agents"
+section "peer (Python websockets + sqlite3, the original design's stack): closed loop, 500 customers, 5 agents"
 $bench --customers 500 --agents 5 --duration 10 --window 8 --peer python
-echo "== peer: open loop 5,000 msg/s"
+section "peer: open loop 5,000 msg/s"
 $bench --customers 500 --agents 5 --duration 10 --rate 5000 --peer python
-echo "== idle connections"
+section "idle connections (target < 30 KiB each)"
 $bench --idle 10000
-
-echo "== thumbnails"
+section "peer: idle connections"
+$bench --idle 10000 --peer python
+section "thumbnails"
 Benchmarks/thumbnails.sh
+section "media ingest and sniffing"
+Benchmarks/media.sh
+section "media maintenance"
+Benchmarks/maintenance.sh
+section "sixel previews"
+Benchmarks/sixel.sh

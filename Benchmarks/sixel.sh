@@ -101,9 +101,10 @@ if args.count == 5, args[1] == "encode", let image = readPPM(args[2]), let runs 
 }
 EOF
 
-echo "building (release) in $work ..." >&2
-swift build -c release --package-path "$work" >&2
-bench="$work/.build/release/sixel-bench"
+echo "building (${CONFIG:-release}) in $work ..." >&2
+config="${CONFIG:-release}"
+swift build -c "$config" --package-path "$work" >&2
+bench="$work/.build/$config/sixel-bench"
 out="$work/out"
 
 printf "%-12s %7s | %8s %7s | %8s %7s | %9s %9s | %9s %9s\n" photo size \

@@ -2,13 +2,18 @@
 """The original design's stack as a benchmark peer: a WebSocket chat relay on the `websockets` package that stores
 every message with `sqlite3` before relaying it. It speaks the subset of docs/PROTOCOL.md that chat-bench uses:
 hello -> welcome/synced, send -> store, ack, relay to every agent. Tokens come from the original Sessions table
-(username, session_token) plus a role column, as chat-bench writes them.
+(username, session_token) plus a role column, as chat-bench writes them, looked up on each connect.
 
 Usage: server.py --port PORT --db PATH   (prints "port=N" on stderr once listening)
 """
-import argparse, asyncio, json, sqlite3, sys, time
+import argparse, asyncio, json, signal, sqlite3, sys, time
 
 import websockets
+
+
+def dumps(value):
+    """Compact JSON, byte for byte the shape chat-server sends (chat-bench matches on `"type":"ack"`)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def main():
@@ -16,24 +21,32 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", required=True)
     args = parser.parse_args()
+    # A Swift parent (Foundation's Process) passes on its blocked signal mask; let SIGTERM and SIGINT stop us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     db = sqlite3.connect(args.db)
-    db.execute("PRAGMA journal_mode=WAL")
+    # fetchall() everywhere: an unfinished statement keeps its read snapshot open and new tokens would stay unseen.
+    db.execute("PRAGMA journal_mode=WAL").fetchall()
     db.execute("PRAGMA synchronous=FULL")
     db.execute("""CREATE TABLE IF NOT EXISTS Messages (id INTEGER PRIMARY KEY, customer TEXT, seq INTEGER,
                   sender TEXT, client_id TEXT, body TEXT, sent_at INTEGER)""")
-    sessions = {token: (user, role) for user, token, role in db.execute("SELECT username, session_token, role FROM Sessions")}
     agents = set()
     seqs = {}
 
     async def handler(ws):
         token = (ws.request.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         hello = json.loads(await ws.recv())
-        user, role = sessions.get(hello.get("token") or token, (None, None))
+        # Looked up on every connect, as the original server did, so tokens made after start-up work.
+        rows = db.execute("SELECT username, role FROM Sessions WHERE session_token = ?", (hello.get("token") or token,)).fetchall()
+        user, role = rows[0] if rows else (None, None)
         if user is None:
             await ws.close(4001, "unknown token")
             return
-        await ws.send(json.dumps({"type": "welcome", "protocol": 1, "user": user, "role": role}))
-        await ws.send(json.dumps({"type": "synced", "lastSeqs": {}}))
+        # The peer enforces no limits; it announces generous ones so protocol clients accept its welcome.
+        await ws.send(dumps({"type": "welcome", "protocol": 1, "user": user, "role": role,
+                                  "limits": {"maxTextBytes": 1 << 20, "messagesPerSecond": 1e6, "burst": 1000000,
+                                             "historyPageMax": 100},
+                                  "serverTime": int(time.time() * 1000)}))
+        await ws.send(dumps({"type": "synced", "lastSeqs": {}}))
         if role == "agent":
             agents.add(ws)
         try:
@@ -48,9 +61,9 @@ def main():
                 cursor = db.execute("INSERT INTO Messages (customer, seq, sender, client_id, body, sent_at) VALUES (?,?,?,?,?,?)",
                                     (customer, seq, user, frame["clientId"], frame["text"], now))
                 db.commit()
-                await ws.send(json.dumps({"type": "ack", "clientId": frame["clientId"], "id": cursor.lastrowid,
+                await ws.send(dumps({"type": "ack", "clientId": frame["clientId"], "id": cursor.lastrowid,
                                           "conversation": customer, "seq": seq, "sentAt": now, "duplicate": False}))
-                message = json.dumps({"type": "message", "id": cursor.lastrowid, "conversation": customer, "seq": seq,
+                message = dumps({"type": "message", "id": cursor.lastrowid, "conversation": customer, "seq": seq,
                                       "sender": user, "senderRole": role, "clientId": frame["clientId"],
                                       "text": frame["text"], "sentAt": now, "broadcast": False})
                 for agent in list(agents):

@@ -71,10 +71,19 @@ final class ServerProcess: Sendable {
         self.process = process
         pid = process.processIdentifier
         port = found
+        // Keep draining stderr: a server that logs a lot would otherwise block on a full pipe and stall the run.
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread {
+            while !handle.availableData.isEmpty {}
+        }
     }
 
+    /// SIGTERM (SIGINT may be ignored: shells start background jobs with it ignored), then SIGKILL after 10 s.
     func stop() {
-        process.interrupt()
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
         process.waitUntilExit()
     }
 
