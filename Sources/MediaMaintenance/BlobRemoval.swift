@@ -38,6 +38,9 @@ struct BlobRemoval: Sendable {
         }
         var removed: [String] = []
         var start = 0
+        // Emptying a batch's trash overlaps the next batch's transaction (at most one batch behind), so the unlinks
+        // cost no wall time on a machine with a second core.
+        var emptying: Task<Void, Never>?
         while start < hashes.count {
             let batch = Array(hashes[start..<min(start + Self.batchSize, hashes.count)])
             start += batch.count
@@ -47,8 +50,14 @@ struct BlobRemoval: Sendable {
             do {
                 let done = try await database.pool.write { db -> [String] in
                     var done: [String] = []
+                    // Cached statements: preparing (and GRDB's authorizer) per blob was a third of the time.
+                    let select = try db.cachedStatement(sql: "SELECT * FROM blobs WHERE hash = ?")
+                    let update = try db.cachedStatement(sql: """
+                        UPDATE blobs SET state = ?, removed_at = ?, thumbnails = CASE WHEN ? THEN thumbnails ELSE '[]' END
+                        WHERE hash = ?
+                        """)
                     for hash in batch where try stillEligible(db, hash) {
-                        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE hash = ?", arguments: [hash]) else { continue }
+                        guard let row = try Row.fetchOne(select, arguments: [hash]) else { continue }
                         let blob = BlobRecord(row: row)
                         let target = disposal == .delete ? "\(layout.trashDirectory)/\(hash)"
                                                          : "\(layout.quarantineDirectory)/\(hash).\(now)"
@@ -59,10 +68,7 @@ struct BlobRemoval: Sendable {
                                 try log.move(path, to: layout.trashDirectory + "/" + lastComponent(path))
                             }
                         }
-                        try db.execute(sql: """
-                            UPDATE blobs SET state = ?, removed_at = ?, thumbnails = CASE WHEN ? THEN thumbnails ELSE '[]' END
-                            WHERE hash = ?
-                            """, arguments: [state.rawValue, now, keepThumbnails, hash])
+                        try update.execute(arguments: [state.rawValue, now, keepThumbnails, hash])
                         done.append(hash)
                     }
                     return done
@@ -74,9 +80,11 @@ struct BlobRemoval: Sendable {
             }
             // Committed: what went to the trash can go for good.
             let trashed = log.destinations.filter { $0.hasPrefix(layout.trashDirectory + "/") }
-            _ = try? await MediaStore.runBlocking { for path in trashed { unlink(path) } }
+            await emptying?.value
+            emptying = Task { _ = try? await MediaStore.runBlocking { for path in trashed { unlink(path) } } }
             progress(start)
         }
+        await emptying?.value
         return removed
     }
 }

@@ -136,7 +136,7 @@ public struct MediaPruner: Sendable {
             report.removed = try await removal.remove(candidates.map(\.hash), to: .pruned, disposal: .delete,
                                                       keepThumbnails: criteria.keepThumbnails) { db, hash in
                 // The same criteria against the committed state: a touch since the selection keeps the blob.
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs b WHERE b.hash = ? AND \(condition)",
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs b WHERE b.hash = ? AND \(condition)"),
                                   arguments: [hash] + arguments) ?? false
             } progress: { progress($0, total) }
             let removed = Set(report.removed)

@@ -120,12 +120,12 @@ public struct MediaVerifier: Sendable {
         let damaged = report.corrupted + report.wrongSize.map(\.hash)
         // Still present: a concurrent prune may have taken it already.
         report.quarantined = try await removal.remove(damaged, to: .quarantined, disposal: .quarantine, keepThumbnails: false) { db, hash in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'", arguments: [hash]) ?? false
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'"), arguments: [hash]) ?? false
         }
         // Missing: still present in the catalog and still no file (an upload may have put the bytes back since).
         let layout = self.layout
         report.quarantined += try await removal.remove(report.missing, to: .quarantined, disposal: .quarantine, keepThumbnails: false) { db, hash in
-            let present = try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'", arguments: [hash]) ?? false
+            let present = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'"), arguments: [hash]) ?? false
             return present && access(layout.blobPath(hash), F_OK) != 0
         }
         report.quarantined.sort()

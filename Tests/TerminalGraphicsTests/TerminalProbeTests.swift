@@ -38,13 +38,24 @@ struct TerminalProbeTests {
         }
     }
 
-    /// Reads what the probe wrote, waiting up to a second.
+    /// Starts `body` on a new thread now (not when the busy cooperative pool gets round to a task) and returns a
+    /// task that waits for its result.
+    func startOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> Task<T?, Never> {
+        let (stream, continuation) = AsyncStream.makeStream(of: T.self)
+        Thread {
+            continuation.yield(body())
+            continuation.finish()
+        }.start()
+        return Task { await stream.first { _ in true } }
+    }
+
+    /// Reads what the probe wrote, waiting up to 30 s between pieces (only a failure waits that long).
     func readRequest(_ fd: Int32, count: Int) -> [UInt8] {
         var got: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256)
         while got.count < count {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 5000) > 0 else { break }
+            guard poll(&pfd, 1, 30_000) > 0 else { break }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             got += buffer[0..<n]
@@ -73,14 +84,14 @@ struct TerminalProbeTests {
         let before = lflag(pty.slave)
         #expect(before & tcflag_t(ICANON) != 0, "a fresh pty starts canonical")
         // Both sides block on the pty: give each its own thread, not the (small, shared) cooperative pool.
-        let probe = Task { await onThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 6000) } }
+        let probe = startOnThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 20_000) }
         let master = pty.master
         let request = await onThread { readRequest(master, count: TerminalProbe.request.count) }
         #expect(request == TerminalProbe.request)
         send(pty.master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
         try await Task.sleep(for: .milliseconds(30))
         send(pty.master, "00t\u{1B}[?1;0;256S\u{1B}[?63;1;2;4;6;9;15;16;22;28c")
-        let answers = try #require(await probe.value)
+        let answers = try #require(await probe.value ?? nil)
         #expect(answers.isComplete && answers.announcesSixel)
         #expect(answers.cellSize == PixelSize(width: 10, height: 20))
         #expect(answers.textAreaSize == PixelSize(width: 800, height: 480))
