@@ -6,9 +6,9 @@ import Foundation
 import Histogram
 import Logging
 
-/// `chat-bench`: load generator over real WebSockets against `chat-server` (started here on a temporary data
-/// directory unless `--url` is given). Prints throughput, end-to-end latency percentiles and the server's CPU and
-/// memory. See BENCHMARKS.md.
+/// `chat-bench`: load generator over real WebSockets against a `chat-server` (or the Python peer) that it starts on
+/// a temporary data directory, with its own tokens. Prints throughput, end-to-end latency percentiles and the
+/// server's CPU and memory. See BENCHMARKS.md.
 @main
 struct ChatBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
