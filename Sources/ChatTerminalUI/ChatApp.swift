@@ -40,6 +40,7 @@ public actor ChatApp {
     let logger: Logger
     private var connection: ChatConnection?
     private var quitting = false
+    private var resendScheduled = false
     private var exitError: ClientExit?
     private let quitSignal: AsyncStream<Void>.Continuation
     private let quitStream: AsyncStream<Void>
@@ -199,14 +200,36 @@ public actor ChatApp {
             attention.insert(message.conversation)
         }
         if case .synced = frame { resumeUploads() }
+        if case .typing(let notice) = frame, notice.active {
+            Task {
+                try? await Task.sleep(for: .milliseconds(ChatState.typingShownMs + 100))
+                self.render()  // the indicator lapses unless news came meanwhile
+            }
+        }
         mediaHandle(frame)
         send(outcome.frames)
+        if let delay = outcome.retryAfter { scheduleResend(after: delay) }
         if outcome.bell { Terminal.write([0x07]) }
         if outcome.showOlder { scrollToTop = true }
         for number in outcome.newAttachments { attachmentSeen(number, state: state) }
         outcome.frames = []
         if before != state.current { screen.invalidate() }
         render()
+    }
+
+    /// One timed resend of the pending messages at a time; each refusal schedules the next.
+    private func scheduleResend(after delay: Duration) {
+        guard !resendScheduled else { return }
+        resendScheduled = true
+        Task {
+            try? await Task.sleep(for: delay)
+            self.resendPending()
+        }
+    }
+
+    private func resendPending() {
+        resendScheduled = false
+        send(state.resendFrames())
     }
 
     func send(_ frames: [ClientFrame]) {
@@ -247,14 +270,17 @@ public actor ChatApp {
             default: break
             }
             switch editor.handle(key) {
-            case .none, .changed:
+            case .none:
                 break
+            case .changed:
+                send(state.inputChanged(editor.text).frames)
             case .quit:
                 quit()
                 return
             case .complete:
                 complete()
             case .submit(let line):
+                state.typingSentAt = nil  // the message itself ends the indicator on the other side
                 submit(line)
             }
         }
@@ -360,6 +386,7 @@ public actor ChatApp {
             parts.append(state.user)
             if let agents = state.agentsOnline { parts.append(agents == 1 ? "1 agent online" : "\(agents) agents online") }
         }
+        if let typing = state.typingText() { parts.append(typing) }
         if let progress = progressText() { parts.append(progress) }
         if scrollBack > 0 { parts.append("scrolled up \(scrollBack) lines: PgDn") }
         let pending = state.pending.count

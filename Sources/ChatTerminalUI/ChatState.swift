@@ -87,12 +87,15 @@ public struct Outcome: Sendable, Equatable {
     public var quit = false
     /// An older history page arrived: scroll the view up to show it.
     public var showOlder = false
+    /// Messages were refused for now (rate limit, store trouble): resend what is pending after this long.
+    public var retryAfter: Duration?
 
     public init() {}
 
     mutating func merge(_ other: Outcome) {
         frames += other.frames
         bell = bell || other.bell
+        if let retry = other.retryAfter { retryAfter = min(retryAfter ?? retry, retry) }
         newAttachments += other.newAttachments
         quit = quit || other.quit
         showOlder = showOlder || other.showOlder
@@ -119,6 +122,10 @@ public struct ChatState: Sendable {
     /// When the first unread message of a conversation arrived (agents' `/next`).
     private var firstUnreadAt: [String: Int64] = [:]
     private var historyRequests: [String: (conversation: String, older: Bool)] = [:]
+    /// Who is typing where, and until when (epoch ms): live only, like the frames.
+    var typingUntil: [String: [String: Int64]] = [:]
+    /// When this client last told the server it is typing, so keystrokes send at most one frame per interval.
+    var typingSentAt: Int64?
     private var serial = 0
     private var requestCounter = 0
     private var clockOffset: Int64 = 0
@@ -326,6 +333,7 @@ public struct ChatState: Sendable {
                 }
             }
         case .message(let message):
+            typingUntil[message.conversation]?[message.sender] = nil
             outcome.merge(receive(message, live: true))
         case .ack(let ack):
             if let index = pending.firstIndex(where: { $0.clientId == ack.clientId }) {
@@ -387,7 +395,9 @@ public struct ChatState: Sendable {
             agentsOnline = presence.agentsOnline
         case .error(let error):
             outcome.merge(handle(error))
-        case .typing, .pong, .uploadReady, .uploadProgress, .uploadDone:
+        case .typing(let notice):
+            noteTyping(notice)
+        case .pong, .uploadReady, .uploadProgress, .uploadDone:
             break
         }
         return outcome
@@ -454,9 +464,11 @@ public struct ChatState: Sendable {
         if let ref = error.ref, let index = pending.firstIndex(where: { $0.clientId == ref }) {
             switch error.code {
             case .rateLimited, .storeFailed, .shuttingDown:
-                // Kept pending: resent with the same clientId after the next reconnect or on the retry below.
+                // Kept pending: resent with the same clientId after `retryAfter` (the server's hint, 1 s without
+                // one), or after the next reconnect, whichever comes first; the server drops a second copy.
                 addNotice(.error, "\(error.message); will resend")
                 outcome.frames = []
+                outcome.retryAfter = .milliseconds(max(100, error.retryAfterMs ?? 1000))
             default:
                 let dropped = pending.remove(at: index)
                 addNotice(.error, "not sent (\(error.code.rawValue)): \(error.message): \"\(dropped.text.prefix(60))\"")

@@ -1,4 +1,5 @@
 import ChatProtocol
+import Synchronization
 import Testing
 @testable import ChatTerminalUI
 
@@ -116,6 +117,49 @@ import Testing
         #expect(state.notices.contains { $0.kind == .error && $0.text.contains("bad") })
     }
 
+    @Test func rateLimitedMessagesAreResentAfterTheServersHint() {
+        var state = customer()
+        _ = state.submit("a")
+        _ = state.submit("b")
+        let limited = state.apply(.error(ErrorFrame(code: .rateLimited, message: "slow down", ref: "id2", retryAfterMs: 250)))
+        #expect(limited.retryAfter == .milliseconds(250))
+        #expect(state.apply(.error(ErrorFrame(code: .storeFailed, message: "disk", ref: "id1"))).retryAfter == .seconds(1))
+        // The retry resends both pending messages with their own client ids, so the server can drop copies.
+        let resent = state.resendFrames()
+        #expect(resent.count == 2)
+        #expect(resent.compactMap { if case .send(let send) = $0 { send.clientId } else { nil } } == ["id1", "id2"])
+        let other = state.apply(.error(ErrorFrame(code: .invalidFrame, message: "bad", ref: "id1")))
+        #expect(other.retryAfter == nil, "a refusal that will not change is not retried")
+    }
+
+    @Test func typingIsSentAtMostEveryFewSecondsAndShownUntilItLapses() {
+        let clock = Clock(1_000_000)
+        var state = customer()
+        state.now = { clock.now }
+        #expect(state.inputChanged("h").frames == [.typing(Typing(conversation: nil, active: true))])
+        #expect(state.inputChanged("he").frames.isEmpty, "keystrokes within the interval send nothing")
+        #expect(state.inputChanged("/his").frames == [.typing(Typing(conversation: nil, active: false))], "a command is not typing")
+        #expect(state.inputChanged("").frames.isEmpty, "stopped once only")
+        _ = state.inputChanged("x")
+        clock.now += 3_000
+        #expect(state.inputChanged("xy").frames.count == 1, "repeated after the interval while typing goes on")
+
+        // Shown for the open conversation, cleared by the typist's message or after a quiet spell; own echoes ignored.
+        _ = state.apply(.typing(TypingNotice(conversation: "alice", user: "sam", role: .agent, active: true)))
+        _ = state.apply(.typing(TypingNotice(conversation: "alice", user: "alice", role: .customer, active: true)))
+        #expect(state.typingText() == "sam is typing…")
+        _ = state.apply(.typing(TypingNotice(conversation: "alice", user: "kim", role: .agent, active: true)))
+        #expect(state.typingText() == "kim, sam are typing…")
+        _ = state.apply(.message(ChatMessage(id: 9, conversation: "alice", seq: 1, sender: "sam", senderRole: .agent,
+                                             clientId: "s1", text: "hello", sentAt: clock.now, broadcast: false)))
+        #expect(state.typingText() == "kim is typing…")
+        clock.now += 6_001
+        #expect(state.typingText() == nil)
+        _ = state.apply(.typing(TypingNotice(conversation: "alice", user: "kim", role: .agent, active: true)))
+        _ = state.apply(.typing(TypingNotice(conversation: "alice", user: "kim", role: .agent, active: false)))
+        #expect(state.typingText() == nil)
+    }
+
     @Test func tooLongTextIsRefusedLocally() {
         var state = customer()
         let outcome = state.submit(String(repeating: "x", count: 101))
@@ -210,3 +254,13 @@ final class Counter: @unchecked Sendable {
 }
 
 import Foundation
+
+/// A settable clock for `ChatState.now`.
+private final class Clock: Sendable {
+    private let value: Mutex<Int64>
+    init(_ now: Int64) { value = Mutex(now) }
+    var now: Int64 {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
