@@ -86,11 +86,16 @@ struct TerminalProbeTests {
         // Both sides block on the pty: give each its own thread, not the (small, shared) cooperative pool.
         let probe = startOnThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 20_000) }
         let master = pty.master
-        let request = await onThread { readRequest(master, count: TerminalProbe.request.count) }
+        // The terminal's side runs on its own thread too: when the whole suite runs, the cooperative pool can be
+        // busy for seconds, and the probe's budget must not depend on it.
+        let request = await onThread {
+            let request = readRequest(master, count: TerminalProbe.request.count)
+            send(master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
+            usleep(30_000)
+            send(master, "00t\u{1B}[?1;0;256S\u{1B}[?63;1;2;4;6;9;15;16;22;28c")
+            return request
+        }
         #expect(request == TerminalProbe.request)
-        send(pty.master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
-        try await Task.sleep(for: .milliseconds(30))
-        send(pty.master, "00t\u{1B}[?1;0;256S\u{1B}[?63;1;2;4;6;9;15;16;22;28c")
         let answers = try #require(await probe.value ?? nil)
         #expect(answers.isComplete && answers.announcesSixel)
         #expect(answers.cellSize == PixelSize(width: 10, height: 20))
