@@ -136,12 +136,7 @@ extension ChatAdmin.Tokens {
             } catch {
                 throw AdminFailure("\(error)")
             }
-            if options.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-                return
-            }
+            if options.json { return try printReport(report) }
             let would = dryRun ? "would import" : "imported"
             print("\(would) \(report.imported.count) token\(report.imported.count == 1 ? "" : "s"), \(report.alreadyPresent.count) already present, \(report.skipped.count) skipped")
             if !report.skipped.isEmpty {

@@ -9,7 +9,7 @@ extension ChatAdmin {
         static let configuration = CommandConfiguration(
             abstract: "Print a customer's conversation with attachment names and links.",
             discussion: """
-                Links are the server's download URLs; fetching them needs a token that may see the conversation \\
+                Links are the server's download URLs; fetching them needs a token that may see the conversation \
                 ('Authorization: Bearer TOKEN'). Attachments an operator pruned are marked expired.
                 """)
 
@@ -48,9 +48,7 @@ extension ChatAdmin {
                                         messages: messages.map { TranscriptMessage($0, base: base) })
             switch format {
             case .json:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(transcript), as: UTF8.self))
+                try printReport(transcript)
             case .txt:
                 print(transcript.text, terminator: "")
             }
@@ -120,6 +118,7 @@ struct TranscriptMessage: Encodable {
     }
 }
 
+/// A format style, not a formatter per call: an export prints one per message.
 private func isoTime(_ milliseconds: Int64) -> String {
-    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(.iso8601)
 }

@@ -60,13 +60,6 @@ struct GraceOption: ParsableArguments {
     }
 }
 
-/// Writes a report as JSON on stdout.
-func printReport<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
 /// Runs a maintenance operation, turning its typed error into a one-line failure.
 func maintenance<T>(_ body: () async throws(MaintenanceError) -> T) async throws -> T {
     do { return try await body() } catch { throw AdminFailure(error.description) }

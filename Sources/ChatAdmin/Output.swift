@@ -69,6 +69,13 @@ func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> S
     }.joined(separator: "\n")
 }
 
+/// Writes a report as JSON on stdout (slashes left alone: reports hold MIME types and URLs).
+func printReport<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 func printJSON(_ value: Any) {
     guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]) else { return }
     print(String(decoding: data, as: UTF8.self))

@@ -280,7 +280,6 @@ public actor ChatApp {
             case .complete:
                 complete()
             case .submit(let line):
-                state.typingSentAt = nil  // the message itself ends the indicator on the other side
                 submit(line)
             }
         }

@@ -166,6 +166,7 @@ public struct ChatState: Sendable {
 
     /// A line typed by the user: a message or a command.
     public mutating func submit(_ line: String) -> Outcome {
+        typingSentAt = nil  // a sent message ends the indicator on the other side
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { return Outcome() }
         if trimmed.hasPrefix("/") && !trimmed.hasPrefix("//") { return command(trimmed) }
@@ -468,7 +469,7 @@ public struct ChatState: Sendable {
                 // one), or after the next reconnect, whichever comes first; the server drops a second copy.
                 addNotice(.error, "\(error.message); will resend")
                 outcome.frames = []
-                outcome.retryAfter = .milliseconds(max(100, error.retryAfterMs ?? 1000))
+                outcome.retryAfter = .milliseconds(min(60_000, max(100, error.retryAfterMs ?? 1000)))
             default:
                 let dropped = pending.remove(at: index)
                 addNotice(.error, "not sent (\(error.code.rawValue)): \(error.message): \"\(dropped.text.prefix(60))\"")

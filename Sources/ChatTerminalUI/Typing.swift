@@ -27,7 +27,10 @@ extension ChatState {
 
     mutating func noteTyping(_ notice: TypingNotice) {
         guard notice.user != user else { return }
-        typingUntil[notice.conversation, default: [:]][notice.user] = notice.active ? now() + Self.typingShownMs : nil
+        let now = now()
+        var typists = (typingUntil[notice.conversation] ?? [:]).filter { $0.value > now }  // lapsed ones go
+        typists[notice.user] = notice.active ? now + Self.typingShownMs : nil
+        typingUntil[notice.conversation] = typists.isEmpty ? nil : typists
     }
 
     /// "sam is typing…" for the open conversation, or nil.

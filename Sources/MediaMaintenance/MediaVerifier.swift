@@ -119,14 +119,15 @@ public struct MediaVerifier: Sendable {
         let removal = BlobRemoval(database: database, layout: layout)
         let damaged = report.corrupted + report.wrongSize.map(\.hash)
         // Still present: a concurrent prune may have taken it already.
-        report.quarantined = try await removal.remove(damaged, to: .quarantined, disposal: .quarantine, keepThumbnails: false) { db, hash in
+        let isPresent = { @Sendable (db: Database, hash: String) throws -> Bool in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'"), arguments: [hash]) ?? false
         }
+        report.quarantined = try await removal.remove(damaged, to: .quarantined, disposal: .quarantine, keepThumbnails: false,
+                                                      stillEligible: isPresent)
         // Missing: still present in the catalog and still no file (an upload may have put the bytes back since).
         let layout = self.layout
         report.quarantined += try await removal.remove(report.missing, to: .quarantined, disposal: .quarantine, keepThumbnails: false) { db, hash in
-            let present = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE hash = ? AND state = 'present'"), arguments: [hash]) ?? false
-            return present && access(layout.blobPath(hash), F_OK) != 0
+            try isPresent(db, hash) && access(layout.blobPath(hash), F_OK) != 0
         }
         report.quarantined.sort()
         let moved: Int

@@ -38,17 +38,6 @@ struct TerminalProbeTests {
         }
     }
 
-    /// Starts `body` on a new thread now (not when the busy cooperative pool gets round to a task) and returns a
-    /// task that waits for its result.
-    func startOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> Task<T?, Never> {
-        let (stream, continuation) = AsyncStream.makeStream(of: T.self)
-        Thread {
-            continuation.yield(body())
-            continuation.finish()
-        }.start()
-        return Task { await stream.first { _ in true } }
-    }
-
     /// Reads what the probe wrote, waiting up to 30 s between pieces (only a failure waits that long).
     func readRequest(_ fd: Int32, count: Int) -> [UInt8] {
         var got: [UInt8] = []
@@ -84,10 +73,10 @@ struct TerminalProbeTests {
         let before = lflag(pty.slave)
         #expect(before & tcflag_t(ICANON) != 0, "a fresh pty starts canonical")
         // Both sides block on the pty: give each its own thread, not the (small, shared) cooperative pool.
-        let probe = startOnThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 20_000) }
+        // The probe's budget starts when its thread does; the terminal's side waits up to 30 s for the request and
+        // then answers from its own thread, so a cooperative pool busy with the rest of the suite delays neither.
+        async let probe = onThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 20_000) }
         let master = pty.master
-        // The terminal's side runs on its own thread too: when the whole suite runs, the cooperative pool can be
-        // busy for seconds, and the probe's budget must not depend on it.
         let request = await onThread {
             let request = readRequest(master, count: TerminalProbe.request.count)
             send(master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
@@ -96,7 +85,7 @@ struct TerminalProbeTests {
             return request
         }
         #expect(request == TerminalProbe.request)
-        let answers = try #require(await probe.value ?? nil)
+        let answers = try #require(await probe)
         #expect(answers.isComplete && answers.announcesSixel)
         #expect(answers.cellSize == PixelSize(width: 10, height: 20))
         #expect(answers.textAreaSize == PixelSize(width: 800, height: 480))
