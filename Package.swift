@@ -178,7 +178,8 @@ let package = Package(
         .testTarget(
             name: "ChatTerminalUITests",
             dependencies: [
-                "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics",
+                "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

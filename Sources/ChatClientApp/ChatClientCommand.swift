@@ -38,7 +38,7 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Server WebSocket URL, ws:// or wss://; HOST:PORT is enough.")
     var server = "ws://127.0.0.1:8080/ws"
 
-    @Option(help: "Image previews: auto, sixel, blocks, ascii or none.")
+    @Option(help: "Image previews: auto, sixel, blocks, ascii or none. 'auto' asks the terminal (200 ms at most; set CHAT_PROBE_TIMEOUT_MS on slower links).")
     var graphics = "auto"
 
     @Option(help: "Write diagnostics to this file (also CHAT_CLIENT_LOG).")

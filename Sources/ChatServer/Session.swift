@@ -74,11 +74,13 @@ struct Session {
                 reject(.tooLarge, "frame of \(size) bytes is over the limit; text may be at most \(configuration.maxTextBytes) bytes")
                 return
             }
+            let data = Data(text.utf8)
             if let wait = bucket.take(now: receivedAt) {
-                reject(.rateLimited, "too many frames: at most \(configuration.messagesPerSecond) per second", retryAfterMs: wait)
+                // The reference tells the client which message to resend after the wait.
+                reject(.rateLimited, "too many frames: at most \(configuration.messagesPerSecond) per second",
+                       ref: codec.reference(in: data), retryAfterMs: wait)
                 return
             }
-            let data = Data(text.utf8)
             let frame: ClientFrame
             do {
                 frame = try codec.decodeClientFrame(data)
@@ -158,7 +160,7 @@ struct Session {
         if upload?.handle.id != resume.uploadId { await setAside() }
         do {
             let position = try await services.media.resume(user: connection.user, uploadId: resume.uploadId)
-            upload = ActiveUpload(handle: position.handle, declaredSize: nil, acknowledged: position.offset)
+            upload = ActiveUpload(handle: position.handle, declaredSize: position.declaredSize, acknowledged: position.offset)
             send(.uploadReady(ready(position, requestId: resume.requestId)))
         } catch {
             upload = nil

@@ -126,6 +126,9 @@ public struct ChatState: Sendable {
     var typingUntil: [String: [String: Int64]] = [:]
     /// When this client last told the server it is typing, so keystrokes send at most one frame per interval.
     var typingSentAt: Int64?
+    /// When the last rate-limit refusal came (epoch ms); repeats within `rateNoticeQuietMs` add no notice.
+    var rateNoticeAt: Int64?
+    static let rateNoticeQuietMs: Int64 = 10_000
     private var serial = 0
     private var requestCounter = 0
     private var clockOffset: Int64 = 0
@@ -467,17 +470,33 @@ public struct ChatState: Sendable {
             case .rateLimited, .storeFailed, .shuttingDown:
                 // Kept pending: resent with the same clientId after `retryAfter` (the server's hint, 1 s without
                 // one), or after the next reconnect, whichever comes first; the server drops a second copy.
-                addNotice(.error, "\(error.message); will resend")
+                // One notice per episode: a fast typist refused ten times reads it once, not ten times.
+                let time = now()
+                if error.code != .rateLimited || time - (rateNoticeAt ?? .min / 2) > Self.rateNoticeQuietMs {
+                    addNotice(.error, "\(error.message); will resend")
+                }
+                if error.code == .rateLimited { rateNoticeAt = time }
                 outcome.frames = []
-                outcome.retryAfter = .milliseconds(min(60_000, max(100, error.retryAfterMs ?? 1000)))
+                outcome.retryAfter = Self.retryDelay(error)
             default:
                 let dropped = pending.remove(at: index)
                 addNotice(.error, "not sent (\(error.code.rawValue)): \(error.message): \"\(dropped.text.prefix(60))\"")
             }
             return outcome
         }
+        if error.code == .rateLimited {
+            // A frame of no message (typing, read marker) was refused; nothing to tell the user. Pending messages
+            // go again after the hint in case the refused frame was one of theirs after all.
+            if !pending.isEmpty { outcome.retryAfter = Self.retryDelay(error) }
+            return outcome
+        }
         addNotice(.error, "server: \(error.code.rawValue): \(error.message)")
         return outcome
+    }
+
+    /// The server's hint, kept between 100 ms and a minute; 1 s without one.
+    static func retryDelay(_ error: ErrorFrame) -> Duration {
+        .milliseconds(min(60_000, max(100, error.retryAfterMs ?? 1000)))
     }
 
     /// Frames for messages still pending (used for a timed retry after `rate_limited`).

@@ -25,8 +25,9 @@ public struct PreviewGraphics: Sendable {
         self.capabilities = capabilities
     }
 
-    /// Probes the terminal (about 200 ms at most) unless the mode makes it pointless. Call before raw mode and
-    /// before anything else reads stdin.
+    /// Probes the terminal (200 ms at most, or `CHAT_PROBE_TIMEOUT_MS` for links slower than that, e.g. ssh across
+    /// continents; a terminal that answers ends the probe at once) unless the mode makes it pointless. Call before
+    /// raw mode and before anything else reads stdin.
     public static func detect(argument: String, environment: [String: String]) throws(PreviewError) -> PreviewGraphics {
         guard let mode = GraphicsMode(argument: argument) else {
             throw PreviewError("--graphics must be one of auto, sixel, blocks, ascii, none (not \(argument))")
@@ -35,7 +36,9 @@ public struct PreviewGraphics: Sendable {
         let needsProbe = mode == .auto || mode == .sixel
         let capabilities: TerminalCapabilities
         if interactive && needsProbe {
-            capabilities = TerminalProbe.capabilities(input: STDIN_FILENO, output: STDOUT_FILENO, environment: environment)
+            let budget = environment["CHAT_PROBE_TIMEOUT_MS"].flatMap { Int($0) }.map { min(10_000, max(50, $0)) } ?? 200
+            capabilities = TerminalProbe.capabilities(input: STDIN_FILENO, output: STDOUT_FILENO, environment: environment,
+                                                      timeoutMilliseconds: budget)
         } else {
             capabilities = TerminalCapabilities.detect(answers: nil, window: TerminalProbe.windowSize(fd: STDOUT_FILENO),
                                                        environment: environment)

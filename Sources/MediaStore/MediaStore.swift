@@ -40,6 +40,8 @@ public struct UploadHandle: Sendable, Hashable {
 public struct UploadPosition: Sendable, Equatable {
     public var handle: UploadHandle
     public var offset: Int
+    /// The size announced at `begin`, if any: a resumed upload is acknowledged at its end by it, as a new one is.
+    public var declaredSize: Int?
 }
 
 /// A finished upload.
@@ -158,30 +160,31 @@ public final class MediaStore: Sendable {
             throw .tooManyUploads(limit: limits.maxUploadsInFlight)
         }
         logger.debug("upload begun", metadata: ["upload": "\(id)", "user": "\(user)", "size": "\(declaredSize.map(String.init) ?? "?")"])
-        return UploadPosition(handle: UploadHandle(id: id, user: user, claim: claim), offset: 0)
+        return UploadPosition(handle: UploadHandle(id: id, user: user, claim: claim), offset: 0, declaredSize: declaredSize)
     }
 
     /// Continues an upload of `user` from the offset the server has: after a dropped connection (the upload is still
     /// in memory) or after a server restart (the temporary file is hashed again).
     public func resume(user: String, uploadId: String) async throws(MediaError) -> UploadPosition {
         let notFound = MediaError.unknownUpload(id: uploadId, reason: "it is not in progress (finished, cancelled, expired or never begun)")
-        let live: (UInt64, Int)?? = uploads.withLock { registry in
+        let live: UploadPosition?? = uploads.withLock { registry in
             guard let upload = registry.byId[uploadId] else { return .some(nil) }
             guard upload.user == user else { return .none }
             let claim = registry.claim()
-            return upload.state.withLock { state -> (UInt64, Int)?? in
+            return upload.state.withLock { state -> UploadPosition?? in
                 guard !state.finishing else { return .none }
                 state.claim = claim
                 state.attached = true
                 state.lastActivity = .now
-                return .some((claim, state.offset))
+                return .some(UploadPosition(handle: UploadHandle(id: uploadId, user: user, claim: claim), offset: state.offset,
+                                            declaredSize: upload.declaredSize))
             }
         }
         switch live {
         case .none:
             throw notFound
         case .some(let found?):
-            return UploadPosition(handle: UploadHandle(id: uploadId, user: user, claim: found.0), offset: found.1)
+            return found
         case .some(nil):
             break
         }
@@ -228,7 +231,8 @@ public final class MediaStore: Sendable {
             close(reopened.0)
             throw notFound
         }
-        return UploadPosition(handle: UploadHandle(id: uploadId, user: user, claim: claim), offset: reopened.2)
+        return UploadPosition(handle: UploadHandle(id: uploadId, user: user, claim: claim), offset: reopened.2,
+                              declaredSize: record.declaredSize)
     }
 
     /// Appends bytes (hashing them on the way). Returns the new offset. Any failure but a lost claim discards the

@@ -128,6 +128,8 @@ struct BadInputTests {
         #expect(acks == 5)
         #expect(limited.count == 3)
         #expect(limited.allSatisfy { $0.code == .rateLimited && ($0.retryAfterMs ?? 0) > 0 })
+        // Each refusal names the message it refused, so the client knows what to resend.
+        #expect(Set(limited.compactMap(\.ref)) == ["m5", "m6", "m7"])
         #expect(try await MessageStore(database: try server.database()).messageCount() == 5)
 
         for index in 0..<60 { customer.connection.sendText("garbage \(index)") }

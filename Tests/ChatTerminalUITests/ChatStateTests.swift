@@ -132,6 +132,34 @@ import Testing
         #expect(other.retryAfter == nil, "a refusal that will not change is not retried")
     }
 
+    @Test func aBurstOfRateLimitRefusalsShowsOneNotice() {
+        let clock = Clock(1_000_000)
+        var state = customer()
+        state.now = { clock.now }
+        for text in ["a", "b", "c"] { _ = state.submit(text) }
+        let before = state.notices.count
+        for id in ["id1", "id2", "id3"] {
+            _ = state.apply(.error(ErrorFrame(code: .rateLimited, message: "slow down", ref: id, retryAfterMs: 250)))
+        }
+        #expect(state.notices.count == before + 1)
+        clock.now += ChatState.rateNoticeQuietMs + 1
+        _ = state.apply(.error(ErrorFrame(code: .rateLimited, message: "slow down", ref: "id1", retryAfterMs: 250)))
+        #expect(state.notices.count == before + 2, "a later episode is news again")
+        #expect(state.pending.count == 3)
+    }
+
+    @Test func aRefusedTypingFrameIsSilentButPendingMessagesStillGoAgain() {
+        var state = customer()
+        let notices = state.notices.count
+        let idle = state.apply(.error(ErrorFrame(code: .rateLimited, message: "slow down", retryAfterMs: 300)))
+        #expect(idle.retryAfter == nil, "nothing pending, nothing to resend")
+        _ = state.submit("a")
+        let busy = state.apply(.error(ErrorFrame(code: .rateLimited, message: "slow down", retryAfterMs: 300)))
+        #expect(busy.retryAfter == .milliseconds(300))
+        #expect(state.notices.count == notices, "a dropped typing indicator is not news to the user")
+        #expect(state.pending.map(\.clientId) == ["id1"])
+    }
+
     @Test func typingIsSentAtMostEveryFewSecondsAndShownUntilItLapses() {
         let clock = Clock(1_000_000)
         var state = customer()

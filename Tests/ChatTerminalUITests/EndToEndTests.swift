@@ -1,5 +1,3 @@
-import ChatClient
-import ChatProtocol
 import ChatStore
 import Foundation
 import Testing
@@ -45,18 +43,13 @@ import Testing
         try await tmux.type(agent, "Let me check that for you")
         try await tmux.waitFor(customer, "agent reply") { $0.contains("sam [agent]: Let me check that for you") }
 
-        // An image attachment shows a half-block preview in the agent's pane (when the server has media).
-        let probe = ChatConnection(url: url, bearer: aliceToken)
-        let welcome = try await probe.hello(Hello(user: "alice"))
-        probe.close()
-        if welcome.limits.maxUploadBytes != nil {
-            let png = directory + "/picture.png"
-            try TestImages.png(width: 48, height: 32).write(to: URL(fileURLWithPath: png))
-            try await tmux.type(customer, "/attach \(png)")
-            try await tmux.waitFor(agent, "attachment card and preview", timeout: .seconds(20)) { screen in
-                screen.contains("📎 picture.png") && screen.contains("image/png")
-                    && screen.split(separator: "\n").filter { $0.contains("▀") || $0.contains("▄") }.count >= 3
-            }
+        // An image attachment shows a half-block preview in the agent's pane.
+        let png = directory + "/picture.png"
+        try TestImages.png(width: 48, height: 32).write(to: URL(fileURLWithPath: png))
+        try await tmux.type(customer, "/attach \(png)")
+        try await tmux.waitFor(agent, "attachment card and preview", timeout: .seconds(20)) { screen in
+            screen.contains("📎 picture.png") && screen.contains("image/png")
+                && screen.split(separator: "\n").filter { $0.contains("▀") || $0.contains("▄") }.count >= 3
         }
 
         // The server dies mid-conversation; both sides type while it is down; nothing is lost or doubled.
@@ -132,13 +125,14 @@ struct ServerProcess: Sendable {
     let process: Process
     let port: Int
 
-    init(binary: String, directory: String, port: Int) throws {
+    init(binary: String, directory: String, port: Int, arguments: [String] = []) throws {
         var lastError = ""
         // The port of a killed server may take a moment to be free again.
         for _ in 0..<20 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["--port", String(port), "--data-dir", directory, "--log-level", "notice", "--durability", "normal"]
+                + arguments
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = FileHandle.nullDevice
@@ -229,8 +223,9 @@ final class Tmux: Sendable {
         try run(["send-keys", "-t", "chat:\(pane)"] + keys)
     }
 
-    func capture(_ pane: String) throws -> String {
-        try run(["capture-pane", "-p", "-t", "chat:\(pane)"])
+    /// The pane's screen, and with `history` that many lines scrolled off above it.
+    func capture(_ pane: String, history: Int = 0) throws -> String {
+        try run(["capture-pane", "-p", "-t", "chat:\(pane)"] + (history > 0 ? ["-S", "-\(history)"] : []))
     }
 
     func type(_ pane: String, _ text: String) async throws {
@@ -241,12 +236,12 @@ final class Tmux: Sendable {
     }
 
     /// Polls the pane until `condition` holds; fails with the last screen after `timeout`.
-    func waitFor(_ pane: String, _ what: String, timeout: Duration = .seconds(15),
+    func waitFor(_ pane: String, _ what: String, timeout: Duration = .seconds(15), history: Int = 0,
                  _ condition: @escaping @Sendable (String) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         var screen = ""
         while ContinuousClock.now < deadline {
-            screen = try await offPool { [self] in try capture(pane) }
+            screen = try await offPool { [self] in try capture(pane, history: history) }
             if condition(screen) { return }
             try await Task.sleep(for: .milliseconds(150))
         }

@@ -111,9 +111,10 @@ struct UploadTests {
         let ready = try await first.beginUpload(UploadBegin(name: "video.bin", size: bytes.count, sha256: sha256Hex(bytes)))
         #expect(ready.offset == 0)
         #expect(ready.resumeWindowMs == 600_000)
-        // Send half, wait until the server acknowledges at least 2 MiB, then drop the connection.
-        let half = 3 << 20
-        try await first.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: 0, to: half, chunkSize: ready.chunkSize, window: 1 << 20)
+        // Send about half (not a whole number of progress intervals), wait until the server acknowledges at least
+        // 2 MiB, then drop the connection.
+        let half = (3 << 20) + 100_000
+        try await first.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: 0, to: half, chunkSize: ready.chunkSize, window: 8 << 20)
         let acknowledged = try await first.receive { frame -> Int? in
             if case .uploadProgress(let progress) = frame, progress.offset >= 2 << 20 { return progress.offset }
             return nil
@@ -123,9 +124,18 @@ struct UploadTests {
         #expect(server.files(under: "tmp").count == 1)
 
         let (second, _) = try await server.connect("alice", token: token)
-        let (offset, done) = try await second.resumeUpload(.bytes(bytes), uploadId: ready.uploadId)
+        try second.send(.uploadResume(UploadResume(uploadId: ready.uploadId, requestId: "again")))
+        let resumed = try await second.receive { if case .uploadReady(let ready) = $0 { ready } else { nil } }
+        let offset = resumed.offset
         #expect(offset >= acknowledged)
         #expect(offset <= half)
+        try await second.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: offset, to: bytes.count,
+                                         chunkSize: resumed.chunkSize, window: 8 << 20)
+        // The resumed upload is acknowledged at its declared end, as a new one is: a client that waits for that
+        // before uploadEnd is not left waiting.
+        let end = try await second.receive { if case .uploadProgress(let progress) = $0, progress.offset == bytes.count { progress.offset } else { nil } }
+        #expect(end == bytes.count)
+        let done = try await second.endUpload(ready.uploadId)
         #expect(done.attachment.sha256 == sha256Hex(bytes))
         #expect(done.attachment.size == bytes.count)
         #expect(try await server.isClean())
