@@ -4,7 +4,7 @@
 #   Benchmarks/thumbnails.sh [THUMB_CMD]
 #
 # THUMB_CMD (argument or environment) is our thumbnail command with IN and OUT placeholders; default
-#   "$BIN/chat-admin media thumbnail IN OUT --size fit320", built here (Benchmarks/common.sh: release in .build).
+#   "$BIN/chat-thumbnail IN OUT --size fit320", built here (Benchmarks/common.sh: release in .build).
 #   Needs: mate-backgrounds, libvips-tools, imagemagick, libjpeg-turbo-progs, time.
 # Environment: RUNS (timed runs per tool and file, default 9), RSS_RUNS (default 3), WORK (scratch directory).
 # Wall time: median of RUNS, measured in-shell ($EPOCHREALTIME) so no wrapper process is counted.
@@ -15,8 +15,8 @@ source Benchmarks/common.sh
 
 THUMB_CMD=${1:-${THUMB_CMD:-}}
 if [ -z "$THUMB_CMD" ]; then
-    build_products chat-admin
-    THUMB_CMD="$BIN/chat-admin media thumbnail IN OUT --size fit320"
+    build_products chat-thumbnail
+    THUMB_CMD="$BIN/chat-thumbnail IN OUT --size fit320"
 fi
 RUNS=${RUNS:-9}
 RSS_RUNS=${RSS_RUNS:-3}

@@ -3,7 +3,6 @@ import ChatStore
 import Foundation
 import MediaMaintenance
 import MediaStore
-import Thumbnailer
 
 extension ChatAdmin {
     struct Media: AsyncParsableCommand {
@@ -17,7 +16,7 @@ extension ChatAdmin {
                 period (--grace, at least 1m). Messages keep the metadata of removed attachments and show them as \
                 expired.
                 """,
-            subcommands: [Stats.self, Verify.self, Prune.self, GC.self, Thumbnail.self]
+            subcommands: [Stats.self, Verify.self, Prune.self, GC.self]
         )
     }
 }
@@ -278,30 +277,6 @@ extension ChatAdmin.Media {
             print("\(dryRun ? "would free" : "freed") \(formatBytes(report.bytesFreed)); "
                   + "\(report.staleUploadRecords) expired upload record\(report.staleUploadRecords == 1 ? "" : "s")"
                   + (dryRun ? " (dry run: nothing changed)" : " removed"))
-        }
-    }
-
-    /// The server's thumbnailer on one file, for debugging and whole-process comparisons with other tools.
-    struct Thumbnail: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Make a thumbnail of one JPEG or PNG file exactly as the server would.")
-
-        @Argument(help: "Input image (JPEG or PNG).")
-        var input: String
-
-        @Argument(help: "Output file (JPEG for opaque images, PNG for images with alpha).")
-        var output: String
-
-        @Option(help: "cropN (centred NxN crop) or fitN (longest side N), e.g. crop96, fit320, fit800.")
-        var size: String = "fit320"
-
-        func run() throws {
-            do {
-                let spec = try ThumbnailSpec(parsing: size)
-                _ = try Thumbnailer().makeThumbnail(inputPath: input, outputPath: output, spec: spec)
-            } catch {
-                throw AdminFailure(error.description)
-            }
         }
     }
 }

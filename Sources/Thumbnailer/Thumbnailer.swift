@@ -89,7 +89,7 @@ public struct Thumbnailer: Sendable {
     }
 
     /// Reads `inputPath`, writes the thumbnail to `outputPath` (atomically: temporary file + rename) and returns
-    /// it. Backs `chat-admin media thumbnail IN OUT --size fit320`.
+    /// it. Backs `chat-thumbnail IN OUT --size fit320`.
     @discardableResult
     public func makeThumbnail(inputPath: String, outputPath: String, spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
         let input = try FileIO.read(path: inputPath, maxBytes: limits.maxInputBytes)

@@ -386,9 +386,14 @@ struct AdminResult {
     var stderr: String
 }
 
-/// Runs the built `chat-admin` and waits (at most a minute) for it. Output goes through files, so neither a large
-/// output nor a hung child can block the test.
+/// Runs the built `chat-admin` and waits (at most a minute) for it.
 func runAdmin(_ arguments: [String]) async throws -> AdminResult {
+    try await runBuilt("chat-admin", arguments)
+}
+
+/// Runs one of the package's executables and waits (at most a minute) for it. Output goes through files, so neither
+/// a large output nor a hung child can block the test.
+func runBuilt(_ name: String, _ arguments: [String]) async throws -> AdminResult {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("admin-\(UUID().uuidString)")
     let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -398,7 +403,7 @@ func runAdmin(_ arguments: [String]) async throws -> AdminResult {
         try? FileManager.default.removeItem(at: errURL)
     }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try builtExecutable("chat-admin"))
+    process.executableURL = URL(fileURLWithPath: try builtExecutable(name))
     process.arguments = arguments
     process.standardOutput = try FileHandle(forWritingTo: outURL)
     process.standardError = try FileHandle(forWritingTo: errURL)
@@ -408,7 +413,7 @@ func runAdmin(_ arguments: [String]) async throws -> AdminResult {
     while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
     if process.isRunning {
         process.terminate()
-        throw Failure("chat-admin \(arguments.joined(separator: " ")) did not finish within a minute")
+        throw Failure("\(name) \(arguments.joined(separator: " ")) did not finish within a minute")
     }
     return AdminResult(status: process.terminationStatus, stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Thumbnailer
 
-/// The file helper behind `chat-admin media thumbnail IN OUT --size fit320`.
+/// The file helper behind `chat-thumbnail IN OUT --size fit320`.
 @Suite struct FileTests {
     let dir: URL
 
