@@ -149,6 +149,8 @@ let package = Package(
             dependencies: [
                 "ChatServer", "ChatStore", "ChatProtocol", "ChatClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

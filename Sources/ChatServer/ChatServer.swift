@@ -106,6 +106,7 @@ public struct ChatServer: Sendable {
         }
         let webSocketConfiguration = WebSocketServerConfiguration(
             maxFrameSize: configuration.maxFrameBytes,
+            extensions: [.nonNegotiatedExtension { FastUnmasking() }],
             autoPing: .enabled(timePeriod: configuration.pingInterval),
             closeTimeout: .seconds(5)
         )

@@ -257,9 +257,8 @@ public final class MediaStore: Sendable {
         guard let upload = lookup(handle) else {
             throw .unknownUpload(id: handle.id, reason: "it is not in progress on this connection")
         }
-        let writer = self.writer
         do throws(MediaError) {
-            let (hash, size) = try await run { upload.seal(claim: handle.claim, writer: writer) }
+            let (hash, size) = try await run { upload.seal(claim: handle.claim) }
             if let declared = upload.declaredSHA256, declared != hash {
                 throw MediaError.hashMismatch(declared: declared, actual: hash)
             }
@@ -415,13 +414,19 @@ public final class MediaStore: Sendable {
         do { existing = try await catalog.touchPresentBlob(hash: hash) } catch { throw .wrap(error) }
         let temporary = upload.path
         let destination = blobPath(hash)
+        let writer = self.writer
         let duplicate = try await run { () -> Result<Bool, MediaError> in
             if existing != nil, POSIX.exists(destination) {
                 unlink(temporary)
                 return .success(true)
             }
             // No present blob (new, pruned or quarantined), or its file went missing: these bytes, whose hash was
-            // just computed, replace whatever is at the destination.
+            // just computed, replace whatever is at the destination, durable before they are visible there.
+            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .failure(.storage(operation: "reopen temporary file", errno: errno)) }
+            let syncError = writer.sync(fd: fd)
+            close(fd)
+            guard syncError == 0 else { return .failure(.storage(operation: "fsync", errno: syncError)) }
             let parent = POSIX.parent(of: destination)
             let (mkdirError, created) = POSIX.makeDirectories(parent)
             guard mkdirError == 0 else { return .failure(.storage(operation: "create blob directory", errno: mkdirError)) }
@@ -600,8 +605,8 @@ final class Upload: Sendable {
         }
     }
 
-    /// No more bytes: checks the size, syncs and closes the file, returns the hash (lowercase hex) and size.
-    func seal(claim: UInt64, writer: any MediaFileWriter) -> Result<(String, Int), MediaError> {
+    /// No more bytes: checks the size, closes the file, returns the hash (lowercase hex) and size.
+    func seal(claim: UInt64) -> Result<(String, Int), MediaError> {
         state.withLock { state in
             guard state.claim == claim, !state.finishing, state.fd >= 0 else {
                 return .failure(.unknownUpload(id: id, reason: "it was resumed on another connection or is finishing"))
@@ -612,12 +617,11 @@ final class Upload: Sendable {
             }
             state.finishing = true
             // A fresh modification time: the file keeps it when renamed into `blobs/`, and maintenance (gc, verify)
-            // spares files younger than its grace period while their record is being written.
+            // spares files younger than its grace period while their record is being written. No fsync yet: bytes
+            // the store already holds are dropped, and only bytes about to be renamed into it need to be durable.
             futimens(state.fd, nil)
-            let error = writer.sync(fd: state.fd)
             close(state.fd)
             state.fd = -1
-            guard error == 0 else { return .failure(.storage(operation: "fsync", errno: error)) }
             let hash = FileHashing.hex(state.hasher.finalize())
             return .success((hash, state.offset))
         }
