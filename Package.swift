@@ -144,10 +144,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test helpers shared by the test targets: running external programs off the cooperative pool.
+        .target(name: "TestProcesses", path: "Tests/TestProcesses"),
         .testTarget(
             name: "ChatServerTests",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient",
+                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "TestProcesses",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -158,15 +160,15 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance", "Thumbnailer",
+                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance", "Thumbnailer", "TestProcesses",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs"]),
-        .testTarget(name: "TerminalGraphicsTests", dependencies: ["TerminalGraphics", "ImageBuffer"]),
+        .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs", "TestProcesses"]),
+        .testTarget(name: "TerminalGraphicsTests", dependencies: ["TerminalGraphics", "ImageBuffer", "TestProcesses"]),
         // Terminal client: chat state machine, line editor, screen layout, raw mode (testable library) and the thin
         // chat-client executable.
         .target(
@@ -187,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "ChatTerminalUITests",
             dependencies: [
-                "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
+                "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics", "Thumbnailer", "TestProcesses",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

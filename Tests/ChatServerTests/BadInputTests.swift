@@ -2,6 +2,7 @@ import ChatClient
 import ChatProtocol
 import ChatStore
 import Foundation
+import TestProcesses
 import Testing
 
 @Suite("Bad input")

@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import NIOSSL
+import TestProcesses
 import Testing
 
 @Suite("Lifecycle, durability and operations")
@@ -85,14 +86,9 @@ struct LifecycleTests {
     func tls() async throws {
         let directory = TestServer.makeDirectory()
         let cert = directory + "/cert.pem", key = directory + "/key.pem"
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-                             "-subj", "/CN=localhost"]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0, "openssl could not make a test certificate")
+        let openssl = try await runTool("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                                                            "-out", cert, "-days", "1", "-subj", "/CN=localhost"])
+        try #require(openssl.status == 0, "openssl could not make a test certificate: \(openssl.stderr)")
         let server = try await TestServer.start(directory: directory) {
             $0.tlsCertificatePath = cert
             $0.tlsKeyPath = key
@@ -109,11 +105,11 @@ struct LifecycleTests {
 
     @Test("crash: every acknowledged message survives SIGKILL, exactly once")
     func crashSafety() async throws {
-        let binary = try ChildServer.binaryPath()
+        let binary = try builtExecutable("chat-server")
         let directory = TestServer.makeDirectory()
         let token = try await TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
             .create(username: "alice", role: .customer).token
-        var child = try await offPool { try ChildServer(binary: binary, directory: directory) }
+        var child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
         let client = ChatConnection(url: "ws://127.0.0.1:\(child.port)/ws", bearer: token)
         _ = try await client.hello(Hello(lastSeq: 0))
         var acked: [String: Int] = [:]
@@ -131,7 +127,7 @@ struct LifecycleTests {
             if case .ack(let ack)? = incoming.frame { acked[ack.clientId] = ack.seq }
         }
 
-        child = try await offPool { try ChildServer(binary: binary, directory: directory) }
+        child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
         let stored = try await MessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
             .history(customer: "alice", limit: 10_000).messages
         let storedIds = Dictionary(grouping: stored, by: \.clientId)
@@ -154,57 +150,5 @@ struct LifecycleTests {
         let final = try await MessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite")).messageCount()
         #expect(final == total)
         try await offPool { [child] in child.kill() }
-    }
-}
-
-/// `chat-server` as a child process on a free port, for crash tests.
-struct ChildServer: Sendable {
-    let process: Process
-    let port: Int
-
-    /// The chat-server executable built beside the test bundle.
-    static func binaryPath() throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("chat-server").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/chat-server").standardized.path
-        guard FileManager.default.isExecutableFile(atPath: fallback) else {
-            throw TestFailure("chat-server executable not found; run 'swift build' first")
-        }
-        return fallback
-    }
-
-    init(binary: String, directory: String) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--port", "0", "--data-dir", directory, "--log-level", "notice", "--rate", "100000", "--burst", "100000"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // The server logs its port: "... port=NNNNN ...".
-        var output = ""
-        let handle = pipe.fileHandleForReading
-        let deadline = Date().addingTimeInterval(20)
-        var found: Int?
-        while found == nil, Date() < deadline {
-            let data = handle.availableData
-            if data.isEmpty { break }
-            output += String(decoding: data, as: UTF8.self)
-            if let range = output.range(of: #"port=(\d+)"#, options: .regularExpression) {
-                found = Int(output[range].dropFirst(5))
-            }
-        }
-        guard let found else { process.terminate(); throw TestFailure("chat-server did not start: \(output)") }
-        port = found
-    }
-
-    func kill() {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
     }
 }

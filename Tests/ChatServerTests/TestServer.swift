@@ -8,6 +8,7 @@ import FoundationNetworking
 #endif
 import Logging
 import ServiceLifecycle
+import TestProcesses
 import Testing
 
 /// A real chat server on an ephemeral loopback port with its own temporary data directory.
@@ -152,12 +153,3 @@ struct Client {
     }
 }
 
-/// Runs blocking work (plain sockets, child processes) on a dispatch thread: the Swift cooperative pool has only as
-/// many threads as cores, and the server under test needs them.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try body() })
-        }
-    }
-}

@@ -1,15 +1,16 @@
 import ChatStore
 import Foundation
 import GRDB
+import TestProcesses
 import Testing
 
 /// The client's attachment and resend paths end to end: a real `chat-server`, the customer's `chat-client` behind a
 /// proxy that can drop its connection, the agent's `chat-client` connected directly, both in tmux panes.
 @Suite(.serialized) struct AttachmentEndToEndTests {
     @Test(.timeLimit(.minutes(3))) func refusedLinesAreResentAnUploadResumesAfterADropAndSaveAndExpiryShow() async throws {
-        let server = try Binaries.path("chat-server")
-        let client = try Binaries.path("chat-client")
-        let admin = try Binaries.path("chat-admin")
+        let server = try builtExecutable("chat-server")
+        let client = try builtExecutable("chat-client")
+        let admin = try builtExecutable("chat-admin")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-attach-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if ProcessInfo.processInfo.environment["KEEP_TEST_DIR"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -20,7 +21,7 @@ import Testing
 
         // A rate low enough for a quick typist to hit: 4 frames a second, 8 at once.
         let child = try await offPool {
-            try ServerProcess(binary: server, directory: directory, port: 0, arguments: ["--rate", "4", "--burst", "8"])
+            try ServerProcess(binary: server, directory: directory, arguments: ["--durability", "normal", "--rate", "4", "--burst", "8"])
         }
         defer { child.kill() }
         let proxy = try LoopbackProxy(upstreamPort: child.port)
@@ -98,9 +99,9 @@ import Testing
             try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7_200)],
                                                   ofItemAtPath: directory + "/media/" + path)
         }
-        let pruned = try await offPool { try runProcess(admin, ["media", "prune", "--larger-than", "1MiB", "--json", "--data-dir", directory]) }
-        #expect(pruned.status == 0, "prune failed: \(pruned.output)")
-        let report = try JSONSerialization.jsonObject(with: Data(pruned.output.utf8)) as? [String: Any]
+        let pruned = try await runTool(admin, ["media", "prune", "--larger-than", "1MiB", "--json", "--data-dir", directory])
+        #expect(pruned.status == 0, "prune failed: \(pruned.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(pruned.stdout)) as? [String: Any]
         #expect(report?["removed"] as? [String] == blobs, "prune removed the attachment's blob: \(pruned.output)")
         try await tmux.type(agent, "/save 1 \(directory)/again.bin")
         try await tmux.waitFor(agent, "expired on save") { $0.contains("could not save [1]: the file has expired on the server") }
@@ -110,22 +111,4 @@ import Testing
             screen.split(separator: "\n").contains { $0.contains("📎 report.bin") && $0.contains("expired") }
         }
     }
-}
-
-/// Runs a child process to its end and returns its status and combined output (through a file, so a large output
-/// cannot block it).
-func runProcess(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    guard FileManager.default.createFile(atPath: outputPath, contents: nil) else { throw TestFailure("cannot create \(outputPath)") }
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    process.waitUntilExit()
-    try output.close()
-    return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
 }

@@ -1,13 +1,14 @@
 import ChatStore
 import Foundation
+import TestProcesses
 import Testing
 
 /// A real `chat-server` and two `chat-client`s in tmux panes: keys typed with `send-keys`, screens read with
 /// `capture-pane`.
 @Suite(.serialized) struct EndToEndTests {
     @Test(.timeLimit(.minutes(3))) func customerAndAgentChatThroughTmuxAndSurviveAServerRestart() async throws {
-        let server = try Binaries.path("chat-server")
-        let client = try Binaries.path("chat-client")
+        let server = try builtExecutable("chat-server")
+        let client = try builtExecutable("chat-client")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-tui-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -15,7 +16,7 @@ import Testing
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
         let samToken = try await tokens.create(username: "sam", role: .agent).token
 
-        var child = try await offPool { try ServerProcess(binary: server, directory: directory, port: 0) }
+        var child = try await offPool { try ServerProcess(binary: server, directory: directory, arguments: ["--durability", "normal"]) }
         let port = child.port
         let tmux = Tmux()
         defer { tmux.kill() }
@@ -58,7 +59,7 @@ import Testing
         try await tmux.type(customer, "sent while the server was down")
         try await tmux.type(agent, "agent reply while down")
         try await tmux.waitFor(customer, "queued message") { $0.contains("sent while the server was down … sending") }
-        child = try await offPool { try ServerProcess(binary: server, directory: directory, port: port) }
+        child = try await offPool { try ServerProcess(binary: server, directory: directory, port: port, arguments: ["--durability", "normal"]) }
         try await tmux.waitFor(agent, "customer's queued message after reconnect", timeout: .seconds(40)) {
             $0.contains("alice: sent while the server was down") && $0.contains("● online")
         }
@@ -102,71 +103,9 @@ import Testing
 
 // MARK: - Support
 
-/// Executables built beside the test bundle.
-enum Binaries {
-    static func path(_ name: String) throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw TestFailure("\(name) executable not found next to the test bundle; run 'swift build' first")
-    }
-}
-
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// `chat-server` as a child process (so it can be killed with SIGKILL and restarted on the same port).
-struct ServerProcess: Sendable {
-    let process: Process
-    let port: Int
-
-    init(binary: String, directory: String, port: Int, arguments: [String] = []) throws {
-        var lastError = ""
-        // The port of a killed server may take a moment to be free again.
-        for _ in 0..<20 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["--port", String(port), "--data-dir", directory, "--log-level", "notice", "--durability", "normal"]
-                + arguments
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            var output = ""
-            let handle = pipe.fileHandleForReading
-            let deadline = Date().addingTimeInterval(20)
-            var found: Int?
-            while found == nil, Date() < deadline {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                output += String(decoding: data, as: UTF8.self)
-                if let range = output.range(of: #"port=(\d+)"#, options: .regularExpression) {
-                    found = Int(output[range].dropFirst(5))
-                }
-            }
-            if let found {
-                self.process = process
-                self.port = found
-                return
-            }
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-            lastError = output
-            Thread.sleep(forTimeInterval: 0.25)
-        }
-        throw TestFailure("chat-server did not start: \(lastError)")
-    }
-
-    func kill() {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
 }
 
 /// A private tmux server (its own socket) with one 120x40 window split into two panes.
@@ -257,16 +196,6 @@ final class Tmux: Sendable {
         let pid = (try? run(["display-message", "-p", "#{pid}"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         _ = try? run(["kill-server"])
         if let pid, pid > 1 { Glibc.kill(pid, SIGKILL) }
-    }
-}
-
-/// Runs blocking work (child processes, tmux) on a dispatch thread: the Swift cooperative pool has only as many
-/// threads as cores.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try body() })
-        }
     }
 }
 

@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import Synchronization
+import TestProcesses
 import Testing
 import Thumbnailer
 
@@ -10,15 +11,15 @@ import Thumbnailer
 /// plays an `xterm -ti vt340` (answers its probe, reads every byte it draws, types into it).
 @Suite(.serialized) struct SixelEndToEndTests {
     @Test(.timeLimit(.minutes(2))) func anImageAttachmentIsDrawnAsASixelPictureInTheChat() async throws {
-        let server = try Binaries.path("chat-server")
-        let client = try Binaries.path("chat-client")
+        let server = try builtExecutable("chat-server")
+        let client = try builtExecutable("chat-client")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-sixel-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tokens = TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
         let samToken = try await tokens.create(username: "sam", role: .agent).token
-        let child = try await offPool { try ServerProcess(binary: server, directory: directory, port: 0) }
+        let child = try await offPool { try ServerProcess(binary: server, directory: directory, arguments: ["--durability", "normal"]) }
         defer { child.kill() }
         let url = "ws://127.0.0.1:\(child.port)/ws"
 
@@ -61,8 +62,8 @@ import Thumbnailer
         // Decoded by libsixel, the picture is the customer's (through the server's JPEG thumbnail and 256 colours).
         let sixelPath = directory + "/preview.six", pngPath = directory + "/preview.png"
         try Data(sixel).write(to: URL(fileURLWithPath: sixelPath))
-        let decoded = try await offPool { try runProcess("/usr/bin/env", ["sixel2png", "-i", sixelPath, "-o", pngPath]) }
-        #expect(decoded.status == 0, "sixel2png: \(decoded.output)")
+        let decoded = try await runTool("/usr/bin/env", ["sixel2png", "-i", sixelPath, "-o", pngPath])
+        #expect(decoded.status == 0, "sixel2png: \(decoded.stderr)")
         let image = try Thumbnailer().decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: pngPath))))
         #expect(image.width == 160 && image.height == 96)
         var squaredError = 0.0

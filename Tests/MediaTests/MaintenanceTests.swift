@@ -5,6 +5,7 @@ import Foundation
 import GRDB
 import MediaMaintenance
 import MediaStore
+import TestProcesses
 import Testing
 
 /// `chat-admin media stats|verify|prune|gc` on a real data directory while a real server runs.
@@ -15,7 +16,7 @@ struct MaintenanceTests {
         let server = try await MediaServer.start()
         let alice = try await server.connect("alice", token: try await server.makeToken("alice", role: .customer)).0
         let bob = try await server.connect("bob", token: try await server.makeToken("bob", role: .customer)).0
-        let image = try Samples.image("stats.png")
+        let image = try await Samples.image("stats.png")
         let text = Data(randomBytes(30_000, seed: 1))
         let unsent = Data(randomBytes(5_000, seed: 2))
         let imageDone = try await upload(image, as: "photo.png", by: alice)
@@ -135,7 +136,7 @@ struct MaintenanceTests {
             ("old-sent.bin", Data(randomBytes(10_000, seed: 10)), true, 200),
             ("old-unsent.bin", Data(randomBytes(12_000, seed: 11)), false, 120),
             ("big.bin", Data(randomBytes(300_000, seed: 12)), true, 30),
-            ("photo.png", try Samples.image("prune.png", width: 400, height: 300), true, 20),
+            ("photo.png", try await Samples.image("prune.png", width: 400, height: 300), true, 20),
             ("recent.bin", Data(randomBytes(8_000, seed: 13)), false, 0),
         ]
         var hashes: [String: String] = [:]
@@ -217,7 +218,7 @@ struct MaintenanceTests {
     func gc() async throws {
         let server = try await MediaServer.start()
         let (alice, _) = try await server.connect("alice", token: try await server.makeToken("alice", role: .customer), lastSeq: 0)
-        let kept = try await upload(try Samples.image("gc.png"), as: "gc.png", by: alice)
+        let kept = try await upload(try await Samples.image("gc.png"), as: "gc.png", by: alice)
         try await send(kept, by: alice, id: "k")
         let layout = MediaLayout(directory: server.mediaDirectory)
         let old = epochMilliseconds() - 7_200_000
@@ -391,43 +392,9 @@ func runAdmin(_ arguments: [String]) async throws -> AdminResult {
     try await runBuilt("chat-admin", arguments)
 }
 
-/// Runs one of the package's executables and waits (at most a minute) for it. Output goes through files, so neither
-/// a large output nor a hung child can block the test.
+/// Runs one of the package's executables and waits (at most a minute) for it.
 func runBuilt(_ name: String, _ arguments: [String]) async throws -> AdminResult {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("admin-\(UUID().uuidString)")
-    let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    defer {
-        try? FileManager.default.removeItem(at: outURL)
-        try? FileManager.default.removeItem(at: errURL)
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try builtExecutable(name))
-    process.arguments = arguments
-    process.standardOutput = try FileHandle(forWritingTo: outURL)
-    process.standardError = try FileHandle(forWritingTo: errURL)
-    try process.run()
-    let deadline = Date().addingTimeInterval(60)
-    // Polls with a sleep rather than blocking: other tests share the small cooperative pool.
-    while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-    if process.isRunning {
-        process.terminate()
-        throw Failure("\(name) \(arguments.joined(separator: " ")) did not finish within a minute")
-    }
-    return AdminResult(status: process.terminationStatus, stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+    let result = try await runTool(try builtExecutable(name), arguments, timeout: .seconds(60))
+    return AdminResult(status: result.status, stdout: result.output, stderr: result.stderr)
 }
 
-/// An executable built beside the test bundle (`swift build` builds them; `swift test` alone may not).
-func builtExecutable(_ name: String) throws -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent(name).path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory.deleteLastPathComponent()
-    }
-    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/\(name)").standardized.path
-    guard FileManager.default.isExecutableFile(atPath: fallback) else { throw Failure("\(name) executable not found; run 'swift build' first") }
-    return fallback
-}

@@ -22,7 +22,7 @@ struct ServingTests {
         let bobToken = try await server.makeToken("bob", role: .customer)
         let agentToken = try await server.makeToken("sam", role: .agent)
         let (alice, _) = try await server.connect("alice", token: aliceToken)
-        let image = try Samples.image("private.jpg", width: 500, height: 400)
+        let image = try await Samples.image("private.jpg", width: 500, height: 400)
         let attachment = try await Self.attach(image, name: "id-card.jpg", via: alice)
         let hash = attachment.sha256
 
@@ -109,9 +109,9 @@ struct ServingTests {
         let (alice, _) = try await server.connect("alice", token: token)
         let executable = try Data(contentsOf: URL(fileURLWithPath: "/bin/ls"))
         let cases: [(name: String, bytes: Data, type: String, mismatch: Bool, inline: Bool)] = [
-            ("photo.jpg", try Samples.image("s.jpg"), "image/jpeg", false, true),
-            ("picture.png", try Samples.image("s.png"), "image/png", false, true),
-            ("anim.gif", try Samples.image("s.gif", width: 32, height: 32), "image/gif", false, true),
+            ("photo.jpg", try await Samples.image("s.jpg"), "image/jpeg", false, true),
+            ("picture.png", try await Samples.image("s.png"), "image/png", false, true),
+            ("anim.gif", try await Samples.image("s.gif", width: 32, height: 32), "image/gif", false, true),
             ("contract.pdf", Samples.pdf, "application/pdf", false, false),
             ("song.mp3", Samples.mp3, "audio/mpeg", false, true),
             ("voice.ogg", Samples.ogg, "audio/ogg", false, true),
@@ -138,7 +138,7 @@ struct ServingTests {
             #expect(disposition.contains("filename=\"\(sample.name)\""))
         }
         // Images get dimensions and thumbnails; others none.
-        let jpeg = try await Self.attach(try Samples.image("dims.jpg", width: 1000, height: 500), name: "wide.jpg", via: alice)
+        let jpeg = try await Self.attach(try await Samples.image("dims.jpg", width: 1000, height: 500), name: "wide.jpg", via: alice)
         #expect(jpeg.width == 1000 && jpeg.height == 500)
         let sizes = jpeg.thumbnails.map { $0.size }
         #expect(sizes == ["crop96", "fit320", "fit800"])

@@ -9,6 +9,7 @@ import FoundationNetworking
 #endif
 import Logging
 import ServiceLifecycle
+import TestProcesses
 import Testing
 
 /// A real chat server with media on an ephemeral loopback port and its own temporary data directory.
@@ -182,19 +183,6 @@ extension UploadError {
     }
 }
 
-/// Runs a program and returns its exit status (tools that make sample files).
-@discardableResult
-func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
-}
-
 /// Sample files of many types: made with ImageMagick where it is installed, by hand otherwise (libmagic needs only
 /// the leading bytes).
 enum Samples {
@@ -204,11 +192,11 @@ enum Samples {
         return path
     }()
 
-    static func image(_ name: String, width: Int = 640, height: Int = 480) throws -> Data {
+    static func image(_ name: String, width: Int = 640, height: Int = 480) async throws -> Data {
         let path = directory + "/" + name
         if !FileManager.default.fileExists(atPath: path) {
-            let status = try runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", path])
-            guard status == 0 else { throw Failure("convert failed for \(name)") }
+            let made = try await runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", path])
+            guard made.status == 0 else { throw Failure("convert failed for \(name): \(made.stderr)") }
         }
         return try Data(contentsOf: URL(fileURLWithPath: path))
     }

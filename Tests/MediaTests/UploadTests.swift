@@ -81,7 +81,7 @@ struct UploadTests {
     @Test("two simultaneous uploads of the same image end in one blob, one set of thumbnails and two references")
     func simultaneousIdentical() async throws {
         let server = try await MediaServer.start()
-        let image = try Samples.image("same.jpg", width: 1200, height: 900)
+        let image = try await Samples.image("same.jpg", width: 1200, height: 900)
         let tokens = [try await server.makeToken("alice", role: .customer), try await server.makeToken("bob", role: .customer)]
         let connections = [try await server.connect("alice", token: tokens[0]).0, try await server.connect("bob", token: tokens[1]).0]
         let results = try await withThrowingTaskGroup(of: UploadDone.self) { group in
@@ -204,7 +204,7 @@ struct UploadTests {
         let token = try await server.makeToken("alice", role: .customer)
         let agentToken = try await server.makeToken("sam", role: .agent)
         let (alice, _) = try await server.connect("alice", token: token, lastSeq: 0)
-        let image = try Samples.image("history.png", width: 300, height: 200)
+        let image = try await Samples.image("history.png", width: 300, height: 200)
         let done = try await alice.upload(.bytes([UInt8](image)), name: "screen.png")
         #expect(done.attachment.type == "image/png")
         #expect(done.attachment.width == 300 && done.attachment.height == 200)

@@ -20,27 +20,27 @@ struct ExternalToolTests {
     }
 
     /// The photograph scaled to 320 px wide, as PPM (ImageMagick).
-    func photograph(_ path: String, convert: String, into dir: URL) throws -> (RGBAImage, String) {
+    func photograph(_ path: String, convert: String, into dir: URL) async throws -> (RGBAImage, String) {
         try #require(FileManager.default.fileExists(atPath: path),
                      "\(path) is missing: apt-get install mate-backgrounds")
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let ppm = dir.appendingPathComponent(name + ".ppm")
-        try TestSupport.run(convert, [path, "-resize", "320x", "-strip", "-depth", "8", ppm.path])
+        try await TestSupport.run(convert, [path, "-resize", "320x", "-strip", "-depth", "8", ppm.path])
         let image = try #require(TestSupport.readPPM([UInt8](try Data(contentsOf: ppm))), "convert wrote no PPM")
         return (image, ppm.path)
     }
 
     /// Decodes sixel bytes with libsixel's sixel2png (then ImageMagick for the PNG).
     func decodeWithLibsixel(_ sixel: [UInt8], name: String, dir: URL, sixel2png: String,
-                            convert: String) throws -> RGBAImage {
+                            convert: String) async throws -> RGBAImage {
         let six = dir.appendingPathComponent(name + ".six"), png = dir.appendingPathComponent(name + ".png")
         try Data(sixel).write(to: six)
-        try TestSupport.run(sixel2png, ["-i", six.path, "-o", png.path])
-        return try TestSupport.readPNG(png.path, convert: convert)
+        try await TestSupport.run(sixel2png, ["-i", six.path, "-o", png.path])
+        return try await TestSupport.readPNG(png.path, convert: convert)
     }
 
     @Test("round trip through sixel2png")
-    func sixel2pngRoundTrip() throws {
+    func sixel2pngRoundTrip() async throws {
         let sixel2png = try requireTool("sixel2png", package: "libsixel-bin")
         let convert = try requireTool("convert", package: "imagemagick")
         let dir = try TestSupport.temporaryDirectory()
@@ -48,7 +48,7 @@ struct ExternalToolTests {
 
         let source = TestSupport.syntheticPhoto(width: 200, height: 120)
         let bytes = SixelEncoder().encode(source)
-        let decoded = try decodeWithLibsixel(bytes, name: "synthetic", dir: dir, sixel2png: sixel2png,
+        let decoded = try await decodeWithLibsixel(bytes, name: "synthetic", dir: dir, sixel2png: sixel2png,
                                              convert: convert)
         #expect(decoded.width == 200 && decoded.height == 120)
         let theirs = TestSupport.psnr(source, decoded)
@@ -59,20 +59,20 @@ struct ExternalToolTests {
     }
 
     @Test("photographs: PSNR at least img2sixel's, bytes at most img2sixel's", arguments: photographs)
-    func againstImg2sixel(path: String) throws {
+    func againstImg2sixel(path: String) async throws {
         let img2sixel = try requireTool("img2sixel", package: "libsixel-bin")
         let sixel2png = try requireTool("sixel2png", package: "libsixel-bin")
         let convert = try requireTool("convert", package: "imagemagick")
         let dir = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
 
-        let (source, ppm) = try photograph(path, convert: convert, into: dir)
+        let (source, ppm) = try await photograph(path, convert: convert, into: dir)
         #expect(source.width == 320)
-        let reference = try TestSupport.run(img2sixel, [ppm])
+        let reference = try await TestSupport.run(img2sixel, [ppm])
         let ours = SixelEncoder().encode(source)
-        let theirImage = try decodeWithLibsixel(reference, name: "img2sixel", dir: dir, sixel2png: sixel2png,
+        let theirImage = try await decodeWithLibsixel(reference, name: "img2sixel", dir: dir, sixel2png: sixel2png,
                                                 convert: convert)
-        let ourImage = try decodeWithLibsixel(ours, name: "ours", dir: dir, sixel2png: sixel2png, convert: convert)
+        let ourImage = try await decodeWithLibsixel(ours, name: "ours", dir: dir, sixel2png: sixel2png, convert: convert)
         #expect(ourImage.width == source.width && ourImage.height == source.height)
         let theirPSNR = TestSupport.psnr(source, theirImage), ourPSNR = TestSupport.psnr(source, ourImage)
         #expect(ourPSNR >= theirPSNR, "PSNR ours \(ourPSNR) dB, img2sixel \(theirPSNR) dB")

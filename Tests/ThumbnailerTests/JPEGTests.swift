@@ -8,11 +8,12 @@ import Testing
     /// libjpeg-turbo's test images (baseline, and the same picture Huffman- and arithmetic-coded) decode exactly
     /// like libjpeg-turbo's own djpeg.
     @Test(arguments: ["testorig.jpg", "testimgint.jpg", "testimgari.jpg"])
-    func corpusMatchesDjpeg(file: String) throws {
+    func corpusMatchesDjpeg(file: String) async throws {
         let djpeg = try requireTool(["/usr/bin/djpeg"], install: "apt-get install -y libjpeg-turbo-progs")
         let bytes = try Corpus.bytes("jpeg/\(file)")
         let ours = try Thumbnailer().decode(bytes)
-        let reference = try #require(parsePPM(try run(djpeg, ["-ppm", Corpus.path("jpeg/\(file)")])))
+        let ppm = try await run(djpeg, ["-ppm", Corpus.path("jpeg/\(file)")])
+        let reference = try #require(parsePPM(ppm))
         #expect(ours.width == 227 && ours.height == 149)
         #expect(ours.width * ours.height == reference.width * reference.height)
         let differing = zip(ours.pixels, reference.pixels).filter { $0 != $1 }.count
@@ -111,7 +112,7 @@ import Testing
     }
 
     /// Each scan of a progressive file is a pass over the image: the scan limit refuses files with too many.
-    @Test func scanLimit() throws {
+    @Test func scanLimit() async throws {
         // A valid 100-scan file (jpegtran's maximum): one DC scan and one scan per AC coefficient or band.
         let jpegtran = try requireTool(["/usr/bin/jpegtran"], install: "apt-get install -y libjpeg-turbo-progs")
         let djpeg = try requireTool(["/usr/bin/djpeg"], install: "apt-get install -y libjpeg-turbo-progs")
@@ -123,12 +124,13 @@ import Testing
         let scriptPath = dir.appendingPathComponent("scans.txt").path
         try Data(script.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: scriptPath))
         let many = dir.appendingPathComponent("many.jpg").path
-        _ = try run(jpegtran, ["-scans", scriptPath, "-outfile", many, Corpus.path("jpeg/testorig.jpg")])
+        _ = try await run(jpegtran, ["-scans", scriptPath, "-outfile", many, Corpus.path("jpeg/testorig.jpg")])
         let jpeg = try readFile(many)
         #expect(JPEGCraft.markers(jpeg).filter { $0.code == 0xDA }.count == 100)
 
         let decoded = try Thumbnailer().decode(jpeg) // default limit 150
-        let reference = try #require(parsePPM(try run(djpeg, ["-ppm", many])))
+        let ppm = try await run(djpeg, ["-ppm", many])
+        let reference = try #require(parsePPM(ppm))
         #expect(zip(decoded.pixels, reference.pixels).filter { $0 != $1 }.isEmpty)
         var strict = ThumbnailerLimits()
         strict.maxJPEGScans = 50
@@ -193,13 +195,13 @@ import Testing
     }
 
     /// ImageMagick's CMYK JPEG (it writes YCCK) decodes to the colours it was made from.
-    @Test func imageMagickCMYK() throws {
+    @Test func imageMagickCMYK() async throws {
         let convert = try requireTool(["/usr/bin/convert", "/usr/bin/magick"], install: "apt-get install -y imagemagick")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thumb-cmyk-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("cmyk.jpg").path
-        _ = try run(convert, ["-size", "32x16", "xc:#FF0000", "-size", "32x16", "xc:#00FF80", "-append",
+        _ = try await run(convert, ["-size", "32x16", "xc:#FF0000", "-size", "32x16", "xc:#00FF80", "-append",
                               "-colorspace", "CMYK", "-quality", "95", path])
         let image = try Thumbnailer().decode(try readFile(path))
         #expect(image.width == 32 && image.height == 32)
@@ -208,13 +210,13 @@ import Testing
         #expect(close(pixel(image, 16, 28), [0, 255, 128]), "bottom: \(pixel(image, 16, 28))")
     }
 
-    @Test func greyscaleJPEG() throws {
+    @Test func greyscaleJPEG() async throws {
         let convert = try requireTool(["/usr/bin/convert", "/usr/bin/magick"], install: "apt-get install -y imagemagick")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("thumb-grey-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("grey.jpg").path
-        _ = try run(convert, ["-size", "16x16", "xc:gray(200)", "-colorspace", "Gray", "-quality", "95", path])
+        _ = try await run(convert, ["-size", "16x16", "xc:gray(200)", "-colorspace", "Gray", "-quality", "95", path])
         let image = try Thumbnailer().decode(try readFile(path))
         let p = pixel(image, 8, 8)
         #expect(p[0] == p[1] && p[1] == p[2] && abs(Int(p[0]) - 200) <= 2 && p[3] == 255, "\(p)")

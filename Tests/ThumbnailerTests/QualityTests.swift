@@ -13,13 +13,13 @@ import Testing
         "nature/TwoWings.jpg", "nature/Wood.jpg", "nature/YellowFlower.jpg",
     ]
 
-    func check(path: String, label: String) throws {
+    func check(path: String, label: String) async throws {
         let convert = try requireTool(["/usr/bin/convert", "/usr/bin/magick"], install: "apt-get install -y imagemagick")
         let bytes = try readFile(path, what: "mate-backgrounds photograph (apt-get install -y mate-backgrounds)")
         let thumbnailer = Thumbnailer()
         let ours = try thumbnailer.thumbnailImage(from: bytes, spec: .fit320)
         #expect(max(ours.width, ours.height) == 320)
-        let referencePPM = try run(convert, [path, "-auto-orient", "-resize", "\(ours.width)x\(ours.height)!",
+        let referencePPM = try await run(convert, [path, "-auto-orient", "-resize", "\(ours.width)x\(ours.height)!",
                                              "-depth", "8", "ppm:-"])
         let reference = try #require(parsePPM(referencePPM), "\(label): unreadable ImageMagick output")
         try #require(reference.width == ours.width && reference.height == ours.height)
@@ -35,12 +35,12 @@ import Testing
     }
 
     @Test(arguments: photos)
-    func photoFit320MatchesReferenceResize(photo: String) throws {
-        try check(path: "\(Corpus.photoDirectory)/\(photo)", label: photo)
+    func photoFit320MatchesReferenceResize(photo: String) async throws {
+        try await check(path: "\(Corpus.photoDirectory)/\(photo)", label: photo)
     }
 
     /// The PNG path: a photo converted to PNG by ImageMagick.
-    @Test func pngPhotoFit320() throws {
+    @Test func pngPhotoFit320() async throws {
         let convert = try requireTool(["/usr/bin/convert", "/usr/bin/magick"], install: "apt-get install -y imagemagick")
         let source = "\(Corpus.photoDirectory)/nature/Storm.jpg"
         _ = try readFile(source, what: "mate-backgrounds photograph (apt-get install -y mate-backgrounds)")
@@ -48,7 +48,7 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let png = dir.appendingPathComponent("storm.png").path
-        _ = try run(convert, [source, png])
-        try check(path: png, label: "Storm.png")
+        _ = try await run(convert, [source, png])
+        try await check(path: png, label: "Storm.png")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageBuffer
+import TestProcesses
 import Testing
 @testable import Thumbnailer
 
@@ -52,22 +53,12 @@ func requireTool(_ candidates: [String], install: String, sourceLocation: Source
                         sourceLocation: sourceLocation)
 }
 
-/// Runs a program and returns its standard output; fails the test on a non-zero exit.
-func run(_ tool: String, _ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try #require(process.terminationStatus == 0,
-                 "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))",
+/// Runs a program (off the cooperative pool) and returns its standard output; fails the test on a non-zero exit.
+func run(_ tool: String, _ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> [UInt8] {
+    let result = try await runTool(tool, arguments)
+    try #require(result.status == 0, "\(tool) \(arguments.joined(separator: " ")) failed: \(result.stderr)",
                  sourceLocation: sourceLocation)
-    return [UInt8](data)
+    return result.stdout
 }
 
 /// Binary PPM (P6, maxval 255) as RGBA.

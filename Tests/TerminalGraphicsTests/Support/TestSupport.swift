@@ -1,4 +1,5 @@
 import Foundation
+import TestProcesses
 import ImageBuffer
 
 /// Pictures, measures and external tools for the tests.
@@ -109,26 +110,11 @@ enum TestSupport {
         var description: String
     }
 
-    /// Runs a tool to completion; stdout as bytes. Throws on a non-zero exit, with its stderr.
+    /// Runs a tool to completion, off the cooperative pool; stdout as bytes. Throws on a non-zero exit, with its
+    /// stderr.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read before waiting, so a full pipe cannot block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ToolFailure(description: "\(executable) \(arguments.joined(separator: " ")) exited "
-                + "\(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
-        }
-        return [UInt8](stdout)
+    static func run(_ executable: String, _ arguments: [String]) async throws -> [UInt8] {
+        try await runToolChecked(executable, arguments)
     }
 
     /// A fresh directory, removed by the caller.
@@ -139,8 +125,8 @@ enum TestSupport {
     }
 
     /// Decodes a PNG to RGBA through ImageMagick (`convert FILE ppm:-`).
-    static func readPNG(_ path: String, convert: String) throws -> RGBAImage {
-        let bytes = try run(convert, [path, "-strip", "-depth", "8", "ppm:-"])
+    static func readPNG(_ path: String, convert: String) async throws -> RGBAImage {
+        let bytes = try await run(convert, [path, "-strip", "-depth", "8", "ppm:-"])
         guard let image = readPPM(bytes) else { throw ToolFailure(description: "convert gave no PPM for \(path)") }
         return image
     }
