@@ -137,7 +137,7 @@ struct ChatBench: AsyncParsableCommand {
                     var delivered = 0
                     while true {
                         guard let incoming = try? await connection.receive(timeout: .seconds(3)) else { break }
-                        guard incoming.text.contains(#""type":"message""#), let sent = Self.sentNanos(in: incoming.text) else { continue }
+                        guard FrameScan.contains(FrameScan.messageType, in: incoming.text), let sent = Self.sentNanos(in: incoming.text) else { continue }
                         let now = origin.duration(to: clock.now)
                         let sentAt = Duration.nanoseconds(sent)
                         guard sentAt >= measureFrom, sentAt < measureUntil else {
@@ -162,13 +162,13 @@ struct ChatBench: AsyncParsableCommand {
                     /// Counts acks of messages sent in the measurement window; nil when the connection went quiet.
                     func receiveAck(acked: inout Int, errors: inout Int) async -> Bool? {
                         guard let incoming = try? await connection.receive(timeout: .seconds(3)) else { return nil }
-                        if incoming.text.contains(#""type":"ack""#) {
+                        if FrameScan.contains(FrameScan.ackType, in: incoming.text) {
                             if let sent = Self.ackSentNanos(incoming.text).map(Duration.nanoseconds), sent >= measureFrom, sent < measureUntil {
                                 acked += 1
                             }
                             return true
                         }
-                        if incoming.text.contains(#""type":"error""#) {
+                        if FrameScan.contains(FrameScan.errorType, in: incoming.text) {
                             errors += 1
                             return true
                         }
@@ -254,16 +254,11 @@ struct ChatBench: AsyncParsableCommand {
 
     /// The send time the bench put at the start of the message text: `t=<nanoseconds>;`.
     static func sentNanos(in text: String) -> Int64? {
-        guard let start = text.range(of: "\"text\":\"t=") else { return nil }
-        let digits = text[start.upperBound...].prefix { $0.isNumber }
-        return Int64(digits)
+        FrameScan.number(after: FrameScan.textMarker, in: text)
     }
 
     /// The send time from the clientId `<customer>-<n>-<nanoseconds>` in an ack.
     static func ackSentNanos(_ text: String) -> Int64? {
-        guard let start = text.range(of: "\"clientId\":\"") else { return nil }
-        let id = text[start.upperBound...].prefix { $0 != "\"" }
-        guard let dash = id.lastIndex(of: "-") else { return nil }
-        return Int64(id[id.index(after: dash)...])
+        FrameScan.lastNumber(inValueAfter: FrameScan.clientIdMarker, in: text)
     }
 }
