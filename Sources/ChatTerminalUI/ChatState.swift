@@ -472,7 +472,8 @@ public struct ChatState: Sendable {
                 // one), or after the next reconnect, whichever comes first; the server drops a second copy.
                 // One notice per episode: a fast typist refused ten times reads it once, not ten times.
                 let time = now()
-                if error.code != .rateLimited || time - (rateNoticeAt ?? .min / 2) > Self.rateNoticeQuietMs {
+                let quiet = rateNoticeAt.map { time - $0 <= Self.rateNoticeQuietMs } ?? false
+                if error.code != .rateLimited || !quiet {
                     addNotice(.error, "\(error.message); will resend")
                 }
                 if error.code == .rateLimited { rateNoticeAt = time }
