@@ -110,8 +110,9 @@ public struct ChatServer: Sendable {
             autoPing: .enabled(timePeriod: configuration.pingInterval),
             closeTimeout: .seconds(5)
         )
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()])
         var server = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: webSocketRouter,
-                                                             configuration: .init(ws: webSocketConfiguration))
+                                                             configuration: .init(http1: http1, ws: webSocketConfiguration))
         if let tls = try tlsConfiguration() {
             server = try HTTPServerBuilder.tls(server, tlsConfiguration: tls)
         }

@@ -1,45 +1,26 @@
 import Foundation
+import TestProcesses
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A minimal blocking WebSocket client on a plain socket, for tests that need to misbehave in ways a real client
 /// library will not: stop reading, send odd frames.
-final class RawWebSocket: @unchecked Sendable {  // used from one thread at a time by the test
-    private let fd: Int32
+final class RawWebSocket: Sendable {
+    private let socket: LoopbackSocket
+    private var fd: Int32 { socket.fd }
 
     init(port: Int, bearer: String?) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
         // A small receive buffer so the server's side fills sooner.
-        var size: Int32 = 16 * 1024
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestFailure("connect() failed") }
+        socket = try LoopbackSocket(port: port, receiveBuffer: 16 * 1024)
         var request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let bearer { request += "Authorization: Bearer \(bearer)\r\n" }
         request += "\r\n"
         try write(Array(request.utf8))
-        // Read the response headers byte by byte so no frame bytes are consumed.
-        var header: [UInt8] = []
-        while !header.ends(with: [13, 10, 13, 10]) {
-            var byte: UInt8 = 0
-            guard recv(fd, &byte, 1, 0) == 1 else { throw TestFailure("no upgrade response") }
-            header.append(byte)
-        }
-        guard String(decoding: header, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
-            throw TestFailure("upgrade refused: \(String(decoding: header, as: UTF8.self))")
-        }
+        let head = try socket.readHead()
+        guard head.hasPrefix("HTTP/1.1 101") else { throw TestFailure("upgrade refused: \(head)") }
     }
-
-    deinit { close(fd) }
 
     func sendText(_ text: String) throws {
         try sendFrame(opcode: 0x1, payload: Array(text.utf8))
@@ -63,18 +44,12 @@ final class RawWebSocket: @unchecked Sendable {  // used from one thread at a ti
     }
 
     private func write(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent > 0 else { throw TestFailure("send() failed") }
-            offset += sent
-        }
+        guard socket.sendAll(bytes) else { throw TestFailure("send() failed") }
     }
 
     /// Reads frames until a close frame; returns its code (nil if the socket ends without one).
     func drainUntilClose(timeoutSeconds: Int = 10) -> UInt16? {
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        socket.setReceiveTimeout(seconds: timeoutSeconds)
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -101,11 +76,5 @@ final class RawWebSocket: @unchecked Sendable {  // used from one thread at a ti
             guard count > 0 else { return nil }
             buffer += chunk[0..<count]
         }
-    }
-}
-
-private extension Array where Element == UInt8 {
-    func ends(with suffix: [UInt8]) -> Bool {
-        count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix
     }
 }

@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import MediaStore
+import TestProcesses
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -85,7 +86,7 @@ struct BadUploadTests {
         let posted = try await server.post(name: "big.bin", bytes: Data(randomBytes((1 << 20) + 1)), token: token)
         #expect(posted.status == 413)
         // Chunked transfer: no size known in advance, cut off once past the limit.
-        let status = try await offThread { try chunkedPost(port: server.port, token: token, total: 3 << 20) }
+        let status = try await offPool { try chunkedPost(port: server.port, token: token, total: 3 << 20) }
         #expect(status == 413)
         #expect(try await server.isClean())
         #expect(server.files(under: "blobs").isEmpty)
@@ -190,56 +191,18 @@ struct BadUploadTests {
     }
 }
 
-/// Runs blocking socket work off the Swift cooperative pool.
-func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}
-
 /// `POST /media` with `Transfer-Encoding: chunked` on a plain socket (no size announced). Returns the status code.
 func chunkedPost(port: Int, token: String, total: Int) throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw Failure("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw Failure("connect() failed") }
-    func sendAll(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent <= 0 { return false }
-            offset += sent
-        }
-        return true
-    }
+    let socket = try LoopbackSocket(port: port)
     let head = "POST /media?name=stream.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nTransfer-Encoding: chunked\r\n\r\n"
-    _ = sendAll(Array(head.utf8))
+    socket.sendAll(Array(head.utf8))
     let chunk = randomBytes(64 << 10)
     var sent = 0
     while sent < total {
         // The server may answer and stop reading before everything is sent.
-        guard sendAll(Array(String(chunk.count, radix: 16).utf8) + [13, 10] + chunk + [13, 10]) else { break }
+        guard socket.sendAll(Array(String(chunk.count, radix: 16).utf8) + [13, 10] + chunk + [13, 10]) else { break }
         sent += chunk.count
     }
-    _ = sendAll(Array("0\r\n\r\n".utf8))
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    while !response.contains(10) {
-        let count = recv(fd, &buffer, buffer.count, 0)
-        guard count > 0 else { break }
-        response += buffer[0..<count]
-    }
-    let line = String(decoding: response.prefix { $0 != 13 }, as: UTF8.self)
-    let parts = line.split(separator: " ")
-    guard parts.count >= 2, let status = Int(parts[1]) else { throw Failure("no HTTP status in \(line)") }
-    return status
+    socket.sendAll(Array("0\r\n\r\n".utf8))
+    return try socket.readStatus()
 }

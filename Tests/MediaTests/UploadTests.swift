@@ -2,6 +2,7 @@ import ChatClient
 import ChatProtocol
 import ChatStore
 import Foundation
+import TestProcesses
 import Testing
 
 @Suite("Media uploads over WebSocket and HTTP", .serialized)
@@ -75,6 +76,27 @@ struct UploadTests {
         #expect(download.status == 200)
         #expect(download.body.count == bytes.count)
         #expect(sha256Hex(download.body) == hash)
+        await server.stop()
+    }
+
+    @Test("HTTP: Expect: 100-continue (curl, bodies over 1 MiB) is answered at once, so the body is not held back")
+    func expectContinue() async throws {
+        let server = try await MediaServer.start()
+        let token = try await server.makeToken("alice", role: .customer)
+        let body = randomBytes(2 << 20, seed: 9)
+        let (interim, status) = try await offPool { [port = server.port] in
+            let socket = try LoopbackSocket(port: port)
+            let head = "POST /media?name=big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
+            socket.sendAll(Array(head.utf8))
+            // No body byte goes out before the go-ahead (curl waits up to a second for it, then sends anyway).
+            let interim = try socket.readHead(seconds: 5)
+            socket.sendAll(body)
+            return (interim, try socket.readStatus())
+        }
+        #expect(interim.hasPrefix("HTTP/1.1 100"), "\(interim)")
+        #expect(status == 201)
+        #expect(try await server.count("SELECT count(*) FROM blobs") == 1)
         await server.stop()
     }
 
