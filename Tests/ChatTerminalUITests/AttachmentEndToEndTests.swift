@@ -13,7 +13,7 @@ import Testing
         let admin = try builtExecutable("chat-admin")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-attach-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { if ProcessInfo.processInfo.environment["KEEP_TEST_DIR"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = directory + "/chat.sqlite"
         let tokens = TokenStore(database: try ChatDatabase(path: database))
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
