@@ -101,13 +101,12 @@ public struct FrameCodec: Sendable {
         switch frame {
         case .welcome(let value): return try encoder.encode(Typed(type: "welcome", payload: value))
         case .message(let value): return try encoder.encode(Typed(type: "message", payload: value))
-        case .ack(let value): return try encoder.encode(Typed(type: "ack", payload: value))
+        case .ack(let value): return Data(FlatJSON.ack(value))
         case .broadcastAck(let value): return try encoder.encode(Typed(type: "broadcastAck", payload: value))
         case .history(let value): return try encoder.encode(Typed(type: "history", payload: value))
         case .synced(let value): return try encoder.encode(Typed(type: "synced", payload: value))
-        case .roster(let value): return try encoder.encode(Typed(type: "roster", payload: RosterPayload(customers: value)))
-        case .rosterUpdate(let value):
-            return try encoder.encode(Typed(type: "rosterUpdate", payload: RosterPayload(customers: value)))
+        case .roster(let value): return Data(FlatJSON.roster(type: "roster", value))
+        case .rosterUpdate(let value): return Data(FlatJSON.roster(type: "rosterUpdate", value))
         case .read(let value): return try encoder.encode(Typed(type: "read", payload: value))
         case .typing(let value): return try encoder.encode(Typed(type: "typing", payload: value))
         case .presence(let value): return try encoder.encode(Typed(type: "presence", payload: value))

@@ -1,0 +1,152 @@
+/// Writes the server's most frequent frames straight into bytes: acknowledgements (one per stored message) and roster
+/// entries (one per agent and changed customer, so several per stored message). Foundation's `JSONEncoder` builds a
+/// tree of boxed values for every frame; in a profile of the server at 2,500 messages/s, encoding roster updates with
+/// it took 14% of the CPU. The output means the same as `JSONEncoder`'s (same keys and values, absent optionals
+/// omitted; `/` is not escaped, which JSON allows), so clients cannot tell; tests decode it back with `JSONDecoder`.
+struct FlatJSON {
+    private(set) var bytes: [UInt8] = []
+    private var needsComma = false
+
+    init(capacity: Int = 256) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func openObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    mutating func closeObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    /// `"name":[`; elements follow, then `closeArray()`.
+    mutating func openArray(_ name: StaticString) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    mutating func closeArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// `"name":` before a nested object.
+    mutating func key(_ name: StaticString) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsComma = false
+    }
+
+    mutating func field(_ name: StaticString, _ value: String) {
+        key(name)
+        appendString(value)
+        needsComma = true
+    }
+
+    mutating func field(_ name: StaticString, _ value: Int64) {
+        key(name)
+        appendInteger(value)
+        needsComma = true
+    }
+
+    mutating func field(_ name: StaticString, _ value: Int) {
+        field(name, Int64(value))
+    }
+
+    mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+        needsComma = true
+    }
+
+    private mutating func separate() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    /// A JSON string: `"` and `\` escaped, control characters as `\n`-style or `\u00XX` escapes, everything else as
+    /// its UTF-8 bytes (a Swift string is always valid Unicode).
+    private mutating func appendString(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x00..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendInteger(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Digits of the magnitude, lowest first (Int64.min's magnitude fits in UInt64).
+        var magnitude = value.magnitude
+        var digits: [UInt8] = []
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes.append(contentsOf: digits.reversed())
+    }
+}
+
+extension FlatJSON {
+    /// `{"type":"ack",...}` with `Ack`'s fields in declaration order.
+    static func ack(_ ack: Ack) -> [UInt8] {
+        var json = FlatJSON(capacity: 160)
+        json.openObject()
+        json.field("type", "ack")
+        json.field("clientId", ack.clientId)
+        json.field("id", ack.id)
+        json.field("conversation", ack.conversation)
+        json.field("seq", ack.seq)
+        json.field("sentAt", ack.sentAt)
+        json.field("duplicate", ack.duplicate)
+        json.closeObject()
+        return json.bytes
+    }
+
+    /// `{"type":"roster"|"rosterUpdate","customers":[...]}`.
+    static func roster(type: String, _ entries: [RosterEntry]) -> [UInt8] {
+        var json = FlatJSON(capacity: 64 + entries.count * 192)
+        json.openObject()
+        json.field("type", type)
+        json.openArray("customers")
+        for entry in entries {
+            json.openObject()
+            json.field("customer", entry.customer)
+            json.field("online", entry.online)
+            json.field("lastSeq", entry.lastSeq)
+            if let last = entry.lastMessage {
+                json.key("lastMessage")
+                json.openObject()
+                json.field("sender", last.sender)
+                json.field("text", last.text)
+                json.field("sentAt", last.sentAt)
+                json.field("seq", last.seq)
+                json.closeObject()
+            }
+            json.field("unread", entry.unread)
+            json.field("readSeq", entry.readSeq)
+            json.closeObject()
+        }
+        json.closeArray()
+        json.closeObject()
+        return json.bytes
+    }
+}
