@@ -100,7 +100,9 @@ public struct FrameCodec: Sendable {
         let encoder = JSONEncoder()
         switch frame {
         case .welcome(let value): return try encoder.encode(Typed(type: "welcome", payload: value))
-        case .message(let value): return try encoder.encode(Typed(type: "message", payload: value))
+        case .message(let value):
+            if let flat = FlatJSON.message(value) { return Data(flat) }
+            return try encoder.encode(Typed(type: "message", payload: value))
         case .ack(let value): return Data(FlatJSON.ack(value))
         case .broadcastAck(let value): return try encoder.encode(Typed(type: "broadcastAck", payload: value))
         case .history(let value): return try encoder.encode(Typed(type: "history", payload: value))

@@ -1,5 +1,5 @@
-/// Writes the server's most frequent frames straight into bytes: acknowledgements (one per stored message) and roster
-/// entries (one per agent and changed customer, so several per stored message). Foundation's `JSONEncoder` builds a
+/// Writes the server's most frequent frames straight into bytes: messages without attachments and acknowledgements
+/// (one each per stored message) and roster entries (one per agent and changed customer, so several per message). Foundation's `JSONEncoder` builds a
 /// tree of boxed values for every frame; in a profile of the server at 2,500 messages/s, encoding roster updates with
 /// it took 14% of the CPU. The output means the same as `JSONEncoder`'s (same keys and values, absent optionals
 /// omitted; `/` is not escaped, which JSON allows), so clients cannot tell; tests decode it back with `JSONDecoder`.
@@ -123,6 +123,26 @@ extension FlatJSON {
         json.field("seq", ack.seq)
         json.field("sentAt", ack.sentAt)
         json.field("duplicate", ack.duplicate)
+        json.closeObject()
+        return json.bytes
+    }
+
+    /// `{"type":"message",...}` for a message without attachments (with them, the nested attachment objects are
+    /// left to `JSONEncoder`: nil here).
+    static func message(_ message: ChatMessage) -> [UInt8]? {
+        guard message.attachments == nil else { return nil }
+        var json = FlatJSON(capacity: 192 + message.text.utf8.count)
+        json.openObject()
+        json.field("type", "message")
+        json.field("id", message.id)
+        json.field("conversation", message.conversation)
+        json.field("seq", message.seq)
+        json.field("sender", message.sender)
+        json.field("senderRole", message.senderRole.rawValue)
+        json.field("clientId", message.clientId)
+        json.field("text", message.text)
+        json.field("sentAt", message.sentAt)
+        json.field("broadcast", message.broadcast)
         json.closeObject()
         return json.bytes
     }

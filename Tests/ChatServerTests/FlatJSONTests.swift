@@ -34,6 +34,18 @@ struct FlatJSONTests {
         }
     }
 
+    @Test("messages: every field survives for awkward texts and names, both roles, broadcast or not")
+    func messages() throws {
+        for (index, text) in Self.awkward.enumerated() {
+            for role in Role.allCases {
+                let message = ChatMessage(id: Int64(index) << 40, conversation: "alice", seq: index + 1, sender: text,
+                                          senderRole: role, clientId: text + "-id", text: text,
+                                          sentAt: 1_764_000_000_000 + Int64(index), broadcast: role == .agent)
+                #expect(try roundTrip(.message(message)) == .message(message))
+            }
+        }
+    }
+
     @Test("roster and rosterUpdate: entries with and without a last message, empty and long lists")
     func rosters() throws {
         var entries: [RosterEntry] = []
