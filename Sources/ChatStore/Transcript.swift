@@ -4,14 +4,19 @@ import GRDB
 
 extension MessageStore {
     /// The whole conversation of `customer` in seq order, with attachments, from `since` (epoch ms) on when given.
-    /// Read through the history pages the clients use, so a long conversation never sits in one huge query.
+    /// Read through the history pages the clients use, so a long conversation never sits in one huge query, and
+    /// starting at the first message sent at or after `since`, so older pages are not read only to be dropped.
     /// A customer who never wrote has an empty transcript; an agent or an unknown name throws `notFound`.
     public func transcript(customer: String, since: Int64? = nil, pageSize: Int = 500) async throws(StoreError) -> [ChatMessage] {
-        let (exists, role): (Bool, String?)
+        let (exists, role, firstSeq): (Bool, String?, Int?)
         do {
-            (exists, role) = try await database.pool.read { db in
+            (exists, role, firstSeq) = try await database.pool.read { db in
                 (try Bool.fetchOne(db, sql: "SELECT 1 FROM conversations WHERE customer = ?", arguments: [customer]) ?? false,
-                 try String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? LIMIT 1", arguments: [customer]))
+                 try String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? LIMIT 1", arguments: [customer]),
+                 try Int.fetchOne(db, sql: """
+                    SELECT min(m.seq) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE c.customer = ? AND m.sent_at >= ?
+                    """, arguments: [customer, since ?? Int64.min]))
             }
         } catch {
             throw .wrap(error)
@@ -20,8 +25,9 @@ extension MessageStore {
             if role == Role.customer.rawValue { return [] }
             throw .notFound(role == nil ? "customer \(customer)" : "customer \(customer) (\(customer) is an agent)")
         }
+        guard let firstSeq else { return [] }
         var messages: [ChatMessage] = []
-        var after = 0
+        var after = firstSeq - 1
         while true {
             let page = try await history(customer: customer, after: after, limit: pageSize)
             messages += page.messages.filter { message in since.map { message.sentAt >= $0 } ?? true }

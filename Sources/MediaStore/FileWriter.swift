@@ -49,6 +49,14 @@ enum POSIX {
         return (0, created)
     }
 
+    /// Syncs a file that is already closed, through `writer` (so tests can make it fail).
+    static func syncFile(_ path: String, with writer: any MediaFileWriter) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        return writer.sync(fd: fd)
+    }
+
     static func syncDirectory(_ path: String) -> Int32 {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return errno }

@@ -422,10 +422,7 @@ public final class MediaStore: Sendable {
             }
             // No present blob (new, pruned or quarantined), or its file went missing: these bytes, whose hash was
             // just computed, replace whatever is at the destination, durable before they are visible there.
-            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return .failure(.storage(operation: "reopen temporary file", errno: errno)) }
-            let syncError = writer.sync(fd: fd)
-            close(fd)
+            let syncError = POSIX.syncFile(temporary, with: writer)
             guard syncError == 0 else { return .failure(.storage(operation: "fsync", errno: syncError)) }
             let parent = POSIX.parent(of: destination)
             let (mkdirError, created) = POSIX.makeDirectories(parent)

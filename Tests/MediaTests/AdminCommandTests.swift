@@ -162,6 +162,12 @@ struct AdminCommandTests {
         #expect((future["messages"] as? [Any])?.isEmpty == true)
         let recent = try await admin(["export", "alice", "--since", "1h", "--format", "json", "--data-dir", dir])
         #expect((recent["messages"] as? [Any])?.count == 3)
+        // The first message two days old: --since 1d starts at the second.
+        try await server.database().pool.write { db in
+            try db.execute(sql: "UPDATE messages SET sent_at = sent_at - 172800000 WHERE seq = 1")
+        }
+        let lastDay = try await admin(["export", "alice", "--since", "1d", "--format", "json", "--data-dir", dir])
+        #expect(((lastDay["messages"] as? [[String: Any]]) ?? []).compactMap { $0["seq"] as? Int } == [2, 3])
 
         let agent = try await runAdmin(["export", "bob", "--data-dir", dir])
         #expect(agent.status == 1 && agent.stderr.contains("is an agent"))
