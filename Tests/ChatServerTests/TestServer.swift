@@ -89,11 +89,6 @@ final class TestServer: Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// A connected test client with helpers to wait for particular frames.
 struct Client {
     let connection: ChatConnection

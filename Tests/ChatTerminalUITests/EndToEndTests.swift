@@ -103,11 +103,6 @@ import Testing
 
 // MARK: - Support
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// A private tmux server (its own socket) with one 120x40 window split into two panes.
 final class Tmux: Sendable {
     let socket = "chat-tui-\(UUID().uuidString.prefix(8))"

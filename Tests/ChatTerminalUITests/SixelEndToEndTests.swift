@@ -46,16 +46,16 @@ import Thumbnailer
         }
 
         let bytes = Array(screen.utf8)
-        let dcs = try #require(lastRange(of: [0x1B, 0x50], in: bytes))
-        let end = try #require(firstRange(of: [0x1B, 0x5C], in: bytes, from: dcs.upperBound))
+        let dcs = try #require(bytes.ranges(of: [0x1B, 0x50]).last)
+        let end = try #require(bytes[dcs.upperBound...].firstRange(of: [0x1B, 0x5C]))
         let sixel = Array(bytes[dcs.lowerBound..<end.upperBound])
         // Raster attributes: square pixels, 160 wide, 96 high (five 20-pixel rows hold 96 = 16 bands of 6).
         let text = String(decoding: sixel, as: UTF8.self)
         #expect(text.contains("q\"1;1;160;96"), "raster attributes in \(text.prefix(40).debugDescription)")
         // Drawn with the cursor hidden: the last cursor command before the picture hides it.
         let before = Array(bytes[..<dcs.lowerBound])
-        let hidden = lastRange(of: Array("\u{1B}[?25l".utf8), in: before)?.lowerBound ?? -1
-        let shown = lastRange(of: Array("\u{1B}[?25h".utf8), in: before)?.lowerBound ?? -1
+        let hidden = before.ranges(of: Array("\u{1B}[?25l".utf8)).last?.lowerBound ?? -1
+        let shown = before.ranges(of: Array("\u{1B}[?25h".utf8)).last?.lowerBound ?? -1
         #expect(hidden > shown, "the cursor is hidden while the picture is drawn")
         #expect(screen.contains("📎 photo.png"), "the card is shown above the preview")
 
@@ -79,23 +79,6 @@ import Thumbnailer
         let psnr = 10 * log10(255 * 255 / max(1e-9, squaredError / Double(image.width * image.height * 3)))
         #expect(psnr >= 30, "PSNR of the drawn picture against the sent one: \(psnr) dB")
     }
-}
-
-private func lastRange(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
-    guard haystack.count >= needle.count else { return nil }
-    for start in stride(from: haystack.count - needle.count, through: 0, by: -1)
-    where haystack[start..<(start + needle.count)].elementsEqual(needle) {
-        return start..<(start + needle.count)
-    }
-    return nil
-}
-
-private func firstRange(of needle: [UInt8], in haystack: [UInt8], from: Int) -> Range<Int>? {
-    guard haystack.count >= needle.count, from <= haystack.count - needle.count else { return nil }
-    for start in from...(haystack.count - needle.count) where haystack[start..<(start + needle.count)].elementsEqual(needle) {
-        return start..<(start + needle.count)
-    }
-    return nil
 }
 
 /// A command on a pseudo-terminal made by `script(1)`, with the test as the terminal: every byte the command
@@ -140,7 +123,7 @@ final class ScriptTerminal: Sendable {
             if data.isEmpty { return }
             let reply = state.withLock { state -> Bool in
                 state.output += data
-                guard !state.answered, firstRange(of: request, in: state.output, from: 0) != nil else { return false }
+                guard !state.answered, state.output.firstRange(of: request) != nil else { return false }
                 state.answered = true
                 return true
             }

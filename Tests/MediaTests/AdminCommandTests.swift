@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import GRDB
+import TestProcesses
 import Testing
 
 // `chat-admin tokens ...` and `chat-admin export` through the built executable, on the data directory of a real
@@ -182,9 +183,9 @@ struct AdminCommandTests {
 /// Runs chat-admin with `--json` and returns its object, failing the test on a non-zero exit.
 private func admin(_ arguments: [String]) async throws -> [String: Any] {
     let result = try await runAdmin(arguments)
-    guard result.status == 0 else { throw Failure("chat-admin \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
+    guard result.status == 0 else { throw TestFailure("chat-admin \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
     guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
-        throw Failure("chat-admin \(arguments.joined(separator: " ")) printed no JSON object: \(result.stdout)")
+        throw TestFailure("chat-admin \(arguments.joined(separator: " ")) printed no JSON object: \(result.stdout)")
     }
     return object
 }

@@ -44,7 +44,7 @@ final class MediaServer: Sendable {
             .makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
         let task = Task { try await group.run() }
         var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw Failure("server did not start") }
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
         return MediaServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
     }
 
@@ -89,7 +89,7 @@ final class MediaServer: Sendable {
     }
 
     func request(_ method: String, _ path: String, token: String?, headers: [String: String] = [:], body: Data? = nil) async throws -> HTTPResult {
-        guard let url = URL(string: httpBase + path) else { throw Failure("bad path \(path)") }
+        guard let url = URL(string: httpBase + path) else { throw TestFailure("bad path \(path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.timeoutInterval = 120
@@ -97,7 +97,7 @@ final class MediaServer: Sendable {
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body
         let (data, response) = try await URLSession.shared.data(for: request)
-        guard let http = response as? HTTPURLResponse else { throw Failure("no HTTP response") }
+        guard let http = response as? HTTPURLResponse else { throw TestFailure("no HTTP response") }
         var fields: [String: String] = [:]
         for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
         return HTTPResult(status: http.statusCode, headers: fields, body: data)
@@ -150,11 +150,6 @@ final class MediaServer: Sendable {
 
 import GRDB
 
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 func sha256Hex(_ data: some DataProtocol) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
@@ -196,7 +191,7 @@ enum Samples {
         let path = directory + "/" + name
         if !FileManager.default.fileExists(atPath: path) {
             let made = try await runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", path])
-            guard made.status == 0 else { throw Failure("convert failed for \(name): \(made.stderr)") }
+            guard made.status == 0 else { throw TestFailure("convert failed for \(name): \(made.stderr)") }
         }
         return try Data(contentsOf: URL(fileURLWithPath: path))
     }

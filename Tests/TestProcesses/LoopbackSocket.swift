@@ -11,7 +11,7 @@ public final class LoopbackSocket: Sendable {
     /// Connects to `port`; `receiveBuffer` shrinks the kernel's receive buffer (so a server's writes back up sooner).
     public init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ToolError(description: "socket() failed: errno \(errno)") }
+        guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
@@ -24,7 +24,7 @@ public final class LoopbackSocket: Sendable {
         }
         guard connected == 0 else {
             Glibc.close(fd)
-            throw ToolError(description: "connect() to port \(port) failed: errno \(errno)")
+            throw TestFailure("connect() to port \(port) failed: errno \(errno)")
         }
         setReceiveTimeout(seconds: 10)
     }
@@ -56,7 +56,7 @@ public final class LoopbackSocket: Sendable {
         var byte: UInt8 = 0
         while head.count < 4 || !head[(head.count - 4)...].elementsEqual([13, 10, 13, 10]) {
             guard recv(fd, &byte, 1, 0) == 1 else {
-                throw ToolError(description: "no complete response head within \(seconds) s: \(String(decoding: head, as: UTF8.self))")
+                throw TestFailure("no complete response head within \(seconds) s: \(String(decoding: head, as: UTF8.self))")
             }
             head.append(byte)
         }
@@ -67,7 +67,7 @@ public final class LoopbackSocket: Sendable {
     public func readStatus() throws -> Int {
         let line = try readHead().prefix { $0 != "\r" }
         let parts = line.split(separator: " ")
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw ToolError(description: "no HTTP status in \(line)") }
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw TestFailure("no HTTP status in \(line)") }
         return status
     }
 }

@@ -36,7 +36,7 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
         for url in [outURL, errURL] {
             guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-                throw ToolError(description: "cannot create \(url.path)")
+                throw TestFailure("cannot create \(url.path)")
             }
         }
         defer {
@@ -50,12 +50,10 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
-        process.waitUntilExit()
-        watchdog.cancel()
-        guard process.terminationReason == .exit || process.terminationStatus != SIGTERM else {
-            throw ToolError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+        guard waitForExit(process, within: timeout) else {
+            process.terminate()
+            _ = waitForExit(process, within: .seconds(5))
+            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }
         let stdout = (try? Data(contentsOf: outURL)).map { [UInt8]($0) } ?? []
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
@@ -63,19 +61,32 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
     }
 }
 
+/// Waits, sleeping, until `process` has exited or `limit` has passed; false when it is still running. Not
+/// `waitUntilExit`: on Linux that spins on an empty run loop, with no limit, and in a full test run it once spun for
+/// good after an exit went unnoticed, holding one of the two cooperative threads and hanging the suite.
+func waitForExit(_ process: Process, within limit: Duration) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while process.isRunning {
+        guard ContinuousClock.now < deadline else { return false }
+        usleep(10_000)
+    }
+    return true
+}
+
 /// Like `runTool`, but a non-zero exit is an error carrying the program's stderr; returns standard output.
 @discardableResult
 public func runToolChecked(_ executable: String, _ arguments: [String]) async throws -> [UInt8] {
     let result = try await runTool(executable, arguments)
     guard result.status == 0 else {
-        throw ToolError(description: "\(executable) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        throw TestFailure("\(executable) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
     }
     return result.stdout
 }
 
-public struct ToolError: Error, CustomStringConvertible {
+/// A test helper's failure, with what went wrong.
+public struct TestFailure: Error, CustomStringConvertible {
     public var description: String
-    public init(description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// The path of one of the package's executables, built beside the test bundle (`swift build` builds them).
@@ -90,7 +101,7 @@ public func builtExecutable(_ name: String) throws -> String {
     let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../.build/debug/\(name)").standardized.path
     guard FileManager.default.isExecutableFile(atPath: fallback) else {
-        throw ToolError(description: "\(name) executable not found next to the test bundle; run 'swift build' first")
+        throw TestFailure("\(name) executable not found next to the test bundle; run 'swift build' first")
     }
     return fallback
 }
@@ -133,17 +144,17 @@ public struct ServerProcess: Sendable {
                 return
             }
             if process.isRunning { process.terminate() }
-            process.waitUntilExit()
+            _ = waitForExit(process, within: .seconds(5))
             lastError = output
             Thread.sleep(forTimeInterval: 0.25)
         }
-        throw ToolError(description: "chat-server did not start: \(lastError)")
+        throw TestFailure("chat-server did not start: \(lastError)")
     }
 
-    /// SIGKILL: no shutdown, as in a crash.
+    /// SIGKILL: no shutdown, as in a crash. The killed server's port is free as soon as it is dead.
     public func kill() {
         guard process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = waitForExit(process, within: .seconds(5))
     }
 }
