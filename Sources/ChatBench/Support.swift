@@ -79,12 +79,22 @@ final class ServerProcess: Sendable {
     }
 
     /// SIGTERM (SIGINT may be ignored: shells start background jobs with it ignored), then SIGKILL after 10 s.
+    /// Waits by polling with a limit, not `waitUntilExit`, which on Linux spins without one.
     func stop() {
         process.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        if !exited(within: 10) {
+            kill(pid, SIGKILL)
+            _ = exited(within: 5)
+        }
+    }
+
+    private func exited(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            guard Date() < deadline else { return false }
+            usleep(20_000)
+        }
+        return true
     }
 
     /// User + system CPU seconds used so far.
