@@ -1,10 +1,8 @@
 import ArgumentParser
-import ChatClient
 import ChatProtocol
 import ChatStore
 import Foundation
-import Histogram
-import Logging
+import NIOCore
 
 /// `chat-bench`: load generator over real WebSockets against a `chat-server` (or the Python peer) that it starts on
 /// a temporary data directory, with its own tokens. Prints throughput, end-to-end latency percentiles and the
@@ -33,6 +31,9 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Open this many idle connections and report server memory per connection instead of a load run.")
     var idle: Int?
 
+    @Option(help: "Event-loop threads of the load generator (it shares the machine with the server it measures).")
+    var threads = 1
+
     @Option(help: "Server to use: start chat-server from this path (default: next to chat-bench).")
     var server: String?
 
@@ -47,8 +48,6 @@ struct ChatBench: AsyncParsableCommand {
 
     mutating func run() async throws {
         raiseFileLimit()
-        var logger = Logger(label: "chat-bench")
-        logger.logLevel = .error
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -73,34 +72,30 @@ struct ChatBench: AsyncParsableCommand {
             throw ValidationError("--peer: only 'python' is known")
         }
         defer { child.stop() }
-        let url = "ws://127.0.0.1:\(child.port)/ws"
-        print("\(peer ?? "chat-server") pid \(child.pid) on \(url)\(peer == nil ? ", durability \(durability)" : "")")
+        print("\(peer ?? "chat-server") pid \(child.pid) on ws://127.0.0.1:\(child.port)/ws\(peer == nil ? ", durability \(durability)" : "")")
 
-        if let idle {
-            try await idleConnections(idle, url: url, tokens: tokens, child: child, logger: logger)
-        } else {
-            try await load(url: url, tokens: tokens, child: child, logger: logger)
+        let loops = try await LoadLoops(threads: threads)
+        do {
+            if let idle {
+                try await idleConnections(idle, port: child.port, tokens: tokens, child: child, loops: loops)
+            } else {
+                try await load(port: child.port, tokens: tokens, child: child, loops: loops)
+            }
+        } catch {
+            try? await loops.shutdown()
+            throw error
         }
+        try await loops.shutdown()
     }
 
     // MARK: Idle connections
 
-    private func idleConnections(_ count: Int, url: String, tokens: TokenIssuer, child: ServerProcess, logger: Logger) async throws {
+    private func idleConnections(_ count: Int, port: Int, tokens: TokenIssuer, child: ServerProcess, loops: LoadLoops) async throws {
         let token = try await tokens.make("idle", role: .customer)
         let before = child.residentBytes()
-        var connections: [ChatConnection] = []
-        connections.reserveCapacity(count)
         let started = ContinuousClock.now
-        for start in stride(from: 0, to: count, by: 200) {
-            let batch = (start..<min(start + 200, count)).map { _ in ChatConnection(url: url, bearer: token, logger: logger) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for connection in batch {
-                    group.addTask { _ = try await connection.hello(Hello(lastSeq: 0), timeout: .seconds(60)) }
-                }
-                try await group.waitForAll()
-            }
-            connections += batch
-        }
+        let connections = try await openAll(Array(repeating: token, count: count), as: { _ in .idle }, port: port,
+                                            hello: Hello(lastSeq: 0), loops: loops)
         try await Task.sleep(for: .seconds(2))
         let after = child.residentBytes()
         let perConnection = Double(after - before) / Double(count)
@@ -112,111 +107,30 @@ struct ChatBench: AsyncParsableCommand {
 
     // MARK: Load
 
-    private func load(url: String, tokens: TokenIssuer, child: ServerProcess, logger: Logger) async throws {
+    private func load(port: Int, tokens: TokenIssuer, child: ServerProcess, loops: LoadLoops) async throws {
         var agentTokens: [String] = []
         for index in 0..<agents { agentTokens.append(try await tokens.make("agent\(index)", role: .agent)) }
         var customerTokens: [String] = []
         for index in 0..<customers { customerTokens.append(try await tokens.make("customer\(index)", role: .customer)) }
 
-        let clock = ContinuousClock()
-        let origin = clock.now
-        let stats = Stats()
-        let agentConnections = try await connectAll(agentTokens, url: url, logger: logger, hello: Hello())
-        let customerConnections = try await connectAll(customerTokens, url: url, logger: logger, hello: Hello(lastSeq: 0))
-        print("connected \(agents) agents and \(customers) customers")
+        let agentConnections = try await openAll(agentTokens, as: { _ in .agent }, port: port, hello: Hello(), loops: loops)
+        let customerConnections = try await openAll(customerTokens, as: { .customer(index: $0) }, port: port,
+                                                    hello: Hello(lastSeq: 0), loops: loops)
+        print("connected \(agents) agents and \(customers) customers on \(threads) load thread(s)")
 
-        let measureFrom = origin.duration(to: clock.now) + .seconds(1)
-        let measureUntil = measureFrom + .seconds(duration)
-        let padding = String(repeating: "x", count: max(0, messageBytes - 24))
-
-        let cpuBefore = LockedValue<Double?>(nil)
-        await withTaskGroup(of: Void.self) { group in
-            for connection in agentConnections {
-                group.addTask {
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-                    var delivered = 0
-                    while true {
-                        guard let incoming = try? await connection.receive(timeout: .seconds(3)) else { break }
-                        guard FrameScan.contains(FrameScan.messageType, in: incoming.text), let sent = Self.sentNanos(in: incoming.text) else { continue }
-                        let now = origin.duration(to: clock.now)
-                        let sentAt = Duration.nanoseconds(sent)
-                        guard sentAt >= measureFrom, sentAt < measureUntil else {
-                            if now > measureUntil + .seconds(2) { break }
-                            continue
-                        }
-                        _ = histogram.record(UInt64(max(0, (now - sentAt).inNanoseconds / 1000)))
-                        delivered += 1
-                    }
-                    await stats.addAgent(histogram: histogram, delivered: delivered)
-                }
-            }
-            for (index, connection) in customerConnections.enumerated() {
-                group.addTask { [rate, window, customers] in
-                    var sequence = 0
-                    // The send time travels in the text (for agents) and in the clientId (for the ack).
-                    func sendOne(at scheduled: Duration) {
-                        sequence += 1
-                        let nanos = scheduled.inNanoseconds
-                        connection.sendText(#"{"type":"send","clientId":"\#(index)-\#(sequence)-\#(nanos)","text":"t=\#(nanos);\#(padding)"}"#)
-                    }
-                    /// Counts acks of messages sent in the measurement window; nil when the connection went quiet.
-                    func receiveAck(acked: inout Int, errors: inout Int) async -> Bool? {
-                        guard let incoming = try? await connection.receive(timeout: .seconds(3)) else { return nil }
-                        if FrameScan.contains(FrameScan.ackType, in: incoming.text) {
-                            if let sent = Self.ackSentNanos(incoming.text).map(Duration.nanoseconds), sent >= measureFrom, sent < measureUntil {
-                                acked += 1
-                            }
-                            return true
-                        }
-                        if FrameScan.contains(FrameScan.errorType, in: incoming.text) {
-                            errors += 1
-                            return true
-                        }
-                        return false
-                    }
-                    var acked = 0
-                    var errors = 0
-                    if rate == 0 {
-                        var inFlight = 0
-                        while origin.duration(to: clock.now) < measureUntil {
-                            while inFlight < window {
-                                sendOne(at: origin.duration(to: clock.now))
-                                inFlight += 1
-                            }
-                            guard let answered = await receiveAck(acked: &acked, errors: &errors) else { break }
-                            if answered { inFlight -= 1 }
-                        }
-                    } else {
-                        // Open loop: each customer sends at rate/customers per second on a fixed schedule; latency is
-                        // measured from the scheduled time, so a stalled server cannot hide its delay.
-                        let interval = Duration.seconds(Double(customers) / Double(rate))
-                        let receiver = Task {
-                            var acked = 0
-                            var errors = 0
-                            while await receiveAck(acked: &acked, errors: &errors) != nil {}
-                            return (acked, errors)
-                        }
-                        var next = Duration.seconds(Double(index) / Double(rate))
-                        while next < measureUntil {
-                            let now = origin.duration(to: clock.now)
-                            if next > now { try? await Task.sleep(for: next - now) }
-                            sendOne(at: next)
-                            next += interval
-                        }
-                        (acked, errors) = await receiver.value
-                    }
-                    await stats.addCustomer(acked: acked, errors: errors)
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: measureFrom - origin.duration(to: clock.now))
-                cpuBefore.set(child.cpuSeconds())
-            }
-            await group.waitForAll()
-        }
+        let origin = NIODeadline.now().uptimeNanoseconds
+        let plan = LoadPlan(origin: origin, measureFrom: 1_000_000_000, measureUntil: 1_000_000_000 + Int64(duration * 1e9),
+                            rate: rate, window: window, customers: customers,
+                            padding: String(repeating: "x", count: max(0, messageBytes - 24)))
+        for connection in agentConnections + customerConnections { connection.start(plan) }
+        try await Task.sleep(for: .nanoseconds(plan.measureFrom))
+        let cpuBefore = child.cpuSeconds()
+        try await Task.sleep(for: .nanoseconds(plan.measureUntil - plan.measureFrom))
         let cpuAfter = child.cpuSeconds()
-        let report = await stats.report()
-        let serverCPU = cpuBefore.get().map { (cpuAfter - $0) / duration } ?? 0
+        // Messages sent near the end of the window are still on their way: give them time to arrive.
+        try await Task.sleep(for: .seconds(2))
+        let report = try await loops.total()
+        let serverCPU = (cpuAfter - cpuBefore) / duration
         print(String(format: "mode: %@, %d customers, %d agents, %.0f s measured, %d-byte messages",
                      rate == 0 ? "closed loop (window \(window))" : "open loop \(rate) msg/s", customers, agents, duration, messageBytes))
         print(String(format: "stored (acked): %.0f msg/s   delivered to agents: %.0f msg/s   errors: %d",
@@ -228,37 +142,24 @@ struct ChatBench: AsyncParsableCommand {
         for connection in agentConnections + customerConnections { connection.close() }
     }
 
-    private func connectAll(_ tokens: [String], url: String, logger: Logger, hello: Hello) async throws -> [ChatConnection] {
-        var connections: [ChatConnection] = []
-        for start in stride(from: 0, to: tokens.count, by: 100) {
-            let batch = tokens[start..<min(start + 100, tokens.count)].map {
-                ChatConnection(url: url, bearer: $0, decodeFrames: false, logger: logger)
-            }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for connection in batch {
+    /// Opens a connection per token, a few hundred at a time, each waiting for `synced`.
+    private func openAll(_ tokens: [String], as kind: @escaping @Sendable (Int) -> LoadConnection.Kind, port: Int,
+                         hello: Hello, loops: LoadLoops) async throws -> [LoadConnection] {
+        let helloText = String(decoding: try FrameCodec().encode(.hello(hello)), as: UTF8.self)
+        var connections: [LoadConnection] = []
+        connections.reserveCapacity(tokens.count)
+        for start in stride(from: 0, to: tokens.count, by: 200) {
+            let batch = try await withThrowingTaskGroup(of: (Int, LoadConnection).self) { group in
+                for index in start..<min(start + 200, tokens.count) {
                     group.addTask {
-                        try connection.send(.hello(hello))
-                        // Wait for synced: the connection is live from then on.
-                        while true {
-                            let incoming = try await connection.receive(timeout: .seconds(30))
-                            if incoming.text.contains(#""type":"synced""#) { break }
-                        }
+                        (index, try await LoadConnection.open(kind(index), host: "127.0.0.1", port: port, token: tokens[index],
+                                                              hello: helloText, loops: loops))
                     }
                 }
-                try await group.waitForAll()
+                return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
             }
             connections += batch
         }
         return connections
-    }
-
-    /// The send time the bench put at the start of the message text: `t=<nanoseconds>;`.
-    static func sentNanos(in text: String) -> Int64? {
-        FrameScan.number(after: FrameScan.textMarker, in: text)
-    }
-
-    /// The send time from the clientId `<customer>-<n>-<nanoseconds>` in an ack.
-    static func ackSentNanos(_ text: String) -> Int64? {
-        FrameScan.lastNumber(inValueAfter: FrameScan.clientIdMarker, in: text)
     }
 }

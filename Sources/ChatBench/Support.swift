@@ -8,36 +8,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// Results gathered from the client tasks.
-actor Stats {
-    private(set) var acked = 0
-    private(set) var delivered = 0
-    private(set) var errors = 0
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-
-    func addAgent(histogram other: Histogram<UInt64>, delivered: Int) {
-        histogram.add(other)
-        self.delivered += delivered
-    }
-
-    func addCustomer(acked: Int, errors: Int) {
-        self.acked += acked
-        self.errors += errors
-    }
-
-    func report() -> (acked: Int, delivered: Int, errors: Int, histogram: Histogram<UInt64>) {
-        (acked, delivered, errors, histogram)
-    }
-}
-
-/// A value set by one task and read by another after both finished.
-final class LockedValue<T: Sendable>: Sendable {
-    private let value: Mutex<T>
-    init(_ value: T) { self.value = Mutex(value) }
-    func set(_ newValue: T) { value.withLock { $0 = newValue } }
-    func get() -> T { value.withLock { $0 } }
-}
-
 /// `chat-server` as a child process on a free port, with its CPU time and memory read from /proc.
 final class ServerProcess: Sendable {
     let pid: Int32
@@ -167,47 +137,38 @@ struct PeerTokens {
     }
 }
 
-/// Finds the few fields the bench reads in the server's frames by scanning their UTF-8 bytes. Foundation's
-/// `contains`/`range(of:)` on String go through NSString and cost the bench an eighth of its CPU, which on a
-/// two-core machine is taken from the server being measured.
+/// Finds the few fields the bench reads in the server's frames by scanning their UTF-8 bytes, without decoding the
+/// JSON: the generator reads tens of thousands of frames a second on the machine whose server it measures.
 enum FrameScan {
     static let messageType = Array(#""type":"message""#.utf8)
     static let ackType = Array(#""type":"ack""#.utf8)
     static let errorType = Array(#""type":"error""#.utf8)
+    static let syncedType = Array(#""type":"synced""#.utf8)
     static let textMarker = Array(#""text":"t="#.utf8)
     static let clientIdMarker = Array(#""clientId":""#.utf8)
 
-    static func contains(_ needle: [UInt8], in text: String) -> Bool {
-        bytes(of: text) { end(of: needle, in: $0) != nil }
+    static func contains(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Bool {
+        end(of: needle, in: bytes) != nil
     }
 
     /// The decimal number right after `marker`.
-    static func number(after marker: [UInt8], in text: String) -> Int64? {
-        bytes(of: text) { bytes in
-            guard let start = end(of: marker, in: bytes) else { return nil }
-            return digits(bytes, from: start)
-        }
+    static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard let start = end(of: marker, in: bytes) else { return nil }
+        return digits(bytes, from: start)
     }
 
     /// The number after the last `-` of the string value that starts after `marker` (ends at the next quote).
-    static func lastNumber(inValueAfter marker: [UInt8], in text: String) -> Int64? {
-        bytes(of: text) { bytes in
-            guard var index = end(of: marker, in: bytes) else { return nil }
-            var lastDash: Int?
-            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
-                if bytes[index] == UInt8(ascii: "-") { lastDash = index }
-                index += 1
-            }
-            return lastDash.flatMap { digits(bytes, from: $0 + 1) }
+    static func lastNumber(inValueAfter marker: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard var index = end(of: marker, in: bytes) else { return nil }
+        var lastDash: Int?
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+            if bytes[index] == UInt8(ascii: "-") { lastDash = index }
+            index += 1
         }
+        return lastDash.flatMap { digits(bytes, from: $0 + 1) }
     }
 
-    private static func bytes<T>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
-        var text = text
-        return text.withUTF8(body)
-    }
-
-    private static func end(of needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    private static func end(of needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int? {
         guard let first = needle.first, needle.count <= bytes.count else { return nil }
         var index = 0
         while index <= bytes.count - needle.count {
@@ -221,7 +182,7 @@ enum FrameScan {
         return nil
     }
 
-    private static func digits(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int64? {
+    private static func digits(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int64? {
         var value: Int64 = 0
         var index = start
         while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
