@@ -49,6 +49,10 @@ struct ConnectionHandler: Sendable {
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                 context: WebSocketRouterContext<ChatRequestContext>) async {
+        let channel = context.requestContext.channel
+        try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
+        }.get()
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         guard let (connection, opened) = await open(frames: &frames, outbound: outbound, context: context) else { return }
         var logger = services.logger

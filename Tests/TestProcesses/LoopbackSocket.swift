@@ -63,6 +63,18 @@ public final class LoopbackSocket: Sendable {
         return String(decoding: head, as: UTF8.self)
     }
 
+    /// Everything the peer sends until it closes; waits at most `seconds` between reads.
+    public func readToEnd(seconds: Int = 10) -> [UInt8] {
+        setReceiveTimeout(seconds: seconds)
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { return received }
+            received += chunk[0..<count]
+        }
+    }
+
     /// The status code of the next HTTP response.
     public func readStatus() throws -> Int {
         let line = try readHead().prefix { $0 != "\r" }
