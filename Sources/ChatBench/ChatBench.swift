@@ -61,7 +61,7 @@ struct ChatBench: AsyncParsableCommand {
             tokens = .chatServer(TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite", durability: .normal)))
             child = try ServerProcess(executable: binary, arguments: [
                 "--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
-                "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "65536"])
+                "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"])
         case "python":
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .appendingPathComponent("../../Benchmarks/peer/server.py").standardized.path

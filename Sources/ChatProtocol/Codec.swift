@@ -32,6 +32,8 @@ public struct FrameCodec: Sendable {
 
     /// Decodes a client frame, mapping each failure to the error code the protocol specifies.
     public func decodeClientFrame(_ data: Data) throws(FrameDecodingError) -> ClientFrame {
+        // The frequent plain `send` first; anything else, valid or not, takes the full decoder.
+        if let send = data.withUnsafeBytes(FlatJSONReader.send) { return .send(send) }
         let decoder = JSONDecoder()
         let envelope: Envelope
         do {

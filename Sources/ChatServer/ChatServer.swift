@@ -63,7 +63,7 @@ public struct ChatServer: Sendable {
         let metrics = ChatMetrics()
         let messages = MessageStore(database: database)
         let tokens = TokenStore(database: database)
-        let hub = Hub(metrics: metrics, syncBufferLimit: configuration.outboundBufferFrames)
+        let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes)
         do {
             await hub.load(summaries: try await messages.conversationSummaries(), customers: try await messages.customers(),
                            markers: try await messages.readMarkers())

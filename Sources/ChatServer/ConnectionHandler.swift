@@ -50,8 +50,11 @@ struct ConnectionHandler: Sendable {
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                 context: WebSocketRouterContext<ChatRequestContext>) async {
         let channel = context.requestContext.channel
+        let bufferBytes = configuration.outboundBufferBytes
         try? await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
+            // The outbound buffer's bound (see `Outbox`).
+            try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: bufferBytes / 2, high: bufferBytes))
         }.get()
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         guard let (connection, opened) = await open(frames: &frames, outbound: outbound, context: context) else { return }
@@ -61,18 +64,15 @@ struct ConnectionHandler: Sendable {
         logger.debug("connected", metadata: ["role": "\(connection.role.rawValue)"])
 
         let expiry = scheduleExpiry(of: connection, at: opened.expiresAt)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.pump(connection.outbox, to: outbound) }
-            var session = Session(connection: connection, services: services)
-            while true {
-                let message: WebSocketMessage?
-                do { message = try await frames.next() } catch { break }
-                guard let message else { break }
-                await session.receive(message)
-            }
-            await session.connectionEnded()
-            connection.outbox.finish()
+        var session = Session(connection: connection, services: services)
+        while true {
+            let message: WebSocketMessage?
+            do { message = try await frames.next() } catch { break }
+            guard let message else { break }
+            await session.receive(message)
         }
+        await session.connectionEnded()
+        connection.outbox.finish()
         expiry?.cancel()
         if connection.outbox.pendingClose?.code == CloseCode.slowConsumer {
             services.metrics.slowConsumerDisconnects.increment()
@@ -136,8 +136,10 @@ struct ConnectionHandler: Sendable {
 
         let hub = services.hub
         let channel = context.requestContext.channel
-        let outbox = Outbox(limit: configuration.outboundBufferFrames) { request in
-            // Give the close handshake a moment; a client that does not even read the close frame is cut off.
+        let outbox = Outbox(channel: channel) { request in
+            Task { try? await Self.close(outbound, code: request.code, reason: request.reason) }
+            // Give the close handshake a moment; a client that does not even read the close frame is cut off (its
+            // close frame may wait forever behind a full buffer).
             Task {
                 try? await Task.sleep(for: request.drain ? .seconds(5) : .seconds(2))
                 try? await channel.close()
@@ -207,21 +209,6 @@ struct ConnectionHandler: Sendable {
     }
 
     // MARK: Socket helpers
-
-    /// Writes queued frames to the socket in order, then closes it if a close was requested.
-    private static func pump(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
-        for await buffer in outbox.frames {
-            if let request = outbox.pendingClose, !request.drain { break }
-            do {
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-            } catch {
-                break
-            }
-        }
-        if let request = outbox.pendingClose {
-            try? await close(outbound, code: request.code, reason: request.reason)
-        }
-    }
 
     static func write(_ frame: ServerFrame, to outbound: WebSocketOutboundWriter) async throws {
         try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: try encodeFrame(frame))))

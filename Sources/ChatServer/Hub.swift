@@ -50,9 +50,15 @@ actor Hub {
     private var byUser: [String: Set<UInt64>] = [:]
     private var agentConnections: Set<UInt64> = []
     private var customerConnectionCount = 0
-    /// Connections replaying their backlog: live frames wait here until the replay is done.
-    private var syncing: [UInt64: [EncodedFrame]] = [:]
-    private let syncBufferLimit: Int
+    /// Connections replaying their backlog: live frames wait here until the replay is done, up to
+    /// `syncBufferBytes` each.
+    private var syncing: [UInt64: SyncBuffer] = [:]
+    private let syncBufferBytes: Int
+
+    private struct SyncBuffer {
+        var frames: [EncodedFrame] = []
+        var bytes = 0
+    }
 
     private var conversations: [String: ConversationInfo] = [:]
     /// Customers known to exist (a token or a conversation), for the roster.
@@ -64,9 +70,9 @@ actor Hub {
     private var shuttingDown = false
     private var nextId: UInt64 = 1
 
-    init(metrics: ChatMetrics, syncBufferLimit: Int) {
+    init(metrics: ChatMetrics, syncBufferBytes: Int) {
         self.metrics = metrics
-        self.syncBufferLimit = syncBufferLimit
+        self.syncBufferBytes = syncBufferBytes
     }
 
     /// Loads roster state from the store at start-up.
@@ -97,7 +103,7 @@ actor Hub {
         connections[connection.id] = connection
         let firstOfUser = byUser[connection.user, default: []].isEmpty
         byUser[connection.user, default: []].insert(connection.id)
-        syncing[connection.id] = []
+        syncing[connection.id] = SyncBuffer()
         switch connection.role {
         case .agent:
             agentConnections.insert(connection.id)
@@ -114,7 +120,7 @@ actor Hub {
     /// Ends the replay: frames that arrived meanwhile are queued, except messages the backlog already carried.
     func finishSync(_ connection: Connection, replayed: [String: Int]) {
         guard let waiting = syncing.removeValue(forKey: connection.id) else { return }
-        for frame in waiting {
+        for frame in waiting.frames {
             if let conversation = frame.conversation, let seq = frame.seq, let high = replayed[conversation], seq <= high {
                 continue
             }
@@ -197,13 +203,14 @@ actor Hub {
 
     private func deliver(_ frame: EncodedFrame, to id: UInt64) {
         if var waiting = syncing[id] {
-            guard waiting.count < syncBufferLimit else {
+            guard waiting.bytes + frame.buffer.readableBytes <= syncBufferBytes else {
                 connections[id]?.outbox.close(code: CloseCode.slowConsumer, reason: "too many messages during resync; reconnect")
                 syncing[id] = nil
                 return
             }
             syncing[id] = nil  // keep the array uniquely referenced while appending
-            waiting.append(frame)
+            waiting.frames.append(frame)
+            waiting.bytes += frame.buffer.readableBytes
             syncing[id] = waiting
         } else {
             connections[id]?.outbox.send(frame.buffer)

@@ -23,8 +23,10 @@ public struct ServerConfiguration: Sendable {
     /// Rejected frames within `floodWindow` past which the connection is closed with 4008.
     public var floodThreshold = 200
     public var floodWindow: Duration = .seconds(10)
-    /// Frames queued for one connection before it counts as a slow reader and is closed with 4009.
-    public var outboundBufferFrames = 4096
+    /// Bytes waiting to be sent to one connection before it counts as a slow reader and is closed with 4009 (also
+    /// the bound on what waits for a connection while it replays its backlog). Larger than the largest frame the
+    /// server sends (a full history page), so a client busy downloading one is not mistaken for a stalled one.
+    public var outboundBufferBytes = 16 << 20
     /// How long a new connection has to send `hello`.
     public var helloTimeout: Duration = .seconds(10)
     /// Keep-alive ping period; a peer that misses a whole period's pong is closed.

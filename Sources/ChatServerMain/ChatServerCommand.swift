@@ -43,8 +43,8 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "Frames a connection may send at once above the rate (CHAT_BURST).")
     var burst: Int = env("CHAT_BURST").flatMap(Int.init) ?? 100
 
-    @Option(name: .customLong("outbound-buffer"), help: "Frames queued per connection before a slow reader is disconnected (CHAT_OUTBOUND_BUFFER).")
-    var outboundBuffer: Int = env("CHAT_OUTBOUND_BUFFER").flatMap(Int.init) ?? 4096
+    @Option(name: .customLong("outbound-buffer"), help: "Bytes waiting to be sent to one connection before it is disconnected as a slow reader (CHAT_OUTBOUND_BUFFER).")
+    var outboundBuffer: Int = env("CHAT_OUTBOUND_BUFFER").flatMap(Int.init) ?? 16 << 20
 
     @Option(name: .customLong("ping-interval"), help: "Seconds between keep-alive pings; a peer missing a whole period is closed (CHAT_PING_INTERVAL).")
     var pingInterval: Int = env("CHAT_PING_INTERVAL").flatMap(Int.init) ?? 30
@@ -102,7 +102,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.maxTextBytes = maxTextBytes
         configuration.messagesPerSecond = messagesPerSecond
         configuration.burst = burst
-        configuration.outboundBufferFrames = outboundBuffer
+        configuration.outboundBufferBytes = outboundBuffer
         configuration.pingInterval = .seconds(pingInterval)
         configuration.media.maxUploadBytes = maxUploadBytes
         configuration.media.maxUploadsInFlight = maxUploadsInFlight

@@ -141,7 +141,7 @@ struct BadInputTests {
     @Test("a client that stops reading is closed with 4009 and loses nothing: it resumes by sequence")
     func slowConsumer() async throws {
         let server = try await TestServer.start {
-            $0.outboundBufferFrames = 32
+            $0.outboundBufferBytes = 256 << 10
             $0.messagesPerSecond = 10_000
             $0.burst = 10_000
         }
