@@ -107,7 +107,8 @@ public struct ChatServer: Sendable {
         let webSocketConfiguration = WebSocketServerConfiguration(
             maxFrameSize: configuration.maxFrameBytes,
             extensions: [.nonNegotiatedExtension { FastUnmasking() }],
-            autoPing: .enabled(timePeriod: configuration.pingInterval),
+            // Keep-alive is KeepAliveHandler's, a timer per connection instead of a task.
+            autoPing: .disabled,
             closeTimeout: .seconds(5)
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()])

@@ -29,7 +29,8 @@ public struct ServerConfiguration: Sendable {
     public var outboundBufferBytes = 16 << 20
     /// How long a new connection has to send `hello`.
     public var helloTimeout: Duration = .seconds(10)
-    /// Keep-alive ping period; a peer that misses a whole period's pong is closed.
+    /// Keep-alive period: a connection silent for a whole period is pinged, and closed if it stays silent for the
+    /// next one too (see `KeepAliveHandler`).
     public var pingInterval: Duration = .seconds(30)
     public var historyPageDefault = 50
     public var historyPageMax = 200

@@ -46,7 +46,7 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("outbound-buffer"), help: "Bytes waiting to be sent to one connection before it is disconnected as a slow reader (CHAT_OUTBOUND_BUFFER).")
     var outboundBuffer: Int = env("CHAT_OUTBOUND_BUFFER").flatMap(Int.init) ?? 16 << 20
 
-    @Option(name: .customLong("ping-interval"), help: "Seconds between keep-alive pings; a peer missing a whole period is closed (CHAT_PING_INTERVAL).")
+    @Option(name: .customLong("ping-interval"), help: "Keep-alive period in seconds: a silent connection is pinged, and closed if it stays silent another period (CHAT_PING_INTERVAL).")
     var pingInterval: Int = env("CHAT_PING_INTERVAL").flatMap(Int.init) ?? 30
 
     @Option(name: .customLong("max-upload-bytes"), help: "Largest file accepted, in bytes (CHAT_MAX_UPLOAD_BYTES; default 100 MiB).")

@@ -49,7 +49,23 @@ final class RawWebSocket: Sendable {
 
     /// Reads frames until a close frame; returns its code (nil if the socket ends without one).
     func drainUntilClose(timeoutSeconds: Int = 10) -> UInt16? {
-        socket.setReceiveTimeout(seconds: timeoutSeconds)
+        if case .closeFrame(let code) = readFrames(for: .seconds(timeoutSeconds), onFrame: { _, _ in }) { return code }
+        return nil
+    }
+
+    enum Ending: Equatable {
+        /// A close frame came, with its code if it had one.
+        case closeFrame(UInt16?)
+        /// The socket ended without a close frame.
+        case socketClosed
+        /// Still open when the time was up.
+        case stillOpen
+    }
+
+    /// Reads frames for at most `duration`, handing each but close frames to `onFrame` (opcode, payload).
+    func readFrames(for duration: Duration, onFrame: (UInt8, [UInt8]) throws -> Void) rethrows -> Ending {
+        let deadline = ContinuousClock.now + duration
+        socket.setReceiveTimeout(seconds: 1)
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -67,13 +83,20 @@ final class RawWebSocket: Sendable {
                     offset = 10
                 }
                 guard buffer.count >= offset + length else { break }
-                if buffer[0] & 0x0F == 0x8 {
-                    return length >= 2 ? UInt16(buffer[offset]) << 8 | UInt16(buffer[offset + 1]) : nil
+                let opcode = buffer[0] & 0x0F
+                if opcode == 0x8 {
+                    return .closeFrame(length >= 2 ? UInt16(buffer[offset]) << 8 | UInt16(buffer[offset + 1]) : nil)
                 }
+                try onFrame(opcode, Array(buffer[offset..<(offset + length)]))
                 buffer.removeFirst(offset + length)
             }
+            guard ContinuousClock.now < deadline else { return .stillOpen }
             let count = recv(fd, &chunk, chunk.count, 0)
-            guard count > 0 else { return nil }
+            if count == 0 { return .socketClosed }
+            if count < 0 {
+                guard errno == EAGAIN || errno == EWOULDBLOCK else { return .socketClosed }
+                continue
+            }
             buffer += chunk[0..<count]
         }
     }
