@@ -99,12 +99,18 @@ public struct FrameCodec: Sendable {
     // MARK: Server frames
 
     public func encode(_ frame: ServerFrame) throws -> Data {
+        // The frequent frames first, without creating a JSONEncoder.
+        switch frame {
+        case .message(let value): if let flat = FlatJSON.message(value) { return Data(flat) }
+        case .ack(let value): return Data(FlatJSON.ack(value))
+        case .roster(let value): return Data(FlatJSON.roster(type: "roster", value))
+        case .rosterUpdate(let value): return Data(FlatJSON.roster(type: "rosterUpdate", value))
+        default: break
+        }
         let encoder = JSONEncoder()
         switch frame {
         case .welcome(let value): return try encoder.encode(Typed(type: "welcome", payload: value))
-        case .message(let value):
-            if let flat = FlatJSON.message(value) { return Data(flat) }
-            return try encoder.encode(Typed(type: "message", payload: value))
+        case .message(let value): return try encoder.encode(Typed(type: "message", payload: value))
         case .ack(let value): return Data(FlatJSON.ack(value))
         case .broadcastAck(let value): return try encoder.encode(Typed(type: "broadcastAck", payload: value))
         case .history(let value): return try encoder.encode(Typed(type: "history", payload: value))

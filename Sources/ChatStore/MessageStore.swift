@@ -72,12 +72,15 @@ public struct MessageStore: Sendable {
                             outcomes.append(.rejected(.unknownConversation, "no customer named \(customer)"))
                             continue
                         }
-                        if let existing = try Self.existing(message, conversationId: state.id, customer: customer, in: db) {
+                        // Insert first and look for the earlier copy only when the insert meets it: resends are rare,
+                        // and a lookup before every insert was a query per message.
+                        if let stored = try Self.insert(message, customer: customer, states: &states, broadcast: false, now: now, in: db) {
+                            outcomes.append(.stored([stored], duplicate: false))
+                        } else if let existing = try Self.existing(message, conversationId: state.id, customer: customer, in: db) {
                             outcomes.append(.stored([existing], duplicate: true))
-                            continue
+                        } else {
+                            throw StoreError.notFound("message \(message.clientId) from \(message.sender) in \(customer)")
                         }
-                        let stored = try Self.insert(message, customer: customer, states: &states, broadcast: false, now: now, in: db)
-                        outcomes.append(.stored([stored], duplicate: false))
                     case .allCustomers:
                         let previous = try Self.existingBroadcast(message, in: db)
                         if !previous.isEmpty {
@@ -87,7 +90,9 @@ public struct MessageStore: Sendable {
                         var stored: [ChatMessage] = []
                         for customer in try Self.allCustomers(in: db) {
                             guard try Self.conversation(customer, in: db, states: &states, create: true) != nil else { continue }
-                            stored.append(try Self.insert(message, customer: customer, states: &states, broadcast: true, now: now, in: db))
+                            if let message = try Self.insert(message, customer: customer, states: &states, broadcast: true, now: now, in: db) {
+                                stored.append(message)
+                            }
                         }
                         outcomes.append(.stored(stored, duplicate: false))
                     }
@@ -141,16 +146,20 @@ public struct MessageStore: Sendable {
             """), arguments: [message.sender, message.clientId]).compactMap { ChatMessage(row: $0, conversation: $0["customer"]) }
     }
 
+    /// Stores `message` in `customer`'s conversation; nil (and nothing changed) when that sender already sent that
+    /// client id there.
     private static func insert(_ message: OutgoingMessage, customer: String, states: inout [String: ConversationState],
-                               broadcast: Bool, now: Int64, in db: Database) throws -> ChatMessage {
+                               broadcast: Bool, now: Int64, in db: Database) throws -> ChatMessage? {
         guard var state = states[customer] else { throw StoreError.notFound("conversation \(customer)") }
         state.lastSeq += 1
         if message.senderRole == .customer { state.customerMessages += 1 }
         try db.cachedStatement(sql: """
             INSERT INTO messages (conversation_id, seq, sender, sender_role, client_id, body, sent_at, broadcast, customer_ordinal)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (sender, client_id, conversation_id) DO NOTHING
             """).execute(arguments: [state.id, state.lastSeq, message.sender, message.senderRole.rawValue, message.clientId,
                                      message.text, now, broadcast, state.customerMessages])
+        guard db.changesCount > 0 else { return nil }
         states[customer] = state
         let id = db.lastInsertedRowID
         for (position, attachment) in message.attachments.enumerated() {
