@@ -125,8 +125,10 @@ struct ChatBench: AsyncParsableCommand {
         for connection in agentConnections + customerConnections { connection.start(plan) }
         try await Task.sleep(for: .nanoseconds(plan.measureFrom))
         let cpuBefore = child.cpuSeconds()
+        let ownBefore = ownCPUSeconds()
         try await Task.sleep(for: .nanoseconds(plan.measureUntil - plan.measureFrom))
         let cpuAfter = child.cpuSeconds()
+        let ownCPU = (ownCPUSeconds() - ownBefore) / duration
         // Messages sent near the end of the window are still on their way: give them time to arrive.
         try await Task.sleep(for: .seconds(2))
         let report = try await loops.total()
@@ -138,7 +140,8 @@ struct ChatBench: AsyncParsableCommand {
         let h = report.histogram
         func ms(_ percentile: Double) -> String { String(format: "%.2f", Double(h.valueAtPercentile(percentile)) / 1000) }
         print("end-to-end latency ms: p50 \(ms(50))  p90 \(ms(90))  p99 \(ms(99))  p99.9 \(ms(99.9))  max \(String(format: "%.2f", Double(h.max) / 1000))  (n=\(h.totalCount))")
-        print(String(format: "server: CPU %.0f%% of one core, peak RSS %.1f MiB", serverCPU * 100, Double(child.peakResidentBytes()) / 1_048_576))
+        print(String(format: "server: CPU %.0f%% of one core, peak RSS %.1f MiB; load generator: CPU %.0f%%", serverCPU * 100,
+                     Double(child.peakResidentBytes()) / 1_048_576, ownCPU * 100))
         for connection in agentConnections + customerConnections { connection.close() }
     }
 

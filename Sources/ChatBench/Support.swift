@@ -94,6 +94,14 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// User + system CPU seconds this process (the load generator) used so far.
+func ownCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// Lifts the open-file limit to its hard maximum: thousands of sockets need it (the server inherits it).
 func raiseFileLimit() {
     var limit = rlimit()

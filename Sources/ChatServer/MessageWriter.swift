@@ -7,6 +7,9 @@ import NIOCore
 /// Group commit: messages from every connection queue here and are stored in batches, one transaction (one fsync)
 /// per batch. After each commit the senders get their acks and the hub gets the batch to deliver, in commit order.
 /// Whatever arrives while a batch is being written forms the next batch, so batches grow with load by themselves.
+///
+/// Acks and delivery of one batch overlap the commit of the next: each batch's delivery waits for the one before
+/// (so order holds) but not the database, which would otherwise sit idle while a batch is encoded and fanned out.
 actor MessageWriter {
     struct Pending: Sendable {
         var message: OutgoingMessage
@@ -32,6 +35,8 @@ actor MessageWriter {
     private var closed = false
     private var states: [String: ConversationState] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Acks and delivery of the last committed batch.
+    private var delivering: Task<Void, Never>?
 
     init(store: MessageStore, hub: Hub, metrics: ChatMetrics, logger: Logger, maxPending: Int) {
         self.store = store
@@ -71,6 +76,7 @@ actor MessageWriter {
             }
             await commit(batch)
         }
+        await delivering?.value
         draining = false
         let waiters = idleWaiters
         idleWaiters.removeAll()
@@ -87,13 +93,28 @@ actor MessageWriter {
             // Nothing of the batch is stored: say so to every sender, who may resend with the same ids.
             states.removeAll()
             logger.error("storing a batch of messages failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
-            for pending in batch {
-                sendError(.storeFailed, "the message could not be stored (\(error)); resend it later with the same clientId",
-                          ref: pending.message.clientId, to: pending.origin)
+            let text = "the message could not be stored (\(error)); resend it later with the same clientId"
+            afterPrevious {
+                for pending in batch { Self.sendError(.storeFailed, text, ref: pending.message.clientId, to: pending.origin) }
             }
             return
         }
         metrics.commitBatchSize.record(batch.count)
+        let (hub, metrics) = (hub, metrics)
+        afterPrevious { await Self.deliver(batch, outcomes: outcomes, hub: hub, metrics: metrics) }
+    }
+
+    /// Runs `work` once the previous batch's acks and deliveries are out, without holding up the next commit.
+    private func afterPrevious(_ work: @escaping @Sendable () async -> Void) {
+        let previous = delivering
+        delivering = Task {
+            await previous?.value
+            await work()
+        }
+    }
+
+    /// Acks to the senders, then the stored messages to the hub, encoded once each.
+    private static func deliver(_ batch: [Pending], outcomes: [CommitOutcome], hub: Hub, metrics: ChatMetrics) async {
         var deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)] = []
         deliveries.reserveCapacity(batch.count)
         var stored = 0
@@ -118,7 +139,7 @@ actor MessageWriter {
         for pending in batch { metrics.deliveryLatency.recordInterval(since: pending.receivedAt, now: now) }
     }
 
-    private func sendAck(for pending: Pending, messages: [ChatMessage], duplicate: Bool) {
+    private static func sendAck(for pending: Pending, messages: [ChatMessage], duplicate: Bool) {
         guard let origin = pending.origin else { return }
         let frame: ServerFrame
         switch pending.message.target {
@@ -133,7 +154,7 @@ actor MessageWriter {
         if let buffer = try? encodeFrame(frame) { origin.outbox.send(buffer) }
     }
 
-    private func sendError(_ code: ErrorCode, _ text: String, ref: String, to origin: Connection?) {
+    private static func sendError(_ code: ErrorCode, _ text: String, ref: String, to origin: Connection?) {
         guard let origin, let buffer = try? encodeFrame(.error(ErrorFrame(code: code, message: text, ref: ref))) else { return }
         origin.outbox.send(buffer)
     }
