@@ -50,6 +50,7 @@ fi
 
 section "chat: closed loop, 500 customers, 5 agents (throughput; target >= 20,000 msg/s)"
 $bench --customers 500 --agents 5 --duration 10 --window 8
+$bench --customers 500 --agents 5 --duration 10 --window 16
 section "chat: open loop 5,000 msg/s, 500 customers, 5 agents (latency; target p99 < 50 ms)"
 $bench --customers 500 --agents 5 --duration 10 --rate 5000
 section "chat: open loop 2,500 msg/s (latency below saturation on a small machine)"
