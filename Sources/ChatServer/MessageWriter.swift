@@ -65,18 +65,22 @@ actor MessageWriter {
     }
 
     private func drain() async {
-        while !queue.isEmpty {
-            let batch: [Pending]
-            if queue.count <= maxBatch {
-                batch = queue
-                queue.removeAll(keepingCapacity: true)
-            } else {
-                batch = Array(queue.prefix(maxBatch))
-                queue.removeFirst(maxBatch)
+        // Messages that arrive while the last deliveries finish are still this drain's to commit: `submit` starts
+        // no other drain until `draining` is false.
+        repeat {
+            while !queue.isEmpty {
+                let batch: [Pending]
+                if queue.count <= maxBatch {
+                    batch = queue
+                    queue.removeAll(keepingCapacity: true)
+                } else {
+                    batch = Array(queue.prefix(maxBatch))
+                    queue.removeFirst(maxBatch)
+                }
+                await commit(batch)
             }
-            await commit(batch)
-        }
-        await delivering?.value
+            await delivering?.value
+        } while !queue.isEmpty
         draining = false
         let waiters = idleWaiters
         idleWaiters.removeAll()

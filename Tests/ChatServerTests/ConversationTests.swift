@@ -35,6 +35,27 @@ struct ConversationTests {
         await server.stop()
     }
 
+    @Test("bursts of large messages, each burst sent once the last is acknowledged, all get their acks")
+    func burstsAfterAcks() async throws {
+        // Large frames arrive spread out, some while the server is still acknowledging and fanning out the batch
+        // before: the case where such a message once waited for a later message to be committed with it.
+        let server = try await TestServer.start { $0.messagesPerSecond = 10_000; $0.burst = 10_000 }
+        _ = try await server.join("sam", role: .agent)
+        let customer = try await server.join("alice", role: .customer)
+        _ = try await customer.synced()
+        let text = String(repeating: "x", count: 32_000)
+        var acked = 0
+        for round in 0..<30 {
+            for index in 0..<8 { try customer.send(text, clientId: "c-\(round)-\(index)") }
+            for _ in 0..<8 {
+                _ = try await customer.ack(timeout: .seconds(5))
+                acked += 1
+            }
+        }
+        #expect(acked == 240)
+        await server.stop()
+    }
+
     @Test("two agents: both see the customer; one agent's reply reaches the customer and the other agent")
     func twoAgents() async throws {
         let server = try await TestServer.start()
