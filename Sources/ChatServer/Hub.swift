@@ -163,6 +163,8 @@ actor Hub {
     /// agent connection, except the connection that sent it (it got an ack).
     func publish(_ deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)]) {
         var delivered = 0
+        // A batch's frames for one connection leave together: one event-loop task and one flush each.
+        var outgoing = OutboundBatch()
         for delivery in deliveries {
             let message = delivery.message
             var info = conversations[message.conversation] ?? ConversationInfo()
@@ -174,14 +176,15 @@ actor Hub {
             customers.insert(message.conversation)
             markDirty(message.conversation)
             for id in byUser[message.conversation] ?? [] where id != delivery.origin {
-                deliver(delivery.frame, to: id)
+                if let connection = route(delivery.frame, to: id) { outgoing.add(delivery.frame.buffer, to: connection) }
                 delivered += 1
             }
             for id in agentConnections where id != delivery.origin {
-                deliver(delivery.frame, to: id)
+                if let connection = route(delivery.frame, to: id) { outgoing.add(delivery.frame.buffer, to: connection) }
                 delivered += 1
             }
         }
+        outgoing.send()
         metrics.messagesDelivered.increment(by: delivered)
     }
 
@@ -202,19 +205,25 @@ actor Hub {
     }
 
     private func deliver(_ frame: EncodedFrame, to id: UInt64) {
+        route(frame, to: id)?.outbox.send(frame.buffer)
+    }
+
+    /// The connection to send `frame` to now, or nil when there is none or it still replays its backlog (then the
+    /// frame waits in its resync buffer).
+    private func route(_ frame: EncodedFrame, to id: UInt64) -> Connection? {
         if var waiting = syncing[id] {
             guard waiting.bytes + frame.buffer.readableBytes <= syncBufferBytes else {
                 connections[id]?.outbox.close(code: CloseCode.slowConsumer, reason: "too many messages during resync; reconnect")
                 syncing[id] = nil
-                return
+                return nil
             }
             syncing[id] = nil  // keep the array uniquely referenced while appending
             waiting.frames.append(frame)
             waiting.bytes += frame.buffer.readableBytes
             syncing[id] = waiting
-        } else {
-            connections[id]?.outbox.send(frame.buffer)
+            return nil
         }
+        return connections[id]
     }
 
     private func publishPresence() {

@@ -122,40 +122,42 @@ actor MessageWriter {
         var deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)] = []
         deliveries.reserveCapacity(batch.count)
         var stored = 0
+        var replies = OutboundBatch()
         for (pending, outcome) in zip(batch, outcomes) {
-            switch outcome {
-            case .rejected(let code, let text):
-                sendError(code, text, ref: pending.message.clientId, to: pending.origin)
-            case .stored(let messages, let duplicate):
-                sendAck(for: pending, messages: messages, duplicate: duplicate)
-                guard !duplicate else { continue }
-                stored += messages.count
-                for message in messages {
-                    guard let buffer = try? encodeFrame(.message(message)) else { continue }
-                    deliveries.append((message, EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
-                                       pending.origin?.id))
-                }
+            if let origin = pending.origin, let reply = reply(to: pending, outcome: outcome) { replies.add(reply, to: origin) }
+            guard case .stored(let messages, duplicate: false) = outcome else { continue }
+            stored += messages.count
+            for message in messages {
+                guard let buffer = try? encodeFrame(.message(message)) else { continue }
+                deliveries.append((message, EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
+                                   pending.origin?.id))
             }
         }
+        replies.send()
         metrics.messagesStored.increment(by: stored)
         await hub.publish(deliveries)
         let now = ContinuousClock.now
         for pending in batch { metrics.deliveryLatency.recordInterval(since: pending.receivedAt, now: now) }
     }
 
-    private static func sendAck(for pending: Pending, messages: [ChatMessage], duplicate: Bool) {
-        guard let origin = pending.origin else { return }
+    /// The sender's ack or error for one message of a committed batch (nil for server-made messages).
+    private static func reply(to pending: Pending, outcome: CommitOutcome) -> ByteBuffer? {
         let frame: ServerFrame
-        switch pending.message.target {
-        case .conversation:
-            guard let message = messages.first else { return }
-            frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
-                             seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
-        case .allCustomers:
-            frame = .broadcastAck(BroadcastAck(clientId: pending.message.clientId, conversations: messages.count,
-                                               sentAt: messages.first?.sentAt ?? epochMilliseconds(), duplicate: duplicate))
+        switch outcome {
+        case .rejected(let code, let text):
+            frame = .error(ErrorFrame(code: code, message: text, ref: pending.message.clientId))
+        case .stored(let messages, let duplicate):
+            switch pending.message.target {
+            case .conversation:
+                guard let message = messages.first else { return nil }
+                frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
+                                 seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
+            case .allCustomers:
+                frame = .broadcastAck(BroadcastAck(clientId: pending.message.clientId, conversations: messages.count,
+                                                   sentAt: messages.first?.sentAt ?? epochMilliseconds(), duplicate: duplicate))
+            }
         }
-        if let buffer = try? encodeFrame(frame) { origin.outbox.send(buffer) }
+        return try? encodeFrame(frame)
     }
 
     private static func sendError(_ code: ErrorCode, _ text: String, ref: String, to origin: Connection?) {

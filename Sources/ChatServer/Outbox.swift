@@ -34,12 +34,21 @@ final class Outbox: Sendable {
 
     /// Writes one encoded text frame. Never blocks; a full buffer closes the connection.
     func send(_ frame: ByteBuffer) {
-        guard !closed.load(ordering: .relaxed) else { return }
+        send(contentsOf: [frame])
+    }
+
+    /// Writes encoded text frames in order, in one event-loop task with one flush.
+    func send(contentsOf frames: [ByteBuffer]) {
+        guard !frames.isEmpty, !closed.load(ordering: .relaxed) else { return }
         guard channel.isWritable else {
             close(code: CloseCode.slowConsumer, reason: "slow consumer: outbound buffer full; reconnect and resume from your last sequence")
             return
         }
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+        let channel = self.channel
+        channel.eventLoop.execute {
+            for frame in frames { channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil) }
+            channel.flush()
+        }
     }
 
     /// Closes the connection with `code` and `reason`. Frames sent before go out first.
@@ -63,5 +72,21 @@ final class Outbox: Sendable {
 
     var pendingClose: CloseRequest? {
         closeRequest.withLock { $0 }
+    }
+}
+
+/// Frames for several connections gathered while one batch is handled, then sent with one `send(contentsOf:)` per
+/// connection: a batch of a few hundred messages to five agents is five event-loop tasks, not a thousand.
+struct OutboundBatch {
+    private var connections: [Connection] = []
+    private var frames: [UInt64: [ByteBuffer]] = [:]
+
+    mutating func add(_ frame: ByteBuffer, to connection: Connection) {
+        if frames[connection.id] == nil { connections.append(connection) }
+        frames[connection.id, default: []].append(frame)
+    }
+
+    func send() {
+        for connection in connections { connection.outbox.send(contentsOf: frames[connection.id] ?? []) }
     }
 }
