@@ -41,14 +41,26 @@ final class Outbox: Sendable {
     func send(contentsOf frames: [ByteBuffer]) {
         guard !frames.isEmpty, !closed.load(ordering: .relaxed) else { return }
         guard channel.isWritable else {
-            close(code: CloseCode.slowConsumer, reason: "slow consumer: outbound buffer full; reconnect and resume from your last sequence")
+            overflowed()
             return
         }
         let channel = self.channel
         channel.eventLoop.execute {
-            for frame in frames { channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil) }
+            // Checked again per frame on the loop, where writability is exact: a large batch overshoots the bound
+            // by at most one frame.
+            for frame in frames {
+                guard channel.isWritable else {
+                    self.overflowed()
+                    break
+                }
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+            }
             channel.flush()
         }
+    }
+
+    private func overflowed() {
+        close(code: CloseCode.slowConsumer, reason: "slow consumer: outbound buffer full; reconnect and resume from your last sequence")
     }
 
     /// Closes the connection with `code` and `reason`. Frames sent before go out first.

@@ -28,14 +28,14 @@ struct AdminCommandTests {
         #expect(rows.count == 1 && rows[0]["user"] as? String == "alice" && rows[0]["active"] as? Bool == true)
         #expect(rows[0]["lastUsedAt"] as? Int64 != nil, "connecting records the last use")
 
-        // Rotation: one new token, the old one revoked and its live session closed by the server's poll.
-        let started = ContinuousClock.now
+        // Rotation: one new token, the old one revoked and its live session closed by the server's poll. (How soon
+        // is AuthenticationTests' concern; here the wait includes running chat-admin, which under a full parallel
+        // test run once took long enough to make a 2-second bound fail.)
         let rotated = try await admin(["tokens", "rotate", "alice", "--json", "--data-dir", dir])
         let newToken = try #require(rotated["token"] as? String)
         #expect(newToken != aliceToken && rotated["role"] as? String == "customer")
         #expect((rotated["revoked"] as? [Int64]) == [rows[0]["id"] as? Int64 ?? -1])
-        #expect(await alice.closed(timeout: .seconds(3))?.code == CloseCode.sessionRevoked)
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(await alice.closed(timeout: .seconds(10))?.code == CloseCode.sessionRevoked)
         #expect(await refusal(server, "alice", aliceToken) == CloseCode.authenticationFailed)
         #expect(try await server.connect("alice", token: newToken).1.role == .customer)
 
