@@ -99,32 +99,29 @@ public struct FrameCodec: Sendable {
     // MARK: Server frames
 
     public func encode(_ frame: ServerFrame) throws -> Data {
-        // The frequent frames first, without creating a JSONEncoder.
-        switch frame {
-        case .message(let value): if let flat = FlatJSON.message(value) { return Data(flat) }
-        case .ack(let value): return Data(FlatJSON.ack(value))
-        case .roster(let value): return Data(FlatJSON.roster(type: "roster", value))
-        case .rosterUpdate(let value): return Data(FlatJSON.roster(type: "rosterUpdate", value))
-        default: break
+        // The frequent frames are written by FlatJSON; a JSONEncoder is made only for the others.
+        func typed<Payload: Encodable>(_ type: String, _ payload: Payload) throws -> Data {
+            try JSONEncoder().encode(Typed(type: type, payload: payload))
         }
-        let encoder = JSONEncoder()
         switch frame {
-        case .welcome(let value): return try encoder.encode(Typed(type: "welcome", payload: value))
-        case .message(let value): return try encoder.encode(Typed(type: "message", payload: value))
+        case .welcome(let value): return try typed("welcome", value)
+        case .message(let value):
+            if let flat = FlatJSON.message(value) { return Data(flat) }
+            return try typed("message", value)
         case .ack(let value): return Data(FlatJSON.ack(value))
-        case .broadcastAck(let value): return try encoder.encode(Typed(type: "broadcastAck", payload: value))
-        case .history(let value): return try encoder.encode(Typed(type: "history", payload: value))
-        case .synced(let value): return try encoder.encode(Typed(type: "synced", payload: value))
+        case .broadcastAck(let value): return try typed("broadcastAck", value)
+        case .history(let value): return try typed("history", value)
+        case .synced(let value): return try typed("synced", value)
         case .roster(let value): return Data(FlatJSON.roster(type: "roster", value))
         case .rosterUpdate(let value): return Data(FlatJSON.roster(type: "rosterUpdate", value))
-        case .read(let value): return try encoder.encode(Typed(type: "read", payload: value))
-        case .typing(let value): return try encoder.encode(Typed(type: "typing", payload: value))
-        case .presence(let value): return try encoder.encode(Typed(type: "presence", payload: value))
-        case .pong(let requestId): return try encoder.encode(Typed(type: "pong", payload: PingPayload(requestId: requestId)))
-        case .error(let value): return try encoder.encode(Typed(type: "error", payload: value))
-        case .uploadReady(let value): return try encoder.encode(Typed(type: "uploadReady", payload: value))
-        case .uploadProgress(let value): return try encoder.encode(Typed(type: "uploadProgress", payload: value))
-        case .uploadDone(let value): return try encoder.encode(Typed(type: "uploadDone", payload: value))
+        case .read(let value): return try typed("read", value)
+        case .typing(let value): return try typed("typing", value)
+        case .presence(let value): return try typed("presence", value)
+        case .pong(let requestId): return try typed("pong", PingPayload(requestId: requestId))
+        case .error(let value): return try typed("error", value)
+        case .uploadReady(let value): return try typed("uploadReady", value)
+        case .uploadProgress(let value): return try typed("uploadProgress", value)
+        case .uploadDone(let value): return try typed("uploadDone", value)
         }
     }
 
