@@ -97,10 +97,8 @@ actor MessageWriter {
             // Nothing of the batch is stored: say so to every sender, who may resend with the same ids.
             states.removeAll()
             logger.error("storing a batch of messages failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
-            let text = "the message could not be stored (\(error)); resend it later with the same clientId"
-            afterPrevious {
-                for pending in batch { Self.sendError(.storeFailed, text, ref: pending.message.clientId, to: pending.origin) }
-            }
+            let failed = CommitOutcome.rejected(.storeFailed, "the message could not be stored (\(error)); resend it later with the same clientId")
+            afterPrevious { Self.replies(to: batch, outcomes: Array(repeating: failed, count: batch.count)).send() }
             return
         }
         metrics.commitBatchSize.record(batch.count)
@@ -122,9 +120,8 @@ actor MessageWriter {
         var deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)] = []
         deliveries.reserveCapacity(batch.count)
         var stored = 0
-        var replies = OutboundBatch()
+        replies(to: batch, outcomes: outcomes).send()
         for (pending, outcome) in zip(batch, outcomes) {
-            if let origin = pending.origin, let reply = reply(to: pending, outcome: outcome) { replies.add(reply, to: origin) }
             guard case .stored(let messages, duplicate: false) = outcome else { continue }
             stored += messages.count
             for message in messages {
@@ -133,14 +130,22 @@ actor MessageWriter {
                                    pending.origin?.id))
             }
         }
-        replies.send()
         metrics.messagesStored.increment(by: stored)
         await hub.publish(deliveries)
         let now = ContinuousClock.now
         for pending in batch { metrics.deliveryLatency.recordInterval(since: pending.receivedAt, now: now) }
     }
 
-    /// The sender's ack or error for one message of a committed batch (nil for server-made messages).
+    /// The senders' acks and errors for a batch, gathered to leave with one send per connection.
+    private static func replies(to batch: [Pending], outcomes: [CommitOutcome]) -> OutboundBatch {
+        var replies = OutboundBatch()
+        for (pending, outcome) in zip(batch, outcomes) {
+            if let origin = pending.origin, let reply = reply(to: pending, outcome: outcome) { replies.add(reply, to: origin) }
+        }
+        return replies
+    }
+
+    /// The sender's ack or error for one message of a batch.
     private static func reply(to pending: Pending, outcome: CommitOutcome) -> ByteBuffer? {
         let frame: ServerFrame
         switch outcome {
@@ -158,11 +163,6 @@ actor MessageWriter {
             }
         }
         return try? encodeFrame(frame)
-    }
-
-    private static func sendError(_ code: ErrorCode, _ text: String, ref: String, to origin: Connection?) {
-        guard let origin, let buffer = try? encodeFrame(.error(ErrorFrame(code: code, message: text, ref: ref))) else { return }
-        origin.outbox.send(buffer)
     }
 }
 

@@ -56,6 +56,25 @@ struct ConversationTests {
         await server.stop()
     }
 
+    @Test("a batch the database refuses gets store_failed for each message, naming it; the connection stays usable")
+    func storeFailure() async throws {
+        let server = try await TestServer.start()
+        let customer = try await server.join("alice", role: .customer)
+        _ = try await customer.synced()
+        try customer.send("stored", clientId: "c-1")
+        #expect(try await customer.ack().seq == 1)
+        // Break the store from outside, as a full or damaged disk would: the next commit fails.
+        try await server.database().pool.write { try $0.execute(sql: "ALTER TABLE messages RENAME TO messages_gone") }
+        try customer.send("refused", clientId: "c-2")
+        let error = try await customer.error()
+        #expect(error.code == .storeFailed)
+        #expect(error.ref == "c-2")
+        try await server.database().pool.write { try $0.execute(sql: "ALTER TABLE messages_gone RENAME TO messages") }
+        try customer.send("refused", clientId: "c-2")
+        #expect(try await customer.ack().seq == 2, "a resend with the same id is stored once the store works again")
+        await server.stop()
+    }
+
     @Test("two agents: both see the customer; one agent's reply reaches the customer and the other agent")
     func twoAgents() async throws {
         let server = try await TestServer.start()
