@@ -69,7 +69,7 @@ struct ConnectionHandler: Sendable {
         let pingInterval = TimeAmount(configuration.pingInterval)
         try? await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
-            try channel.pipeline.syncOperations.addHandler(KeepAliveHandler(interval: pingInterval), position: .first)
+            try KeepAliveHandler.install(on: channel, interval: pingInterval)
             // The outbound buffer's bound (see `Outbox`).
             try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: bufferBytes / 2, high: bufferBytes))
         }.get()

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 
 /// Keep-alive for one WebSocket connection, as a timer on its event loop instead of a task: the WebSocket
 /// library's own auto-ping runs a Swift task per connection, 3.2 KiB of each idle connection's memory.
@@ -8,13 +9,13 @@ import NIOCore
 /// is gone: it sends a close frame (1001, "ping timeout") and closes the socket. Any frame from the client, pongs
 /// included, counts as a sign of life, so an active client is never pinged.
 ///
-/// It sits at the head of the pipeline and writes the two frames as raw bytes (a server's frames are unmasked).
-/// Event-loop tasks never run in the middle of another write, so they cannot split another frame.
+/// It sits just behind NIO's WebSocket frame encoder (see `install(on:)`), so its ping and close are ordinary
+/// frames that the encoder writes; what it reads is counted, not looked into.
 final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
 
     private let interval: TimeAmount
     private var heardFrom = true
@@ -23,6 +24,12 @@ final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(interval: TimeAmount) {
         self.interval = interval
+    }
+
+    /// Adds a keep-alive to an upgraded WebSocket channel, behind its frame encoder. On the channel's event loop.
+    static func install(on channel: any Channel, interval: TimeAmount) throws {
+        let encoder = try channel.pipeline.syncOperations.handler(type: WebSocketFrameEncoder.self)
+        try channel.pipeline.syncOperations.addHandler(KeepAliveHandler(interval: interval), position: .after(encoder))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -57,20 +64,15 @@ final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if !pingSent {
             pingSent = true
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Self.ping)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
             return
         }
         timer?.cancel()
         timer = nil
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Self.timeoutClose)), promise: nil)
+        var reason = context.channel.allocator.buffer(capacity: 16)
+        reason.write(webSocketErrorCode: .goingAway)
+        reason.writeString("ping timeout")
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)), promise: nil)
         context.close(promise: nil)
     }
-
-    /// FIN + ping opcode, no payload.
-    static let ping: [UInt8] = [0x89, 0x00]
-    /// FIN + close opcode, payload: code 1001 (going away) and a reason.
-    static let timeoutClose: [UInt8] = {
-        let reason = Array("ping timeout".utf8)
-        return [0x88, UInt8(2 + reason.count), 0x03, 0xE9] + reason
-    }()
 }
