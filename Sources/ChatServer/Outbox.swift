@@ -40,14 +40,10 @@ final class Outbox: Sendable {
     /// Writes encoded text frames in order, in one event-loop task with one flush.
     func send(contentsOf frames: [ByteBuffer]) {
         guard !frames.isEmpty, !closed.load(ordering: .relaxed) else { return }
-        guard channel.isWritable else {
-            overflowed()
-            return
-        }
         let channel = self.channel
         channel.eventLoop.execute {
-            // Checked again per frame on the loop, where writability is exact: a large batch overshoots the bound
-            // by at most one frame.
+            // Checked per frame on the loop, where writability is exact: a large batch overshoots the bound by at
+            // most one frame.
             for frame in frames {
                 guard channel.isWritable else {
                     self.overflowed()
