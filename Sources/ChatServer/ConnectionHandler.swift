@@ -99,9 +99,6 @@ struct ConnectionHandler: Sendable {
         await session.connectionEnded()
         connection.outbox.finish()
         expiry?.cancel()
-        if connection.outbox.pendingClose?.code == CloseCode.slowConsumer {
-            services.metrics.slowConsumerDisconnects.increment()
-        }
         await services.hub.unregister(connection)
         logger.debug("disconnected")
     }
@@ -166,7 +163,10 @@ struct ConnectionHandler: Sendable {
 
         let hub = services.hub
         let channel = context.requestContext.channel
+        let metrics = services.metrics
         let outbox = Outbox(channel: channel) { request in
+            // Counted here, once per connection, whether the buffer filled during the backlog replay or after it.
+            if request.code == CloseCode.slowConsumer { metrics.slowConsumerDisconnects.increment() }
             Task { try? await Self.close(outbound, code: request.code, reason: request.reason) }
             // Give the close handshake a moment; a client that does not even read the close frame is cut off (its
             // close frame may wait forever behind a full buffer).

@@ -77,10 +77,6 @@ final class Outbox: Sendable {
     func finish() {
         closed.store(true, ordering: .relaxed)
     }
-
-    var pendingClose: CloseRequest? {
-        closeRequest.withLock { $0 }
-    }
 }
 
 /// Frames for several connections gathered while one batch is handled, then sent with one `send(contentsOf:)` per

@@ -185,4 +185,51 @@ struct BadInputTests {
         #expect(seqs == Array(1...sent))
         await server.stop()
     }
+
+    @Test("a client that stops reading during its backlog replay is closed as a slow consumer, counted, and loses nothing")
+    func slowConsumerDuringReplay() async throws {
+        let server = try await TestServer.start {
+            $0.outboundBufferBytes = 256 << 10
+            $0.messagesPerSecond = 10_000
+            $0.burst = 10_000
+        }
+        let token = try await server.makeToken("alice", role: .customer)
+        let agent = try await server.join("sam", role: .agent)
+        let text = String(repeating: "x", count: 60_000)
+        // A backlog larger than the kernel's socket buffers (4 MiB send, 128 KiB receive here): its replay to a
+        // client that reads nothing cannot finish.
+        let backlog = 120
+        for _ in 0..<(backlog / 8) {
+            for _ in 0..<8 { try agent.send(text, to: "alice") }
+            for _ in 0..<8 { _ = try await agent.ack(timeout: .seconds(20)) }
+        }
+        let port = server.port
+        let stalled = try await offPool { () throws -> RawWebSocket in
+            let socket = try RawWebSocket(port: port, bearer: token)
+            try socket.sendText(#"{"type":"hello","protocol":[1],"lastSeq":0}"#)
+            return socket
+        }
+        _ = try await agent.rosterEntry("alice", timeout: .seconds(20)) { $0.online }
+        // Live messages wait in the replaying connection's resync buffer, which is bounded like the outbound one.
+        for _ in 0..<8 { try agent.send(text, to: "alice") }
+        for _ in 0..<8 { _ = try await agent.ack(timeout: .seconds(20)) }
+
+        var counted = false
+        for _ in 0..<100 where !counted {
+            counted = try await server.get("/metrics").body.contains("chat_slow_consumer_disconnects_total 1")
+            if !counted { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(counted, "the replaying client was never disconnected as a slow consumer")
+        _ = try await agent.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
+        let ending = try await offPool { stalled.readFrames(for: .seconds(20)) { _, _ in } }
+        #expect(ending != .stillOpen)
+
+        let resumed = try await server.connect("alice", token: token, lastSeq: 0)
+        var seqs: [Int] = []
+        while seqs.count < backlog + 8 {
+            seqs.append(try await resumed.message(timeout: .seconds(10)).seq)
+        }
+        #expect(seqs == Array(1...(backlog + 8)))
+        await server.stop()
+    }
 }
