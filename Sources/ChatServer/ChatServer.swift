@@ -175,7 +175,7 @@ struct ChatLifecycle: Service {
                         await hub.disconnect(sessions: Set(revoked.ids), code: CloseCode.sessionRevoked, reason: "token revoked")
                     }
                     watermark = revoked.newest
-                } catch {
+                } catch where !Task.isCancelled {  // cancelled: the server is stopping, nothing went wrong
                     logger.warning("checking for revoked tokens failed", metadata: ["error": "\(error)"])
                 }
             }
