@@ -106,6 +106,14 @@ import Testing
 /// A private tmux server (its own socket) with one 120x40 window split into two panes.
 final class Tmux: Sendable {
     let socket = "chat-tui-\(UUID().uuidString.prefix(8))"
+    /// Read by the tmux server when the first command starts it: panes stay (dead) after their command exits, so a
+    /// client that dies at once is seen as dead, with its status, instead of vanishing with its pane.
+    private let configuration: String
+
+    init() {
+        configuration = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(socket).conf").path
+        try? "set-option -g remain-on-exit on\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+    }
 
     /// Runs a tmux command and returns its output. posix_spawn and waitpid rather than Foundation's Process: the
     /// tmux server that `new-session` forks inherits Process's exit-monitoring descriptor, so Process would never
@@ -118,7 +126,7 @@ final class Tmux: Sendable {
         environment["TMUX"] = nil
         environment["NO_COLOR"] = nil
         if environment["TERM"] == nil || environment["TERM"] == "dumb" { environment["TERM"] = "xterm-256color" }
-        let argv = ["tmux", "-L", socket] + arguments
+        let argv = ["tmux", "-L", socket, "-f", configuration] + arguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -146,7 +154,6 @@ final class Tmux: Sendable {
 
     func start(_ command: String) throws {
         try run(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "40", command])
-        try run(["set-option", "-t", "chat", "remain-on-exit", "on"])
     }
 
     func split(_ command: String) throws {
@@ -179,7 +186,34 @@ final class Tmux: Sendable {
             if condition(screen) { return }
             try await Task.sleep(for: .milliseconds(150))
         }
-        throw TestFailure("timed out waiting for \(what) in pane \(pane); screen:\n\(screen)")
+        let state = (try? await offPool { [self] in paneState(pane) }) ?? "unknown"
+        throw TestFailure("timed out waiting for \(what) in pane \(pane) (\(state)); screen:\n\(screen)")
+    }
+
+    /// Whether the pane's command still runs, and if so what its processes wait on: for failures that show an
+    /// empty screen.
+    func paneState(_ pane: String) -> String {
+        let format = "dead=#{pane_dead} status=#{pane_dead_status} pid=#{pane_pid} command=#{pane_current_command}"
+        let summary = ((try? run(["display-message", "-p", "-t", "chat:\(pane)", format])) ?? "no pane")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let pidText = summary.split(separator: " ").first(where: { $0.hasPrefix("pid=") })?.dropFirst(4),
+              let pid = Int(pidText) else { return summary }
+        var processes: [String] = []
+        var queue = [pid]
+        while let next = queue.popLast(), processes.count < 8 {
+            let proc = "/proc/\(next)"
+            let read = { (name: String) in
+                ((try? String(contentsOfFile: "\(proc)/\(name)", encoding: .utf8)) ?? "?")
+                    .replacingOccurrences(of: "\0", with: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let state = read("status").split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: ?"
+            // What each thread waits on, counted: a client stuck in a lock shows as threads in futex_wait.
+            let threads = ((try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/task")) ?? []).map { read("task/\($0)/wchan") }
+            let waits = Dictionary(grouping: threads, by: { $0 }).map { "\($0.key)×\($0.value.count)" }.sorted()
+            processes.append("\(next) \(read("cmdline").prefix(80)) \(state) threads: \(waits.joined(separator: ","))")
+            queue += read("task/\(next)/children").split(separator: " ").compactMap { Int($0) }
+        }
+        return ([summary] + processes).joined(separator: "; ")
     }
 
     /// Quits the clients with Ctrl-C first (the way a user would), then ends the tmux server.
@@ -191,6 +225,7 @@ final class Tmux: Sendable {
         let pid = (try? run(["display-message", "-p", "#{pid}"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         _ = try? run(["kill-server"])
         if let pid, pid > 1 { Glibc.kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: configuration)
     }
 }
 
