@@ -107,15 +107,19 @@ public struct ChatServer: Sendable {
         let webSocketConfiguration = WebSocketServerConfiguration(
             maxFrameSize: configuration.maxFrameBytes,
             extensions: [.nonNegotiatedExtension { FastUnmasking() }],
-            // Keep-alive is KeepAliveHandler's, a timer per connection instead of a task.
+            // Keep-alive is KeepAlive's: one timer per event loop instead of a task per connection.
             autoPing: .disabled,
             closeTimeout: .seconds(5)
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()])
-        var server = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: webSocketRouter,
-                                                             configuration: .init(http1: http1, ws: webSocketConfiguration))
-        if let tls = try tlsConfiguration() {
-            server = try HTTPServerBuilder.tls(server, tlsConfiguration: tls)
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let tls = try tlsConfiguration()
+        let server = HTTPServerBuilder { responder in
+            let plain = SmallReceiveBuffers(base: HTTP1WebSocketUpgradeChannel(
+                responder: responder, webSocketResponder: webSocketResponder,
+                configuration: .init(http1: http1, ws: webSocketConfiguration)))
+            guard let tls else { return plain }
+            return try TLSChannel(plain, tlsConfiguration: tls)
         }
         let app = Application(
             router: router,

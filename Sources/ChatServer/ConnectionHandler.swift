@@ -37,6 +37,7 @@ final class ChatServices: Sendable {
     let metrics: ChatMetrics
     let throttle: AuthThrottle
     let logger: Logger
+    let keepAlive: KeepAlive
 
     init(configuration: ServerConfiguration, hub: Hub, writer: MessageWriter, tokens: TokenStore, messages: MessageStore,
          media: MediaStore, catalog: MediaCatalog, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
@@ -50,6 +51,7 @@ final class ChatServices: Sendable {
         self.metrics = metrics
         self.throttle = throttle
         self.logger = logger
+        keepAlive = KeepAlive(interval: TimeAmount(configuration.pingInterval))
     }
 }
 
@@ -62,52 +64,76 @@ struct ConnectionHandler: Sendable {
     let services: ChatServices
     private var configuration: ServerConfiguration { services.configuration }
 
+    /// Kept small on purpose, like the functions it calls while a connection waits: each suspended async function
+    /// keeps its whole frame in the connection's task for as long as the connection lives, and an idle connection
+    /// waits here. So the work happens in callees that return (`prepare`) or run in a child task (`open`), and the
+    /// wait for frames in `serve`, which holds only what the frame loop needs.
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                 context: WebSocketRouterContext<ChatRequestContext>) async {
-        let channel = context.requestContext.channel
+        await prepare(context.requestContext.channel)
+        var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
+        guard let first = await firstFrame(&frames, outbound: outbound),
+              let (connection, expiresAt) = await openInChildTask(first: first, outbound: outbound, context: context)
+        else { return }
+        await serve(connection, expiresAt: expiresAt, frames: &frames)
+    }
+
+    /// Adds the connection's channel handlers and sets its outbound bound.
+    @inline(never)
+    private func prepare(_ channel: any Channel) async {
         let bufferBytes = configuration.outboundBufferBytes
-        let pingInterval = TimeAmount(configuration.pingInterval)
+        let keepAlive = services.keepAlive
         try? await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
-            try KeepAliveHandler.install(on: channel, interval: pingInterval)
+            try keepAlive.install(on: channel)
             // The outbound buffer's bound (see `Outbox`).
             try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: bufferBytes / 2, high: bufferBytes))
         }.get()
-        var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
-        guard let first = await firstFrame(&frames, outbound: outbound) else { return }
-        // Opening runs as a child task: the memory a task's frames once needed stays with the task until it ends,
-        // and authentication, welcome and replay need far more than waiting for frames does. An idle connection
-        // keeps only what the frame loop needs (about 5 KiB less per connection, measured with heaptrack).
-        let admitted = await withTaskGroup(of: (Connection, Opened)?.self) { group in
+    }
+
+    /// Opening runs as a child task: the memory a task's frames once needed stays with the task until it ends, and
+    /// authentication, welcome and replay need far more than waiting for frames does (about 5 KiB per connection,
+    /// measured with heaptrack).
+    @inline(never)
+    private func openInChildTask(first: WebSocketMessage, outbound: WebSocketOutboundWriter,
+                                 context: WebSocketRouterContext<ChatRequestContext>) async -> (Connection, expiresAt: Int64?)? {
+        await withTaskGroup(of: (Connection, expiresAt: Int64?)?.self) { group in
             group.addTask { await self.open(first: first, outbound: outbound, context: context) }
             return await group.next() ?? nil
         }
-        guard let (connection, opened) = admitted else { return }
-        var logger = services.logger
-        logger[metadataKey: "user"] = "\(connection.user)"
-        logger[metadataKey: "connection"] = "\(connection.id)"
-        logger.debug("connected", metadata: ["role": "\(connection.role.rawValue)"])
+    }
 
-        let expiry = scheduleExpiry(of: connection, at: opened.expiresAt)
+    /// The frame loop of an admitted connection, until it ends.
+    @inline(never)
+    private func serve(_ connection: Connection, expiresAt: Int64?,
+                       frames: inout WebSocketInboundMessageStream.AsyncIterator) async {
+        log("connected", connection)
+        let expiry = scheduleExpiry(of: connection, at: expiresAt)
         var session = Session(connection: connection, services: services)
-        while true {
-            let message: WebSocketMessage?
-            do { message = try await frames.next() } catch { break }
-            guard let message else { break }
+        while let message = await Self.next(&frames) {
             await session.receive(message)
         }
         await session.connectionEnded()
         connection.outbox.finish()
         expiry?.cancel()
         await services.hub.unregister(connection)
-        logger.debug("disconnected")
+        log("disconnected", connection)
+    }
+
+    /// Metadata per message rather than a logger with metadata kept for the connection's life: that one would hold a
+    /// dictionary per idle connection. Not inlined: its temporaries would enlarge `serve`'s frame.
+    @inline(never)
+    private func log(_ event: Logger.Message, _ connection: Connection) {
+        services.logger.debug(event, metadata: ["user": "\(connection.user)", "connection": "\(connection.id)",
+                                                "role": "\(connection.role.rawValue)"])
+    }
+
+    /// The next message, or nil when the connection ended (cleanly or not).
+    private static func next(_ frames: inout WebSocketInboundMessageStream.AsyncIterator) async -> WebSocketMessage? {
+        do { return try await frames.next() } catch { return nil }
     }
 
     // MARK: Opening
-
-    private struct Opened {
-        var expiresAt: Int64?
-    }
 
     /// The first frame, which must come within the hello timeout; nil when the connection ended first.
     private func firstFrame(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
@@ -124,7 +150,7 @@ struct ConnectionHandler: Sendable {
     /// Hello, authentication, welcome and backlog. Returns nil after closing the socket when the connection may
     /// not go on.
     private func open(first: WebSocketMessage, outbound: WebSocketOutboundWriter,
-                      context: WebSocketRouterContext<ChatRequestContext>) async -> (Connection, Opened)? {
+                      context: WebSocketRouterContext<ChatRequestContext>) async -> (Connection, expiresAt: Int64?)? {
         guard case .text(let text) = first, case .hello(let hello)? = try? FrameCodec().decodeClientFrame(Data(text.utf8)) else {
             try? await Self.close(outbound, code: CloseCode.helloExpected, reason: "the first frame must be a hello frame")
             return nil
@@ -211,7 +237,7 @@ struct ConnectionHandler: Sendable {
             await hub.unregister(connection)
             return nil
         }
-        return (connection, Opened(expiresAt: session.expiresAt))
+        return (connection, session.expiresAt)
     }
 
     /// Sends every message of `customer`'s conversation after `seq`, page by page, waiting for each write so a

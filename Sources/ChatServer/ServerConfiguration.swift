@@ -30,7 +30,7 @@ public struct ServerConfiguration: Sendable {
     /// How long a new connection has to send `hello`.
     public var helloTimeout: Duration = .seconds(10)
     /// Keep-alive period: a connection silent for a whole period is pinged, and closed if it stays silent for the
-    /// next one too (see `KeepAliveHandler`).
+    /// next one too (see `KeepAlive`).
     public var pingInterval: Duration = .seconds(30)
     public var historyPageDefault = 50
     public var historyPageMax = 200

@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatServer
 import ChatStore
 import Foundation
+import TestProcesses
 import Testing
 
 @Suite("Authentication")
@@ -112,6 +113,29 @@ struct AuthenticationTests {
         #expect(durations[5] > durations[0])
         let metrics = try await server.get("/metrics").body
         #expect(metrics.contains("chat_auth_failures_total 6"))
+        await server.stop()
+    }
+
+    @Test("an upgrade request far larger than a connection's first receive buffer (a browser's cookies) is read whole")
+    func largeUpgradeRequest() async throws {
+        let server = try await TestServer.start()
+        let token = try await server.makeToken("alice", role: .customer)
+        let port = server.port
+        struct Welcomed: Error {}
+        let welcomed = try await offPool { () throws -> Bool in
+            let cookie = "Cookie: " + (0..<200).map { "c\($0)=" + String(repeating: "v", count: 24) }.joined(separator: "; ")
+            let socket = try RawWebSocket(port: port, bearer: token, extraHeaders: [cookie, "User-Agent: " + String(repeating: "u", count: 400)])
+            try socket.sendText(#"{"type":"hello","protocol":[1],"lastSeq":0}"#)
+            do {
+                _ = try socket.readFrames(for: .seconds(10)) { opcode, payload in
+                    if opcode == 0x1, String(decoding: payload, as: UTF8.self).contains(#""type":"welcome""#) { throw Welcomed() }
+                }
+            } catch is Welcomed {
+                return true
+            }
+            return false
+        }
+        #expect(welcomed)
         await server.stop()
     }
 }

@@ -1,7 +1,11 @@
 import ChatProtocol
 import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import TestProcesses
 import Testing
+@testable import ChatServer
 
 @Suite("Keep-alive")
 struct KeepAliveTests {
@@ -43,5 +47,37 @@ struct KeepAliveTests {
         #expect(lively.ending == .stillOpen)
         #expect(lively.pings >= 2, "pinged while it said nothing else")
         await server.stop()
+    }
+
+    @Test("one sweep per event loop: each connection pinged and timed out on its own; the timer stops with the last connection")
+    func sweepOfOneLoop() throws {
+        let loop = EmbeddedEventLoop()
+        let sweep = KeepAliveSweep(interval: .seconds(1), eventLoop: loop)
+        let quiet = EmbeddedChannel(handler: KeepAliveHandler(sweep: sweep), loop: loop)
+        let talker = EmbeddedChannel(handler: KeepAliveHandler(sweep: sweep), loop: loop)
+        for channel in [quiet, talker] { try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait() }
+        #expect(sweep.isRunning)
+        func written(_ channel: EmbeddedChannel) throws -> [WebSocketOpcode] {
+            var opcodes: [WebSocketOpcode] = []
+            while let frame = try channel.readOutbound(as: WebSocketFrame.self) { opcodes.append(frame.opcode) }
+            return opcodes
+        }
+
+        loop.advanceTime(by: .seconds(1))  // both just opened: nothing sent
+        #expect(try written(quiet).isEmpty && written(talker).isEmpty)
+        loop.advanceTime(by: .seconds(1))  // a silent period: a ping each
+        #expect(try written(quiet) == [.ping])
+        #expect(try written(talker) == [.ping])
+        try talker.writeInbound(ByteBuffer(string: "pong"))
+        loop.advanceTime(by: .seconds(1))  // the quiet one never answered: closed; the talker answered: left alone
+        #expect(try written(quiet) == [.connectionClose])
+        #expect(!quiet.isActive)
+        #expect(try written(talker).isEmpty)
+        #expect(talker.isActive)
+        loop.advanceTime(by: .seconds(1))
+        #expect(try written(talker) == [.ping])
+        #expect(sweep.isRunning)
+        _ = try talker.finish()
+        #expect(!sweep.isRunning, "no connections left on the loop, no timer")
     }
 }

@@ -10,12 +10,13 @@ final class RawWebSocket: Sendable {
     private let socket: LoopbackSocket
     private var fd: Int32 { socket.fd }
 
-    init(port: Int, bearer: String?) throws {
+    init(port: Int, bearer: String?, extraHeaders: [String] = []) throws {
         // A small receive buffer so the server's side fills sooner.
         socket = try LoopbackSocket(port: port, receiveBuffer: 16 * 1024)
         var request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let bearer { request += "Authorization: Bearer \(bearer)\r\n" }
+        for header in extraHeaders { request += header + "\r\n" }
         request += "\r\n"
         try write(Array(request.utf8))
         let head = try socket.readHead()
