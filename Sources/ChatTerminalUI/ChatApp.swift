@@ -70,6 +70,12 @@ public actor ChatApp {
         } catch {
             throw ClientExit(description: error.description, code: 64)
         }
+        // Listening for resizes before reading the size: a resize in between (a terminal that is still settling, a
+        // tmux split) would otherwise leave the screen drawn for the old size until the next one. A resize handled
+        // early waits for this actor, so it runs after the first render and draws again at the right size.
+        Terminal.onResize { [weak self] in
+            Task { await self?.resized() }
+        }
         let size = Terminal.size()
         screen.resize(columns: size.columns, rows: size.rows)
         media.columns = size.columns
@@ -77,9 +83,6 @@ public actor ChatApp {
         Terminal.enterRawMode(rows: size.rows)
         state.addNotice(.info, "connecting to \(options.server) as \(options.user); /help lists commands, Ctrl-C quits")
         render()
-        Terminal.onResize { [weak self] in
-            Task { await self?.resized() }
-        }
         let input = Task.detached { [self] in
             for await bytes in Terminal.inputStream() { await self.input(bytes) }
             await self.quit()
