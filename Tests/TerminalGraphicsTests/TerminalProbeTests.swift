@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 import Testing
 @testable import TerminalGraphics
 
@@ -29,13 +30,6 @@ struct TerminalProbeTests {
         let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
         try #require(slave >= 0, "cannot open /dev/pts/\(number)")
         return PTY(master: master, slave: slave)
-    }
-
-    /// Runs blocking work on a thread of its own.
-    func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: body()) }.start()
-        }
     }
 
     /// Reads what the probe wrote, waiting up to 30 s between pieces (only a failure waits that long).
@@ -72,20 +66,25 @@ struct TerminalProbeTests {
         }
         let before = lflag(pty.slave)
         #expect(before & tcflag_t(ICANON) != 0, "a fresh pty starts canonical")
-        // Both sides block on the pty: give each its own thread, not the (small, shared) cooperative pool.
-        // The probe's budget starts when its thread does; the terminal's side waits up to 30 s for the request and
-        // then answers from its own thread, so a cooperative pool busy with the rest of the suite delays neither.
-        async let probe = onThread { TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 20_000) }
-        let master = pty.master
-        let request = await onThread {
-            let request = readRequest(master, count: TerminalProbe.request.count)
-            send(master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
-            usleep(30_000)
-            send(master, "00t\u{1B}[?1;0;256S\u{1B}[?63;1;2;4;6;9;15;16;22;28c")
-            return request
+        // Both sides block on the pty: each gets a thread of its own, and both threads start here and now. (An
+        // `async let` for the probe started its thread only when the child task got a turn on the small, shared
+        // cooperative pool; with the whole suite running on a loaded machine that once took longer than the
+        // terminal's side waited for the request.)
+        let master = pty.master, slave = pty.slave
+        let request = Mutex<[UInt8]>([])
+        let probed = await withCheckedContinuation { done in
+            Thread {
+                let seen = readRequest(master, count: TerminalProbe.request.count)
+                request.withLock { $0 = seen }
+                send(master, "x\u{1B}[6;20;10t\u{1B}[4;480;8")
+                usleep(30_000)
+                send(master, "00t\u{1B}[?1;0;256S\u{1B}[?63;1;2;4;6;9;15;16;22;28c")
+            }.start()
+            Thread { done.resume(returning: TerminalProbe.run(input: slave, output: slave, timeoutMilliseconds: 20_000)) }.start()
         }
-        #expect(request == TerminalProbe.request)
-        let answers = try #require(await probe)
+        // The terminal's side stored the request before it answered, and the probe returned after the last answer.
+        #expect(request.withLock { $0 } == TerminalProbe.request)
+        let answers = try #require(probed)
         #expect(answers.isComplete && answers.announcesSixel)
         #expect(answers.cellSize == PixelSize(width: 10, height: 20))
         #expect(answers.textAreaSize == PixelSize(width: 800, height: 480))
