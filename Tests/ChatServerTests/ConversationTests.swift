@@ -48,7 +48,7 @@ struct ConversationTests {
         for round in 0..<30 {
             for index in 0..<8 { try customer.send(text, clientId: "c-\(round)-\(index)") }
             for _ in 0..<8 {
-                _ = try await customer.ack(timeout: .seconds(5))
+                _ = try await customer.ack()
                 acked += 1
             }
         }

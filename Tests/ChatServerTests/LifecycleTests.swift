@@ -49,7 +49,7 @@ struct LifecycleTests {
         var closeInfo: CloseInfo?
         while closeInfo == nil {
             do {
-                _ = try await customer.ack(timeout: .seconds(5))
+                _ = try await customer.ack()
                 acked += 1
             } catch ChatConnectionError.closed(let info) {
                 closeInfo = info

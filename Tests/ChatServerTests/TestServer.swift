@@ -89,6 +89,10 @@ final class TestServer: Sendable {
     }
 }
 
+/// How long the helpers wait for an expected frame. Generous: only a failing test waits that long, and with the
+/// whole suite on two loaded cores a commit and its ack can take several seconds.
+let frameWait: Duration = .seconds(15)
+
 /// A connected test client with helpers to wait for particular frames.
 struct Client {
     let connection: ChatConnection
@@ -98,23 +102,23 @@ struct Client {
         try connection.send(.send(Send(clientId: clientId, text: text, conversation: conversation)))
     }
 
-    func ack(timeout: Duration = .seconds(5)) async throws -> Ack {
+    func ack(timeout: Duration = frameWait) async throws -> Ack {
         try await connection.receive(timeout: timeout) { if case .ack(let ack) = $0 { ack } else { nil } }
     }
 
-    func message(timeout: Duration = .seconds(5)) async throws -> ChatMessage {
+    func message(timeout: Duration = frameWait) async throws -> ChatMessage {
         try await connection.receive(timeout: timeout) { if case .message(let message) = $0 { message } else { nil } }
     }
 
-    func error(timeout: Duration = .seconds(5)) async throws -> ErrorFrame {
+    func error(timeout: Duration = frameWait) async throws -> ErrorFrame {
         try await connection.receive(timeout: timeout) { if case .error(let error) = $0 { error } else { nil } }
     }
 
-    func synced(timeout: Duration = .seconds(5)) async throws -> Synced {
+    func synced(timeout: Duration = frameWait) async throws -> Synced {
         try await connection.receive(timeout: timeout) { if case .synced(let synced) = $0 { synced } else { nil } }
     }
 
-    func roster(timeout: Duration = .seconds(5)) async throws -> [RosterEntry] {
+    func roster(timeout: Duration = frameWait) async throws -> [RosterEntry] {
         try await connection.receive(timeout: timeout) { frame -> [RosterEntry]? in
             switch frame {
             case .roster(let entries), .rosterUpdate(let entries): entries
@@ -124,7 +128,7 @@ struct Client {
     }
 
     /// Waits for a roster (update) entry of `customer` that satisfies `condition`.
-    func rosterEntry(_ customer: String, timeout: Duration = .seconds(5), where condition: (RosterEntry) -> Bool) async throws -> RosterEntry {
+    func rosterEntry(_ customer: String, timeout: Duration = frameWait, where condition: (RosterEntry) -> Bool) async throws -> RosterEntry {
         try await connection.receive(timeout: timeout) { frame -> RosterEntry? in
             switch frame {
             case .roster(let entries), .rosterUpdate(let entries):
@@ -135,7 +139,7 @@ struct Client {
     }
 
     /// Sends a ping and collects every frame that arrives before its pong: proves what did (not) arrive meanwhile.
-    func framesUntilPong(timeout: Duration = .seconds(5)) async throws -> [ServerFrame] {
+    func framesUntilPong(timeout: Duration = frameWait) async throws -> [ServerFrame] {
         let id = UUID().uuidString
         try connection.send(.ping(requestId: id))
         var frames: [ServerFrame] = []
