@@ -89,10 +89,6 @@ final class TestServer: Sendable {
     }
 }
 
-/// How long the helpers wait for an expected frame. Generous: only a failing test waits that long, and with the
-/// whole suite on two loaded cores a commit and its ack can take several seconds.
-let frameWait: Duration = .seconds(15)
-
 /// A connected test client with helpers to wait for particular frames.
 struct Client {
     let connection: ChatConnection

@@ -132,12 +132,12 @@ struct AdminCommandTests {
         let alice = try await server.connect("alice", token: try await server.makeToken("alice", role: .customer)).0
         let bob = try await server.connect("bob", token: try await server.makeToken("bob", role: .agent)).0
         try alice.send(.send(Send(clientId: "a1", text: "hello\nsecond line")))
-        _ = try await alice.receive { if case .ack(let ack) = $0, ack.clientId == "a1" { ack } else { nil } }
+        _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0, ack.clientId == "a1" { ack } else { nil } }
         let image = try await Samples.image("export.png", width: 64, height: 48)
         let done = try await upload(image, as: "photo.png", by: alice)
         try await send(done, by: alice, id: "a2")
         try bob.send(.send(Send(clientId: "b1", text: "hi alice", conversation: "alice")))
-        _ = try await bob.receive { if case .ack(let ack) = $0, ack.clientId == "b1" { ack } else { nil } }
+        _ = try await bob.receive(timeout: frameWait) { if case .ack(let ack) = $0, ack.clientId == "b1" { ack } else { nil } }
 
         let text = try await runAdmin(["export", "alice", "--base-url", "https://chat.example.com/", "--data-dir", dir])
         #expect(text.status == 0, "\(text.stderr)")

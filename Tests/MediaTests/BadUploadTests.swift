@@ -53,7 +53,7 @@ struct BadUploadTests {
 
         let long = try await client.beginUpload(UploadBegin(name: "b.bin", size: 1000))
         client.sendBinary(Array(bytes[0..<1500]))
-        let tooMany = try await client.receive { if case .error(let error) = $0 { error } else { nil } }
+        let tooMany = try await client.receive(timeout: frameWait) { if case .error(let error) = $0 { error } else { nil } }
         #expect(tooMany.code == .uploadMismatch)
         #expect(tooMany.ref == long.uploadId)
 
@@ -167,7 +167,7 @@ struct BadUploadTests {
         #expect(posted.status == 507)
         #expect(try await server.isClean())
         try client.send(.send(Send(clientId: "still-here", text: "hello")))
-        #expect(try await client.receive { if case .ack(let ack) = $0 { ack } else { nil } }.seq == 1)
+        #expect(try await client.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }.seq == 1)
         await server.stop()
     }
 
@@ -180,11 +180,11 @@ struct BadUploadTests {
         for reference in [AttachmentReference(sha256: done.attachment.sha256), AttachmentReference(uploadId: done.uploadId),
                           AttachmentReference(sha256: String(repeating: "0", count: 64))] {
             try bob.send(.send(Send(clientId: UUID().uuidString, text: "mine now", attachments: [reference])))
-            let error = try await bob.receive { frame -> ErrorFrame? in if case .error(let error) = frame { error } else { nil } }
+            let error = try await bob.receive(timeout: frameWait) { frame -> ErrorFrame? in if case .error(let error) = frame { error } else { nil } }
             #expect(error.code == .unknownAttachment)
         }
         try bob.send(.send(Send(clientId: "x", text: "", attachments: [AttachmentReference()])))
-        let invalid = try await bob.receive { frame -> ErrorFrame? in if case .error(let error) = frame { error } else { nil } }
+        let invalid = try await bob.receive(timeout: frameWait) { frame -> ErrorFrame? in if case .error(let error) = frame { error } else { nil } }
         #expect(invalid.code == .invalidFrame)
         #expect(try await server.count("SELECT count(*) FROM messages") == 0)
         await server.stop()

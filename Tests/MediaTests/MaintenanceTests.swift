@@ -114,7 +114,7 @@ struct MaintenanceTests {
         #expect(try await server.request("GET", "/media/\(uploads[3].attachment.sha256)", token: agentToken).status == 200)
         // Attaching a quarantined upload is refused with its own code.
         try alice.send(.send(Send(clientId: "again", text: "", attachments: [AttachmentReference(uploadId: uploads[0].uploadId)])))
-        let refusal = try await alice.receive { if case .error(let error) = $0 { error } else { nil } }
+        let refusal = try await alice.receive(timeout: frameWait) { if case .error(let error) = $0 { error } else { nil } }
         #expect(refusal.code == .attachmentExpired)
         // Uploading the right bytes again brings the blob back for everyone.
         let again = try await upload(Data(randomBytes(20_001, seed: 1)), as: "f1.bin", by: alice)
@@ -349,7 +349,7 @@ func upload(_ bytes: Data, as name: String, by connection: ChatConnection) async
 /// Sends a message with one attachment and waits for its acknowledgement.
 func send(_ done: UploadDone, by connection: ChatConnection, id: String) async throws {
     try connection.send(.send(Send(clientId: id, text: "see \(done.attachment.name)", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-    _ = try await connection.receive { frame -> Ack? in
+    _ = try await connection.receive(timeout: frameWait) { frame -> Ack? in
         if case .ack(let ack) = frame, ack.clientId == id { return ack }
         if case .error(let error) = frame, error.ref == id { Issue.record("send \(id) refused: \(error.message)") }
         return nil
@@ -358,7 +358,7 @@ func send(_ done: UploadDone, by connection: ChatConnection, id: String) async t
 
 private func fetchHistory(_ connection: ChatConnection, customer: String) async throws -> [ChatMessage] {
     try connection.send(.history(HistoryRequest(conversation: customer, limit: 100)))
-    return try await connection.receive { if case .history(let page) = $0 { page.messages } else { nil } }
+    return try await connection.receive(timeout: frameWait) { if case .history(let page) = $0 { page.messages } else { nil } }
 }
 
 private func fileBytes(_ paths: [String]) -> Int64 {

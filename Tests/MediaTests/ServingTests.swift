@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatStore
 import Foundation
 import GRDB
+import TestProcesses
 import Testing
 
 @Suite("Serving media: access by reference, ranges, caching, sniffed types", .serialized)
@@ -11,7 +12,7 @@ struct ServingTests {
     static func attach(_ bytes: Data, name: String, via connection: ChatConnection) async throws -> ChatProtocol.Attachment {
         let done = try await connection.upload(.bytes([UInt8](bytes)), name: name)
         try connection.send(.send(Send(clientId: UUID().uuidString, text: "file", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-        _ = try await connection.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        _ = try await connection.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         return done.attachment
     }
 

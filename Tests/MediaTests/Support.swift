@@ -130,7 +130,7 @@ final class MediaServer: Sendable {
     }
 
     /// Waits until `condition` holds (the server cleans up asynchronously after some failures).
-    func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
+    func eventually(timeout: Duration = frameWait, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }

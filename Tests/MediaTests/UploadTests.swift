@@ -28,9 +28,9 @@ struct UploadTests {
         #expect(server.files(under: "blobs") == ["sha256/\(done.attachment.sha256.prefix(2))/\(done.attachment.sha256.dropFirst(2).prefix(2))/\(done.attachment.sha256)"])
 
         try customer.send(.send(Send(clientId: "m1", text: "", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-        let ack = try await customer.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        let ack = try await customer.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         #expect(ack.seq == 1)
-        let message = try await agent.receive { if case .message(let message) = $0 { message } else { nil } }
+        let message = try await agent.receive(timeout: frameWait) { if case .message(let message) = $0 { message } else { nil } }
         #expect(message.attachments == [done.attachment])
 
         let download = try await server.request("GET", "/media/\(done.attachment.sha256)", token: agentToken)
@@ -71,7 +71,7 @@ struct UploadTests {
         #expect(try await server.count("SELECT count(*) FROM blobs") == 1)
 
         try alice.send(.send(Send(clientId: "big", text: "the log", attachments: [AttachmentReference(sha256: hash)])))
-        _ = try await alice.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         let download = try await server.request("GET", "/media/\(hash)", token: agentToken)
         #expect(download.status == 200)
         #expect(download.body.count == bytes.count)
@@ -137,7 +137,7 @@ struct UploadTests {
         // 2 MiB, then drop the connection.
         let half = (3 << 20) + 100_000
         try await first.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: 0, to: half, chunkSize: ready.chunkSize, window: 8 << 20)
-        let acknowledged = try await first.receive { frame -> Int? in
+        let acknowledged = try await first.receive(timeout: frameWait) { frame -> Int? in
             if case .uploadProgress(let progress) = frame, progress.offset >= 2 << 20 { return progress.offset }
             return nil
         }
@@ -147,7 +147,7 @@ struct UploadTests {
 
         let (second, _) = try await server.connect("alice", token: token)
         try second.send(.uploadResume(UploadResume(uploadId: ready.uploadId, requestId: "again")))
-        let resumed = try await second.receive { if case .uploadReady(let ready) = $0 { ready } else { nil } }
+        let resumed = try await second.receive(timeout: frameWait) { if case .uploadReady(let ready) = $0 { ready } else { nil } }
         let offset = resumed.offset
         #expect(offset >= acknowledged)
         #expect(offset <= half)
@@ -155,7 +155,7 @@ struct UploadTests {
                                          chunkSize: resumed.chunkSize, window: 8 << 20)
         // The resumed upload is acknowledged at its declared end, as a new one is: a client that waits for that
         // before uploadEnd is not left waiting.
-        let end = try await second.receive { if case .uploadProgress(let progress) = $0, progress.offset == bytes.count { progress.offset } else { nil } }
+        let end = try await second.receive(timeout: frameWait) { if case .uploadProgress(let progress) = $0, progress.offset == bytes.count { progress.offset } else { nil } }
         #expect(end == bytes.count)
         let done = try await second.endUpload(ready.uploadId)
         #expect(done.attachment.sha256 == sha256Hex(bytes))
@@ -231,19 +231,19 @@ struct UploadTests {
         #expect(done.attachment.type == "image/png")
         #expect(done.attachment.width == 300 && done.attachment.height == 200)
         try alice.send(.send(Send(clientId: "with-file", text: "see screenshot", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-        _ = try await alice.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         alice.close()
 
         let (agent, _) = try await server.connect("sam", token: agentToken, lastSeqs: ["alice": 0])
-        let replayed = try await agent.receive { if case .message(let message) = $0 { message } else { nil } }
+        let replayed = try await agent.receive(timeout: frameWait) { if case .message(let message) = $0 { message } else { nil } }
         #expect(replayed.attachments == [done.attachment])
         try agent.send(.history(HistoryRequest(conversation: "alice", requestId: "h")))
-        let page = try await agent.receive { if case .history(let page) = $0 { page } else { nil } }
+        let page = try await agent.receive(timeout: frameWait) { if case .history(let page) = $0 { page } else { nil } }
         #expect(page.messages.first?.attachments == [done.attachment])
         // Resending the same client id returns the stored message, attachments included.
         let (again, _) = try await server.connect("alice", token: token)
         try again.send(.send(Send(clientId: "with-file", text: "see screenshot", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-        let duplicate = try await again.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        let duplicate = try await again.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         #expect(duplicate.duplicate)
         await server.stop()
     }
