@@ -81,35 +81,29 @@ final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let sweep: KeepAliveSweep
     private var heardFrom = true
     private var pingSent = false
-    private var active = false
 
     init(sweep: KeepAliveSweep) {
         self.sweep = sweep
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        active = true
         sweep.add(self, context: context)
     }
 
+    // Leaving the sweep more than once (timed out, then inactive, then removed) is harmless: `remove` ignores a
+    // handler it no longer has.
     func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
+        sweep.remove(self)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        stop()
+        sweep.remove(self)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         heardFrom = true
         context.fireChannelRead(data)
-    }
-
-    private func stop() {
-        guard active else { return }
-        active = false
-        sweep.remove(self)
     }
 
     fileprivate func tick(context: ChannelHandlerContext) {
@@ -123,7 +117,7 @@ final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
             return
         }
-        stop()
+        sweep.remove(self)
         var reason = context.channel.allocator.buffer(capacity: 16)
         reason.write(webSocketErrorCode: .goingAway)
         reason.writeString("ping timeout")

@@ -12,7 +12,7 @@ import Synchronization
 /// connection opens): once more than that waits to be written the channel stops being writable, and the next frame
 /// closes the connection with 4009 instead of buffering without limit. The client resumes by sequence.
 final class Outbox: Sendable {
-    struct CloseRequest: Sendable, Equatable {
+    struct CloseRequest: Sendable {
         var code: UInt16
         var reason: String
         /// Shutdown: the client gets longer to read what is queued before the socket is cut.
@@ -20,9 +20,8 @@ final class Outbox: Sendable {
     }
 
     private let channel: any Channel
+    /// Set once: by whoever closes first (overflow, revocation, shutdown, flood), or when the connection ended.
     private let closed = Atomic<Bool>(false)
-    /// Set once, by whoever closes first (overflow, revocation, shutdown, flood).
-    private let closeRequest = Mutex<CloseRequest?>(nil)
     /// Called once when a close is requested: sends the close frame and forces the socket shut if the client does
     /// not answer (a client that reads nothing never sees the close frame).
     private let onClose: @Sendable (CloseRequest) -> Void
@@ -59,18 +58,11 @@ final class Outbox: Sendable {
         close(code: CloseCode.slowConsumer, reason: "slow consumer: outbound buffer full; reconnect and resume from your last sequence")
     }
 
-    /// Closes the connection with `code` and `reason`. Frames sent before go out first.
+    /// Closes the connection with `code` and `reason`. Frames sent before go out first. Only the first close counts,
+    /// and none once the connection ended by itself: its socket is already gone.
     func close(code: UInt16, reason: String, drain: Bool = false) {
-        let request = CloseRequest(code: code, reason: reason, drain: drain)
-        let first = closeRequest.withLock { current -> Bool in
-            guard current == nil else { return false }
-            current = request
-            return true
-        }
-        if first {
-            closed.store(true, ordering: .relaxed)
-            onClose(request)
-        }
+        guard closed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        onClose(CloseRequest(code: code, reason: reason, drain: drain))
     }
 
     /// Stops sending (the connection ended by itself).
@@ -82,15 +74,13 @@ final class Outbox: Sendable {
 /// Frames for several connections gathered while one batch is handled, then sent with one `send(contentsOf:)` per
 /// connection: a batch of a few hundred messages to five agents is five event-loop tasks, not a thousand.
 struct OutboundBatch {
-    private var connections: [Connection] = []
-    private var frames: [UInt64: [ByteBuffer]] = [:]
+    private var byConnection: [UInt64: (connection: Connection, frames: [ByteBuffer])] = [:]
 
     mutating func add(_ frame: ByteBuffer, to connection: Connection) {
-        if frames[connection.id] == nil { connections.append(connection) }
-        frames[connection.id, default: []].append(frame)
+        byConnection[connection.id, default: (connection, [])].frames.append(frame)
     }
 
     func send() {
-        for connection in connections { connection.outbox.send(contentsOf: frames[connection.id] ?? []) }
+        for (connection, frames) in byConnection.values { connection.outbox.send(contentsOf: frames) }
     }
 }
