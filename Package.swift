@@ -133,7 +133,8 @@ let package = Package(
         // compared with.
         .executableTarget(
             name: "ChatThumbnail",
-            dependencies: ["Thumbnailer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Thumbnailer"],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         // Load generator (not part of the tests): see BENCHMARKS.md.
         .executableTarget(

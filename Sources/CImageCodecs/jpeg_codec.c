@@ -104,7 +104,10 @@ struct ic_jpeg_decoder {
     ic_jpeg_err err;
     struct jpeg_progress_mgr progress;
     int max_scans;
-    int unusable;   // after a longjmp the libjpeg object may only be destroyed
+    int unusable;   // after a longjmp, or after the last row, the libjpeg object may only be destroyed
+    int started;    // ic_jpeg_start succeeded
+    int finished;   // every row was read
+    int cmyk;       // output is CMYK, converted to RGBA row by row
     ic_status idle; // where errors go between calls (err.st never points at a caller's dead status)
 };
 
@@ -171,12 +174,6 @@ ic_jpeg_decoder *ic_jpeg_open(const uint8_t *data, size_t size, const ic_jpeg_li
     return dec;
 }
 
-void ic_jpeg_scaled_size(const ic_jpeg_decoder *dec, int scale_num, int *out_width, int *out_height) {
-    // Same rounding as libjpeg's jpeg_core_output_dimensions for scale_num/8.
-    *out_width = (int)(((long)dec->cinfo.image_width * scale_num + 7) / 8);
-    *out_height = (int)(((long)dec->cinfo.image_height * scale_num + 7) / 8);
-}
-
 static void cmyk_to_rgba(uint8_t *p, size_t pixels, int inverted) {
     for (size_t i = 0; i < pixels; i++, p += 4) {
         unsigned c = p[0], m = p[1], y = p[2], k = p[3];
@@ -189,34 +186,39 @@ static void cmyk_to_rgba(uint8_t *p, size_t pixels, int inverted) {
     }
 }
 
-static ic_code read_rgba(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, uint8_t *dst, size_t dst_size,
-                         int *partial, ic_status *st);
-
-ic_code ic_jpeg_read_rgba(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, uint8_t *dst, size_t dst_size,
-                          int *partial, ic_status *st) {
-    ic_code code = read_rgba(dec, scale_num, block_smoothing, dst, dst_size, partial, st);
-    if (dec != NULL) dec->err.st = &dec->idle;
+// Runs body with libjpeg's errors jumping back here. setjmp must be in a frame that is still live when libjpeg
+// calls error_exit, so every decoding entry point goes through this one; errors go to the caller's status during
+// the call and to `idle` after it, so a late libjpeg message never writes to a dead stack frame.
+static ic_code guarded(ic_jpeg_decoder *dec, ic_status *st, ic_code (*body)(ic_jpeg_decoder *, void *), void *args) {
+    dec->err.st = st;
+    if (setjmp(dec->err.jump)) {
+        dec->unusable = 1;
+        dec->err.st = &dec->idle;
+        return st->code;
+    }
+    ic_code code = body(dec, args);
+    dec->err.st = &dec->idle;
     return code;
 }
 
-static ic_code read_rgba(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, uint8_t *dst, size_t dst_size,
-                         int *partial, ic_status *st) {
-    *partial = 0;
-    set_status(st, IC_OK, "");
-    if (dec == NULL || dec->unusable || scale_num < 1 || scale_num > 8) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
-        return st->code;
-    }
-    dec->err.st = st;
+static ic_code fail(ic_jpeg_decoder *dec, ic_status *st, ic_code code, const char *message) {
+    set_status(st, code, "%s", message);
+    dec->unusable = 1;
+    return code;
+}
+
+typedef struct start_args {
+    int scale_num, block_smoothing;
+    int *out_width, *out_height;
+    ic_status *st;
+} start_args;
+
+static ic_code start_body(ic_jpeg_decoder *dec, void *raw) {
+    start_args *a = raw;
     j_decompress_ptr cinfo = &dec->cinfo;
-    if (setjmp(dec->err.jump)) {
-        dec->unusable = 1;
-        return st->code;
-    }
-    cinfo->scale_num = (unsigned)scale_num;
+    cinfo->scale_num = (unsigned)a->scale_num;
     cinfo->scale_denom = 8;
-    cinfo->do_block_smoothing = block_smoothing ? TRUE : FALSE;
-    int cmyk = 0;
+    cinfo->do_block_smoothing = a->block_smoothing ? TRUE : FALSE;
     switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
     case JCS_YCbCr:
@@ -225,46 +227,95 @@ static ic_code read_rgba(ic_jpeg_decoder *dec, int scale_num, int block_smoothin
         break;
     case JCS_CMYK:
     case JCS_YCCK:
-        cinfo->out_color_space = JCS_CMYK; // libjpeg does YCCK -> CMYK; CMYK -> RGB below
-        cmyk = 1;
+        cinfo->out_color_space = JCS_CMYK; // libjpeg does YCCK -> CMYK; CMYK -> RGB in read_rows_body
+        dec->cmyk = 1;
         break;
     default:
-        set_status(st, IC_ERR_UNSUPPORTED, "unsupported JPEG colour space with %d components", cinfo->num_components);
+        set_status(a->st, IC_ERR_UNSUPPORTED, "unsupported JPEG colour space with %d components",
+                   cinfo->num_components);
         dec->unusable = 1;
-        return st->code;
+        return IC_ERR_UNSUPPORTED;
     }
-    jpeg_start_decompress(cinfo);
-    size_t stride = (size_t)cinfo->output_width * 4;
-    if (cinfo->output_components != 4 || stride * cinfo->output_height != dst_size) {
-        set_status(st, IC_ERR_ARGUMENT, "output buffer size mismatch (%ux%u)", cinfo->output_width,
-                   cinfo->output_height);
-        dec->unusable = 1;
+    jpeg_start_decompress(cinfo); // a progressive file's scans are all read here
+    if (cinfo->output_components != 4) {
         jpeg_abort_decompress(cinfo);
+        return fail(dec, a->st, IC_ERR_ARGUMENT, "decoder did not give 4 components");
+    }
+    dec->started = 1;
+    *a->out_width = (int)cinfo->output_width;
+    *a->out_height = (int)cinfo->output_height;
+    return IC_OK;
+}
+
+ic_code ic_jpeg_start(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, int *out_width, int *out_height,
+                      ic_status *st) {
+    *out_width = 0;
+    *out_height = 0;
+    set_status(st, IC_OK, "");
+    if (dec == NULL || dec->unusable || dec->started || scale_num < 1 || scale_num > 8) {
+        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
-    while (cinfo->output_scanline < cinfo->output_height) {
-        JSAMPROW rows[16];
-        JDIMENSION n = cinfo->output_height - cinfo->output_scanline;
+    start_args a = {scale_num, block_smoothing, out_width, out_height, st};
+    return guarded(dec, st, start_body, &a);
+}
+
+typedef struct read_args {
+    uint8_t *dst;
+    int max_rows;
+    int *rows;
+    ic_status *st;
+} read_args;
+
+static ic_code read_rows_body(ic_jpeg_decoder *dec, void *raw) {
+    read_args *a = raw;
+    j_decompress_ptr cinfo = &dec->cinfo;
+    size_t stride = (size_t)cinfo->output_width * 4;
+    int done = 0;
+    while (done < a->max_rows && cinfo->output_scanline < cinfo->output_height) {
+        JSAMPROW ptrs[16];
+        JDIMENSION n = (JDIMENSION)(a->max_rows - done);
         if (n > 16) n = 16;
-        for (JDIMENSION i = 0; i < n; i++) rows[i] = dst + (size_t)(cinfo->output_scanline + i) * stride;
-        if (jpeg_read_scanlines(cinfo, rows, n) == 0) { // cannot happen with a memory source; never spin
-            set_status(st, IC_ERR_CORRUPT, "JPEG decoder made no progress");
-            dec->unusable = 1;
+        for (JDIMENSION i = 0; i < n; i++) ptrs[i] = a->dst + (size_t)(done + (int)i) * stride;
+        JDIMENSION got = jpeg_read_scanlines(cinfo, ptrs, n);
+        if (got == 0) { // cannot happen with a memory source; never spin
             jpeg_abort_decompress(cinfo);
-            return st->code;
+            return fail(dec, a->st, IC_ERR_CORRUPT, "JPEG decoder made no progress");
         }
+        done += (int)got;
     }
-    if (cmyk) cmyk_to_rgba(dst, (size_t)cinfo->output_width * cinfo->output_height, cinfo->saw_Adobe_marker);
-    *partial = dec->err.damaged;
-    if (dec->err.damaged && dec->err.pub.num_warnings > 0) {
+    if (dec->cmyk) cmyk_to_rgba(a->dst, (size_t)cinfo->output_width * (size_t)done, cinfo->saw_Adobe_marker);
+    *a->rows = done;
+    if (cinfo->output_scanline >= cinfo->output_height) {
+        // Skip jpeg_finish_decompress: nothing after the image is needed, and trailing junk must not cost time.
+        jpeg_abort_decompress(cinfo);
+        dec->unusable = 1; // one decode per open
+        dec->finished = 1;
+    }
+    return IC_OK;
+}
+
+ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int *rows, ic_status *st) {
+    *rows = 0;
+    set_status(st, IC_OK, "");
+    if (dec != NULL && dec->finished) return IC_OK;
+    if (dec == NULL || dec->unusable || !dec->started || max_rows < 1) {
+        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        return st->code;
+    }
+    read_args a = {dst, max_rows, rows, st};
+    return guarded(dec, st, read_rows_body, &a);
+}
+
+int ic_jpeg_damaged(const ic_jpeg_decoder *dec, ic_status *st) {
+    set_status(st, IC_OK, "");
+    if (dec == NULL || !dec->err.damaged) return 0;
+    if (dec->err.pub.num_warnings > 0) {
         char buf[JMSG_LENGTH_MAX];
-        (*cinfo->err->format_message)((j_common_ptr)cinfo, buf);
+        (*dec->err.pub.format_message)((j_common_ptr)&dec->cinfo, buf);
         set_status(st, IC_OK, "%s", buf);
     }
-    // Skip jpeg_finish_decompress: nothing after the image is needed, and trailing junk must not cost time.
-    jpeg_abort_decompress(cinfo);
-    dec->unusable = 1; // one decode per open
-    return IC_OK;
+    return 1;
 }
 
 void ic_jpeg_close(ic_jpeg_decoder *dec) {

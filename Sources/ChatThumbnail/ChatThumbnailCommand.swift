@@ -1,38 +1,120 @@
-import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Thumbnailer
 
-/// `chat-thumbnail IN OUT --size fit320`: the server's thumbnailer on one file, for debugging an image a user
-/// reports and for whole-process comparisons with vipsthumbnail, ImageMagick and djpeg. An executable of its own,
-/// not a `chat-admin` subcommand, because it links nothing but the thumbnailer: no Foundation, database or network
-/// stack to load, so it starts in a few milliseconds, as the tools it is compared with do.
+/// `chat-thumbnail IN OUT [--size fit320]`: the server's thumbnailer on one file, for debugging an image a user
+/// reports and for whole-process comparisons with vipsthumbnail, ImageMagick and djpeg.
+///
+/// An executable of its own, not a `chat-admin` subcommand, and its two arguments and one option are parsed here
+/// rather than with ArgumentParser: ArgumentParser loads FoundationEssentials and reflects over the command at
+/// start-up, which cost 8 ms of a 30 ms run (measured, BENCHMARKS.md), as much as all of the resizing. Without them
+/// this process starts as fast as the C tools it is compared with.
 @main
-struct ChatThumbnail: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "chat-thumbnail",
-        abstract: "Make a thumbnail of one JPEG or PNG file exactly as the chat server would.",
-        discussion: "Exit codes: 0 written, 1 the image was refused or could not be read or written (one line on stderr says why), 64 bad usage.")
+enum ChatThumbnail {
+    static let usage = """
+        USAGE: chat-thumbnail <input> <output> [--size <size>]
 
-    @Argument(help: "Input image (JPEG or PNG).")
-    var input: String
+        Make a thumbnail of one JPEG or PNG file exactly as the chat server would.
 
-    @Argument(help: "Output file (JPEG for opaque images, PNG for images with alpha).")
-    var output: String
+        ARGUMENTS:
+          <input>        Input image (JPEG or PNG).
+          <output>       Output file (JPEG for opaque images, PNG for images with alpha), written atomically.
 
-    @Option(help: "cropN (centred NxN crop) or fitN (longest side N), e.g. crop96, fit320, fit800.")
-    var size: String = "fit320"
+        OPTIONS:
+          --size <size>  cropN (centred NxN crop) or fitN (longest side N), e.g. crop96, fit320, fit800.
+                         (default: fit320)
+          -h, --help     Show this help.
 
-    func run() throws {
-        let spec: ThumbnailSpec
-        do { spec = try ThumbnailSpec(parsing: size) } catch { throw ValidationError(error.description) }
-        do {
-            _ = try Thumbnailer().makeThumbnail(inputPath: input, outputPath: output, spec: spec)
-        } catch {
-            throw ThumbnailFailure(description: "\(input): \(error.description)")
+        Exit codes: 0 written, 1 the image was refused or could not be read or written (one line on stderr says
+        why), 64 bad usage.
+
+        """
+
+    static func main() {
+        switch Invocation.parse(Array(CommandLine.arguments.dropFirst())) {
+        case .help:
+            writeOut(usage, to: STDOUT_FILENO)
+            exit(0)
+        case .usageError(let message):
+            writeOut("Error: \(message)\n\(usage)", to: STDERR_FILENO)
+            exit(64)
+        case .run(let invocation):
+            do {
+                try Thumbnailer().makeThumbnail(inputPath: invocation.input, outputPath: invocation.output,
+                                                spec: invocation.spec)
+            } catch {
+                writeOut("Error: \(invocation.input): \(error.description)\n", to: STDERR_FILENO)
+                exit(1)
+            }
+        }
+    }
+
+    /// Whole text with write(2): nothing buffered is lost to exit().
+    static func writeOut(_ text: String, to fd: Int32) {
+        var text = text
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count, let base = bytes.baseAddress {
+                let n = write(fd, base + offset, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
         }
     }
 }
 
-/// One line on stderr, exit code 1.
-struct ThumbnailFailure: Error, CustomStringConvertible {
-    var description: String
+/// The parsed command line.
+struct Invocation {
+    var input: String
+    var output: String
+    var spec: ThumbnailSpec
+
+    enum Parsed {
+        case run(Invocation)
+        case help
+        case usageError(String)
+    }
+
+    static func parse(_ arguments: [String]) -> Parsed {
+        var positional: [String] = []
+        var sizeText = "fit320"
+        var index = 0
+        var onlyPositional = false
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if onlyPositional || !argument.hasPrefix("-") || argument == "-" {
+                positional.append(argument)
+                continue
+            }
+            switch argument {
+            case "--":
+                onlyPositional = true
+            case "-h", "--help":
+                return .help
+            case "--size":
+                guard index < arguments.count else { return .usageError("missing value for '--size <size>'") }
+                sizeText = arguments[index]
+                index += 1
+            default:
+                if argument.hasPrefix("--size=") {
+                    sizeText = String(argument.dropFirst("--size=".count))
+                } else {
+                    return .usageError("unknown option '\(argument)'")
+                }
+            }
+        }
+        guard positional.count >= 2 else {
+            return .usageError(positional.isEmpty ? "missing <input> and <output>" : "missing <output>")
+        }
+        guard positional.count == 2 else { return .usageError("unexpected argument '\(positional[2])'") }
+        guard let spec = ThumbnailSpec(sizeText) else {
+            return .usageError("invalid --size '\(sizeText)': expected cropN or fitN, N in 1...\(ThumbnailSpec.maxSize)")
+        }
+        return .run(Invocation(input: positional[0], output: positional[1], spec: spec))
+    }
 }

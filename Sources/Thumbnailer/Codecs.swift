@@ -27,16 +27,24 @@ final class InputBytes {
     deinit { owned?.deallocate() }
 }
 
-/// A decoded image in stored orientation, possibly at a reduced (JPEG n/8) scale.
-struct Decoded {
-    var image: RGBAImage
+/// Size and orientation of an image being decoded.
+struct Geometry {
     let format: ImageFormat
     /// Full-resolution size in stored orientation (before EXIF orientation).
     let fullWidth: Int
     let fullHeight: Int
+    /// Decoded size: the full size, or less for a JPEG decoded at n/8 scale.
+    let width: Int
+    let height: Int
     /// Decoded size / full size (n/8 for a scaled JPEG decode, 1 otherwise).
     let scale: Double
     let orientation: Int
+}
+
+/// A whole decoded image in stored orientation, possibly at a reduced (JPEG n/8) scale.
+struct Decoded {
+    var image: RGBAImage
+    let geometry: Geometry
     let opaque: Bool
     let partial: Bool
 }
@@ -95,8 +103,8 @@ enum JPEGCodec {
                        max_scans: Int32(clamping: limits.maxJPEGScans), max_warnings: 1000)
     }
 
-    private static func open(_ bytes: UnsafeRawBufferPointer,
-                             limits: ThumbnailerLimits) throws(ThumbnailError) -> (OpaquePointer, ic_jpeg_info) {
+    static func open(_ bytes: UnsafeRawBufferPointer,
+                     limits: ThumbnailerLimits) throws(ThumbnailError) -> (OpaquePointer, ic_jpeg_info) {
         var info = ic_jpeg_info()
         var st = ic_status()
         var cl = cLimits(limits)
@@ -111,7 +119,7 @@ enum JPEGCodec {
         return (dec, info)
     }
 
-    private static func orientation(_ info: ic_jpeg_info) -> Int {
+    static func orientation(_ info: ic_jpeg_info) -> Int {
         guard let exif = info.exif else { return 1 }
         return Exif.orientation(tiff: UnsafeRawBufferPointer(start: exif, count: info.exif_size))
     }
@@ -136,51 +144,11 @@ enum JPEGCodec {
         return 8
     }
 
+    /// The whole image at the scale `target` needs.
     static func decode(_ input: InputBytes, target: DecodeTarget, limits: ThumbnailerLimits) throws(ThumbnailError) -> Decoded {
-        let (dec, info) = try open(input.bytes, limits: limits)
-        var decoder: OpaquePointer? = dec
-        defer { if let decoder { ic_jpeg_close(decoder) } }
-        let fullW = Int(info.width), fullH = Int(info.height)
-        try Codec.checkSize(width: fullW, height: fullH, format: .jpeg, limits: limits)
-        let orientation = orientation(info) // exif points into the decoder: read it before closing
-        let n = scale(width: fullW, height: fullH, need: target.need(width: fullW, height: fullH))
-        var ow: Int32 = 0, oh: Int32 = 0
-        ic_jpeg_scaled_size(dec, Int32(n), &ow, &oh)
-
-        // At 1/8 only DC coefficients matter for components decoded with a 1x1 IDCT: decode a stream without their
-        // AC scans (most of a progressive file). Block smoothing must be off: it would invent the missing AC
-        // coefficients from DC neighbours, and the whole file would not have smoothed.
-        if n == 1, info.progressive != 0, info.arithmetic == 0, let base = input.bytes.baseAddress {
-            var size = 0
-            if let stream = ic_jpeg_dc_only_stream(dec, base.assumingMemoryBound(to: UInt8.self), input.bytes.count, &size) {
-                defer { ic_free(stream) }
-                ic_jpeg_close(dec)
-                decoder = nil
-                input.releaseIfOwned() // the file's bytes are no longer needed: free them before libjpeg allocates
-                let (dcDec, _) = try open(UnsafeRawBufferPointer(start: stream, count: size), limits: limits)
-                defer { ic_jpeg_close(dcDec) }
-                let (image, partial) = try read(dcDec, scale: 1, smoothing: false, width: Int(ow), height: Int(oh))
-                return Decoded(image: image, format: .jpeg, fullWidth: fullW, fullHeight: fullH, scale: 1.0 / 8,
-                               orientation: orientation, opaque: true, partial: partial)
-            }
-        }
-        let (image, partial) = try read(dec, scale: n, smoothing: true, width: Int(ow), height: Int(oh))
-        return Decoded(image: image, format: .jpeg, fullWidth: fullW, fullHeight: fullH, scale: Double(n) / 8,
-                       orientation: orientation, opaque: true, partial: partial)
-    }
-
-    private static func read(_ dec: OpaquePointer, scale: Int, smoothing: Bool,
-                             width: Int, height: Int) throws(ThumbnailError) -> (RGBAImage, Bool) {
-        let count = width * height * 4
-        var st = ic_status()
-        var partial: Int32 = 0
-        guard let pixels = Codec.pixels(count: count, {
-            ic_jpeg_read_rgba(dec, Int32(scale), smoothing ? 1 : 0, $0, count, &partial, &st)
-        }) else { throw Codec.error(st, format: .jpeg) }
-        guard let image = RGBAImage(width: width, height: height, pixels: pixels) else {
-            throw .corrupt(format: .jpeg, detail: "decoder produced no pixels")
-        }
-        return (image, partial != 0)
+        let decoder = try JPEGRowDecoder(input, target: target, limits: limits)
+        let image = try decoder.readImage()
+        return Decoded(image: image, geometry: decoder.geometry, opaque: true, partial: decoder.isPartial)
     }
 
     static func encode(_ image: RGBAImage, quality: Int) throws(ThumbnailError) -> [UInt8] {
@@ -194,6 +162,110 @@ enum JPEGCodec {
         defer { ic_free(out) }
         guard code == IC_OK, let out else { throw .encodingFailed(format: .jpeg, detail: Codec.message(st)) }
         return [UInt8](UnsafeBufferPointer(start: out, count: size))
+    }
+}
+
+/// A JPEG decoded row by row at the smallest n/8 scale a target allows, for the resamplers to take strip by strip
+/// without the decoded image ever being whole in memory. Not shared between threads.
+final class JPEGRowDecoder {
+    let geometry: Geometry
+    private(set) var rowsRead = 0
+    private var decoder: OpaquePointer?
+    private var input: InputBytes?              // the bytes libjpeg reads from, kept alive while it does
+    private var stream: UnsafeMutablePointer<UInt8>? // DC-only stream of a progressive file at 1/8 (ic_free)
+
+    init(_ input: InputBytes, target: DecodeTarget, limits: ThumbnailerLimits) throws(ThumbnailError) {
+        let (dec, info) = try JPEGCodec.open(input.bytes, limits: limits)
+        decoder = dec
+        self.input = input
+        let fullW = Int(info.width), fullH = Int(info.height)
+        let orientation = JPEGCodec.orientation(info) // exif points into the decoder: read it before closing
+        var n = 8
+        var smoothing: Int32 = 1
+        do throws(ThumbnailError) {
+            try Codec.checkSize(width: fullW, height: fullH, format: .jpeg, limits: limits)
+            n = JPEGCodec.scale(width: fullW, height: fullH, need: target.need(width: fullW, height: fullH))
+            // At 1/8 only DC coefficients matter for components decoded with a 1x1 IDCT: decode a stream without
+            // their AC scans (most of a progressive file). Block smoothing must be off: it would invent the missing
+            // AC coefficients from DC neighbours, and the whole file would not have smoothed.
+            if n == 1, info.progressive != 0, info.arithmetic == 0, let base = input.bytes.baseAddress {
+                var size = 0
+                if let dcOnly = ic_jpeg_dc_only_stream(dec, base.assumingMemoryBound(to: UInt8.self), input.bytes.count, &size) {
+                    stream = dcOnly
+                    ic_jpeg_close(dec)
+                    decoder = nil
+                    input.releaseIfOwned() // the file's bytes are no longer needed: free them before libjpeg allocates
+                    self.input = nil
+                    decoder = try JPEGCodec.open(UnsafeRawBufferPointer(start: dcOnly, count: size), limits: limits).0
+                    smoothing = 0
+                }
+            }
+        } catch {
+            Self.release(decoder, stream)
+            throw error
+        }
+        var st = ic_status()
+        var ow: Int32 = 0, oh: Int32 = 0
+        guard ic_jpeg_start(decoder, Int32(n), smoothing, &ow, &oh, &st) == IC_OK, ow > 0, oh > 0 else {
+            Self.release(decoder, stream)
+            throw st.code == IC_OK ? .corrupt(format: .jpeg, detail: "decoder produced no pixels")
+                                   : Codec.error(st, format: .jpeg)
+        }
+        geometry = Geometry(format: .jpeg, fullWidth: fullW, fullHeight: fullH, width: Int(ow), height: Int(oh),
+                            scale: Double(n) / 8, orientation: orientation)
+    }
+
+    deinit { Self.release(decoder, stream) }
+
+    private static func release(_ decoder: OpaquePointer?, _ stream: UnsafeMutablePointer<UInt8>?) {
+        if let decoder { ic_jpeg_close(decoder) }
+        ic_free(stream)
+    }
+
+    /// True once every row is read.
+    var isComplete: Bool { rowsRead == geometry.height }
+
+    /// True when data was missing or damaged (missing parts are grey).
+    var isPartial: Bool {
+        var st = ic_status()
+        return ic_jpeg_damaged(decoder, &st) != 0
+    }
+
+    /// Decodes the next rows, at most `maxRows` of `geometry.width * 4` bytes, into `buffer`; returns how many
+    /// (0 once all are read).
+    func read(into buffer: UnsafeMutablePointer<UInt8>, maxRows: Int) throws(ThumbnailError) -> Int {
+        guard !isComplete else { return 0 }
+        var st = ic_status()
+        var rows: Int32 = 0
+        guard ic_jpeg_read_rows(decoder, buffer, Int32(clamping: maxRows), &rows, &st) == IC_OK else {
+            throw Codec.error(st, format: .jpeg)
+        }
+        guard rows > 0 else { throw .corrupt(format: .jpeg, detail: "decoder stopped after \(rowsRead) rows") }
+        rowsRead += Int(rows)
+        if isComplete { input = nil }
+        return Int(rows)
+    }
+
+    /// All remaining rows as one image (rows from the first).
+    func readImage() throws(ThumbnailError) -> RGBAImage {
+        let count = geometry.width * geometry.height * 4
+        var failure: ThumbnailError?
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard let base = buffer.baseAddress else { return }
+            do throws(ThumbnailError) {
+                while !isComplete {
+                    _ = try read(into: base + rowsRead * geometry.width * 4, maxRows: geometry.height - rowsRead)
+                }
+                initialized = count
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        guard let image = RGBAImage(width: geometry.width, height: geometry.height, pixels: pixels) else {
+            throw .corrupt(format: .jpeg, detail: "decoder produced no pixels")
+        }
+        return image
     }
 }
 
@@ -243,7 +315,9 @@ enum PNGCodec {
         guard let image = RGBAImage(width: w, height: h, pixels: pixels) else {
             throw .corrupt(format: .png, detail: "decoder produced no pixels")
         }
-        return Decoded(image: image, format: .png, fullWidth: w, fullHeight: h, scale: 1, orientation: 1,
+        return Decoded(image: image,
+                       geometry: Geometry(format: .png, fullWidth: w, fullHeight: h, width: w, height: h, scale: 1,
+                                          orientation: 1),
                        opaque: info.has_alpha == 0 || image.isOpaque, partial: partial != 0)
     }
 

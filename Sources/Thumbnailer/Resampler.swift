@@ -7,167 +7,277 @@ import ImageBuffer
 
 /// Downscaling, written here because neither libjpeg nor libpng resizes beyond libjpeg's n/8 DCT scaling.
 ///
-/// Works on premultiplied alpha (so transparent pixels do not darken edges): an integer box (area) reduction first
-/// when the ratio is large, then a separable Lanczos-3 pass. Rows stream through a ring buffer: the horizontal pass
-/// computes each source row once, when the vertical pass first needs it, so memory is a few rows, not an image.
-enum Resampler {
+/// One resize in progress: RGBA rows of the source go in top to bottom, in strips of any height; each output row is
+/// made as soon as the rows under its filter have arrived, so a decoder can hand over each strip as it decodes it
+/// and memory is a few rows, not an image.
+///
+/// Works on premultiplied alpha (so transparent pixels do not darken edges): rows are converted to premultiplied
+/// floats, summed into box rows (an integer kx × ky area reduction when the ratio is large), filtered horizontally
+/// with Lanczos-3 into a ring of `taps` rows, and filtered vertically from the ring. Owns its buffers; used by one
+/// thread at a time.
+final class ResampleStream {
     /// A source rectangle in pixels of the decoded image; fractional because crops are computed at full
     /// resolution and the image may have been decoded at n/8 scale.
     struct Window {
         var x: Double, y: Double, width: Double, height: Double
     }
 
-    static func resample(_ src: RGBAImage, window: Window, width dstW: Int, height dstH: Int,
-                         opaque: Bool) -> RGBAImage {
-        // Box factors leave a residual ratio of at least 2 for Lanczos, so the box's blockiness is filtered out.
-        let kx = max(1, Int(window.width / Double(dstW) / 2))
-        let ky = max(1, Int(window.height / Double(dstH) / 2))
-        // Source region covered by the window, in whole pixels.
-        let bx0 = max(0, min(src.width - 1, Int(window.x.rounded(.down))))
-        let by0 = max(0, min(src.height - 1, Int(window.y.rounded(.down))))
-        let bx1 = max(bx0 + 1, min(src.width, Int((window.x + window.width).rounded(.up))))
-        let by1 = max(by0 + 1, min(src.height, Int((window.y + window.height).rounded(.up))))
-        let boxW = (bx1 - bx0 + kx - 1) / kx
-        let boxH = (by1 - by0 + ky - 1) / ky
-        let fx = FilterBank(sourceLength: boxW, origin: (window.x - Double(bx0)) / Double(kx),
-                            extent: window.width / Double(kx), outputLength: dstW)
-        let fy = FilterBank(sourceLength: boxH, origin: (window.y - Double(by0)) / Double(ky),
-                            extent: window.height / Double(ky), outputLength: dstH)
+    let sourceWidth: Int, sourceHeight: Int
+    let width: Int, height: Int
+    private let opaque: Bool
+    private let kx: Int, ky: Int
+    /// Source pixels inside the window: columns bx0..<bx1, rows by0..<by1.
+    private let bx0: Int, bx1: Int, by0: Int, by1: Int
+    private let boxWidth: Int
+    private let fx: FilterBank, fy: FilterBank
 
-        let boxRow = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: boxW)
-        let ring = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: fy.taps * dstW)
-        let acc = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: dstW)
-        defer {
-            boxRow.deallocate()
-            ring.deallocate()
-            acc.deallocate()
-        }
-        var out = [UInt8](repeating: 0, count: dstW * dstH * 4)
-        src.pixels.withUnsafeBufferPointer { srcBuf in
-            guard let srcBase = srcBuf.baseAddress else { return }
-            out.withUnsafeMutableBufferPointer { outBuf in
-                guard let outBase = outBuf.baseAddress else { return }
-                // Horizontal weights pre-broadcast to all four channels: one vector load per tap in the hot loop.
-                let wx4 = fx.weights.map { SIMD4<Float>(repeating: $0) }
-                wx4.withUnsafeBufferPointer { wxBuf in
-                    fy.weights.withUnsafeBufferPointer { wyBuf in
-                        fx.starts.withUnsafeBufferPointer { sxBuf in
-                            guard let wx = wxBuf.baseAddress, let wy = wyBuf.baseAddress,
-                                  let sx = sxBuf.baseAddress else { return }
-                            var nextRow = 0 // next box row to filter into the ring
-                            for y in 0..<dstH {
-                                let start = fy.starts[y]
-                                let end = start + fy.taps
-                                if nextRow < start { nextRow = start }
-                                while nextRow < end {
-                                    boxRowPremultiplied(srcBase, srcWidth: src.width, srcHeight: src.height,
-                                                        x0: bx0, x1: bx1, y0: by0 + nextRow * ky, ky: ky, kx: kx,
-                                                        count: boxW, opaque: opaque, into: boxRow)
-                                    horizontal(boxRow, taps: fx.taps, starts: sx, weights: wx, count: dstW,
-                                               into: ring + (nextRow % fy.taps) * dstW)
-                                    nextRow += 1
-                                }
-                                acc.initialize(repeating: SIMD4<Float>(), count: dstW)
-                                for k in 0..<fy.taps {
-                                    let w = wy[y * fy.taps + k]
-                                    if w == 0 { continue }
-                                    let row = ring + ((start + k) % fy.taps) * dstW
-                                    for x in 0..<dstW { acc[x] += row[x] * w }
-                                }
-                                store(acc, count: dstW, opaque: opaque, into: outBase + y * dstW * 4)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return RGBAImage(width: dstW, height: dstH, pixels: out) ?? RGBAImage(width: dstW, height: dstH)
+    private let line: UnsafeMutablePointer<SIMD4<Float>>   // one source row, premultiplied floats
+    private let boxRow: UnsafeMutablePointer<SIMD4<Float>> // box sums of the current box row
+    private let ring: UnsafeMutablePointer<SIMD4<Float>>   // fy.taps horizontally filtered rows
+    private let wx4: UnsafeMutablePointer<SIMD4<Float>>    // horizontal weights broadcast to four channels
+    private let ringRows: UnsafeMutablePointer<UnsafeMutablePointer<SIMD4<Float>>> // ring rows of one output row
+    private var out: [UInt8]
+
+    private var sourceRow = 0      // rows pushed so far
+    private var rowsInBox = 0      // source rows summed into boxRow
+    private var boxRowsDone = 0    // box rows filtered into the ring
+    private var outputRow = 0      // output rows made
+
+    init(sourceWidth: Int, sourceHeight: Int, window: Window, width dstW: Int, height dstH: Int,
+         opaque: Bool) {
+        self.sourceWidth = sourceWidth
+        self.sourceHeight = sourceHeight
+        self.width = dstW
+        self.height = dstH
+        self.opaque = opaque
+        // Box factors leave a residual ratio of at least 2 for Lanczos, so the box's blockiness is filtered out.
+        kx = max(1, Int(window.width / Double(dstW) / 2))
+        ky = max(1, Int(window.height / Double(dstH) / 2))
+        bx0 = max(0, min(sourceWidth - 1, Int(window.x.rounded(.down))))
+        by0 = max(0, min(sourceHeight - 1, Int(window.y.rounded(.down))))
+        bx1 = max(bx0 + 1, min(sourceWidth, Int((window.x + window.width).rounded(.up))))
+        by1 = max(by0 + 1, min(sourceHeight, Int((window.y + window.height).rounded(.up))))
+        boxWidth = (bx1 - bx0 + kx - 1) / kx
+        let boxHeight = (by1 - by0 + ky - 1) / ky
+        fx = FilterBank(sourceLength: boxWidth, origin: (window.x - Double(bx0)) / Double(kx),
+                        extent: window.width / Double(kx), outputLength: dstW)
+        fy = FilterBank(sourceLength: boxHeight, origin: (window.y - Double(by0)) / Double(ky),
+                        extent: window.height / Double(ky), outputLength: dstH)
+        line = .allocate(capacity: bx1 - bx0)
+        boxRow = .allocate(capacity: boxWidth)
+        ring = .allocate(capacity: fy.taps * dstW)
+        wx4 = .allocate(capacity: fx.weights.count)
+        ringRows = .allocate(capacity: fy.taps)
+        for (i, w) in fx.weights.enumerated() { wx4[i] = SIMD4(repeating: w) }
+        out = [UInt8](repeating: 0, count: dstW * dstH * 4)
     }
 
-    /// One row of the box-reduced image: the premultiplied average of each kx × ky block (partial blocks at the
-    /// right and bottom edges average the pixels they have).
-    @inline(__always)
-    private static func boxRowPremultiplied(_ src: UnsafePointer<UInt8>, srcWidth: Int, srcHeight: Int,
-                                            x0: Int, x1: Int, y0: Int, ky: Int, kx: Int, count: Int,
-                                            opaque: Bool, into row: UnsafeMutablePointer<SIMD4<Float>>) {
-        let y1 = min(y0 + ky, srcHeight)
-        if kx == 1 && ky == 1 {
-            let p = src + (y0 * srcWidth + x0) * 4
-            for i in 0..<count {
-                row[i] = premultiplied(p + i * 4, opaque: opaque)
+    deinit {
+        line.deallocate()
+        boxRow.deallocate()
+        ring.deallocate()
+        wx4.deallocate()
+        ringRows.deallocate()
+    }
+
+    /// A whole image (rows from the first).
+    func push(_ image: RGBAImage) {
+        image.pixels.withUnsafeBufferPointer { buffer in
+            if let base = buffer.baseAddress { push(base, rows: image.height) }
+        }
+    }
+
+    /// True once every output row is made (later rows are not needed).
+    var isComplete: Bool { outputRow == height }
+
+    /// The next `rows` source rows, `sourceWidth * 4` bytes each, contiguous. Rows past the last are ignored.
+    func push(_ pixels: UnsafePointer<UInt8>, rows: Int) {
+        let stride = sourceWidth * 4
+        for r in 0..<rows {
+            guard sourceRow < sourceHeight else { return }
+            let y = sourceRow
+            sourceRow += 1
+            guard y >= by0, y < by1 else { continue }
+            convert(pixels + r * stride + bx0 * 4, count: bx1 - bx0)
+            take(row: y)
+        }
+    }
+
+    /// The resized image. Rows the source never delivered (a decoder that stopped early) repeat the last one.
+    func finish() -> RGBAImage {
+        if sourceRow <= by0 { line.initialize(repeating: SIMD4<Float>(), count: bx1 - bx0) }
+        while !isComplete && sourceRow < by1 {
+            let y = max(sourceRow, by0)
+            sourceRow = y + 1
+            take(row: y)
+        }
+        return RGBAImage(width: width, height: height, pixels: out) ?? RGBAImage(width: width, height: height)
+    }
+
+    // MARK: Stages
+
+    /// 8-bit RGBA to float, premultiplied. Two flat loops the compiler vectorises (a per-pixel conversion does not).
+    private func convert(_ p: UnsafePointer<UInt8>, count: Int) {
+        line.withMemoryRebound(to: Float.self, capacity: count * 4) { f in
+            for i in 0..<(count * 4) { f[i] = Float(p[i]) }
+        }
+        if opaque { return }
+        for i in 0..<count {
+            let a = line[i][3] * (1 / 255)
+            line[i] *= SIMD4<Float>(a, a, a, 1)
+        }
+    }
+
+    /// Adds the converted source row `y` (the line) to the box row, and finishes the box row at its last row.
+    private func take(row y: Int) {
+        addLineToBox()
+        if rowsInBox == ky || y == by1 - 1 { finishBoxRow() }
+    }
+
+    private func addLineToBox() {
+        let first = rowsInBox == 0
+        rowsInBox += 1
+        if kx == 1 {
+            if ky == 1 { return } // the line is the box row
+            if first {
+                boxRow.update(from: line, count: boxWidth)
+            } else {
+                for i in 0..<boxWidth { boxRow[i] += line[i] }
             }
             return
         }
-        row.initialize(repeating: SIMD4<Float>(), count: count)
-        for y in y0..<y1 {
-            let p = src + y * srcWidth * 4
-            var x = x0
-            for i in 0..<count {
-                let xe = min(x + kx, x1)
-                var sum = SIMD4<Float>()
-                while x < xe {
-                    sum += premultiplied(p + x * 4, opaque: opaque)
+        let n = bx1 - bx0
+        var x = 0
+        for i in 0..<boxWidth {
+            let xe = min(x + kx, n)
+            var sum = line[x]
+            x += 1
+            while x < xe {
+                sum += line[x]
+                x += 1
+            }
+            boxRow[i] = first ? sum : boxRow[i] + sum
+        }
+    }
+
+    /// Averages the box row, filters it into the ring, and makes every output row whose rows are now all there.
+    private func finishBoxRow() {
+        let source: UnsafeMutablePointer<SIMD4<Float>>
+        if kx == 1 && ky == 1 {
+            source = line
+        } else {
+            // Divide by the block area; the last column's blocks may be narrower.
+            let rows = Float(rowsInBox)
+            let fullScale = 1 / (rows * Float(kx))
+            let lastWidth = (bx1 - bx0) - (boxWidth - 1) * kx
+            for i in 0..<(boxWidth - 1) { boxRow[i] *= fullScale }
+            boxRow[boxWidth - 1] *= 1 / (rows * Float(lastWidth))
+            source = boxRow
+        }
+        rowsInBox = 0
+        let j = boxRowsDone
+        boxRowsDone += 1
+        fx.starts.withUnsafeBufferPointer { starts in
+            horizontal(source, starts: starts, into: ring + (j % fy.taps) * width)
+        }
+        while outputRow < height, fy.starts[outputRow] + fy.taps - 1 <= j {
+            vertical(row: outputRow)
+            outputRow += 1
+        }
+    }
+
+    /// Four output pixels at a time: four independent sums keep the adds from waiting on each other.
+    private func horizontal(_ row: UnsafeMutablePointer<SIMD4<Float>>, starts: UnsafeBufferPointer<Int>,
+                            into dst: UnsafeMutablePointer<SIMD4<Float>>) {
+        let taps = fx.taps
+        var x = 0
+        while x + 4 <= width {
+            let s0 = row + starts[x], s1 = row + starts[x + 1], s2 = row + starts[x + 2], s3 = row + starts[x + 3]
+            let w0 = wx4 + x &* taps
+            let w1 = w0 + taps, w2 = w1 + taps, w3 = w2 + taps
+            var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>()
+            for k in 0..<taps {
+                a0 += s0[k] * w0[k]
+                a1 += s1[k] * w1[k]
+                a2 += s2[k] * w2[k]
+                a3 += s3[k] * w3[k]
+            }
+            dst[x] = a0
+            dst[x + 1] = a1
+            dst[x + 2] = a2
+            dst[x + 3] = a3
+            x += 4
+        }
+        while x < width {
+            let s = row + starts[x]
+            let w = wx4 + x &* taps
+            var a = SIMD4<Float>()
+            for k in 0..<taps { a += s[k] * w[k] }
+            dst[x] = a
+            x += 1
+        }
+    }
+
+    /// Output row `y` from the ring: four pixels at a time, as in `horizontal`.
+    private func vertical(row y: Int) {
+        let taps = fy.taps
+        let start = fy.starts[y]
+        for k in 0..<taps { ringRows[k] = ring + ((start + k) % taps) * width }
+        fy.weights.withUnsafeBufferPointer { weights in
+            out.withUnsafeMutableBufferPointer { outBuffer in
+                guard let w = weights.baseAddress, let outBase = outBuffer.baseAddress else { return }
+                let wy = w + y * taps
+                let dst = outBase + y * width * 4
+                var x = 0
+                while x + 4 <= width {
+                    var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>()
+                    for k in 0..<taps {
+                        let r = ringRows[k] + x
+                        let wk = wy[k]
+                        a0 += r[0] * wk
+                        a1 += r[1] * wk
+                        a2 += r[2] * wk
+                        a3 += r[3] * wk
+                    }
+                    store(a0, into: dst + x * 4)
+                    store(a1, into: dst + x * 4 + 4)
+                    store(a2, into: dst + x * 4 + 8)
+                    store(a3, into: dst + x * 4 + 12)
+                    x += 4
+                }
+                while x < width {
+                    var a = SIMD4<Float>()
+                    for k in 0..<taps { a += ringRows[k][x] * wy[k] }
+                    store(a, into: dst + x * 4)
                     x += 1
                 }
-                row[i] += sum
             }
-        }
-        // Divide by the block area; the last column/row blocks may be partial.
-        let rows = Float(y1 - y0)
-        let fullScale = 1 / (rows * Float(kx))
-        let lastWidth = (x1 - x0) - (count - 1) * kx
-        for i in 0..<(count - 1) { row[i] *= fullScale }
-        row[count - 1] *= 1 / (rows * Float(lastWidth))
-    }
-
-    @inline(__always)
-    private static func premultiplied(_ p: UnsafePointer<UInt8>, opaque: Bool) -> SIMD4<Float> {
-        let v = SIMD4<Float>(Float(p[0]), Float(p[1]), Float(p[2]), Float(p[3]))
-        if opaque { return v }
-        let a = v[3] * (1 / 255)
-        return v * SIMD4<Float>(a, a, a, 1)
-    }
-
-    @inline(__always)
-    private static func horizontal(_ row: UnsafeMutablePointer<SIMD4<Float>>, taps: Int, starts: UnsafePointer<Int>,
-                                   weights: UnsafePointer<SIMD4<Float>>, count: Int,
-                                   into out: UnsafeMutablePointer<SIMD4<Float>>) {
-        for x in 0..<count {
-            let s = row + starts[x]
-            let w = weights + x &* taps
-            var sum = SIMD4<Float>()
-            for k in 0..<taps { sum += s[k] * w[k] }
-            out[x] = sum
         }
     }
 
     /// Back to straight (non-premultiplied) 8-bit: colour = premultiplied colour / alpha, so an edge pixel keeps
     /// the colour of the opaque pixels it came from instead of fading towards black.
     @inline(__always)
-    private static func store(_ acc: UnsafeMutablePointer<SIMD4<Float>>, count: Int, opaque: Bool,
-                              into out: UnsafeMutablePointer<UInt8>) {
-        for x in 0..<count {
-            var v = acc[x]
-            if opaque {
-                v[3] = 255
+    private func store(_ value: SIMD4<Float>, into o: UnsafeMutablePointer<UInt8>) {
+        var v = value
+        if opaque {
+            v[3] = 255
+        } else {
+            let a = min(max(v[3], 0), 255)
+            if a < 0.5 {
+                v = SIMD4<Float>() // fully transparent
             } else {
-                let a = min(max(v[3], 0), 255)
-                if a < 0.5 {
-                    v = SIMD4<Float>() // fully transparent
-                } else {
-                    let s = 255 / a
-                    v = v * SIMD4<Float>(s, s, s, 0)
-                    v[3] = a
-                }
+                let s = 255 / a
+                v = v * SIMD4<Float>(s, s, s, 0)
+                v[3] = a
             }
-            // Clamp, then + 0.5 and truncate: rounds. Scalar on purpose: generic SIMD conversions are not
-            // specialised and cost more than the filter.
-            let o = out + x &* 4
-            o[0] = UInt8(truncatingIfNeeded: Int32(min(max(v[0], 0), 255) + 0.5))
-            o[1] = UInt8(truncatingIfNeeded: Int32(min(max(v[1], 0), 255) + 0.5))
-            o[2] = UInt8(truncatingIfNeeded: Int32(min(max(v[2], 0), 255) + 0.5))
-            o[3] = UInt8(truncatingIfNeeded: Int32(min(max(v[3], 0), 255) + 0.5))
         }
+        // Clamp, then + 0.5 and truncate: rounds. Scalar on purpose: generic SIMD conversions are not
+        // specialised and cost more than the filter.
+        o[0] = UInt8(truncatingIfNeeded: Int32(min(max(v[0], 0), 255) + 0.5))
+        o[1] = UInt8(truncatingIfNeeded: Int32(min(max(v[1], 0), 255) + 0.5))
+        o[2] = UInt8(truncatingIfNeeded: Int32(min(max(v[2], 0), 255) + 0.5))
+        o[3] = UInt8(truncatingIfNeeded: Int32(min(max(v[3], 0), 255) + 0.5))
     }
 }
 
@@ -178,7 +288,8 @@ struct FilterBank {
     let weights: [Float]
 
     /// Maps output pixel i to source position origin + (i + 0.5) * extent / outputLength; edges replicate the
-    /// border pixel (clamped indices), weights sum to 1.
+    /// border pixel (clamped indices), weights sum to 1. `taps` is the widest run of non-zero weights, so the
+    /// filter loops do no work on zeros.
     init(sourceLength n: Int, origin: Double, extent: Double, outputLength m: Int) {
         let scale = extent / Double(m)
         let filterScale = max(scale, 1) // widen the kernel when shrinking, so it low-passes
@@ -190,45 +301,59 @@ struct FilterBank {
             weights = [Float](repeating: 1, count: m)
             return
         }
-        let taps = min(n, Int((2 * support).rounded(.up)) + 2)
-        var starts = [Int](repeating: 0, count: m)
-        var weights = [Float](repeating: 0, count: m * taps)
-        var local = [Double](repeating: 0, count: taps)
+        // First pass: each output's weights by clamped source index, from `first[i]`, at most `span` of them.
+        let span = min(n, Int((2 * support).rounded(.up)) + 2)
+        var first = [Int](repeating: 0, count: m)
+        var widths = [Int](repeating: 1, count: m)
+        var raw = [Double](repeating: 0, count: m * span)
+        var taps = 1
         for i in 0..<m {
             let center = origin + (Double(i) + 0.5) * scale
             let lo = Int((center - support).rounded(.down))
             let hi = Int((center + support).rounded(.up))
-            let cLo = min(max(lo, 0), n - 1)
-            let start = max(0, min(cLo, n - taps))
-            for k in 0..<taps { local[k] = 0 }
+            let base = min(max(lo, 0), n - 1)
+            var last = base
             var sum = 0.0
             for j in lo...hi {
                 let w = Self.lanczos3((Double(j) + 0.5 - center) / filterScale)
                 if w == 0 { continue }
-                let c = min(max(j, 0), n - 1) - start
-                guard c >= 0, c < taps else { continue } // cannot happen with taps >= window; stay in bounds
-                local[c] += w
+                let c = min(max(j, 0), n - 1) - base
+                guard c >= 0, c < span else { continue } // cannot happen: the window is at most span wide
+                raw[i * span + c] += w
+                last = max(last, base + c)
                 sum += w
             }
             if sum == 0 { // degenerate window: nearest pixel
-                local[min(max(Int(center) - start, 0), taps - 1)] = 1
+                raw[i * span + min(max(Int(center) - base, 0), span - 1)] = 1
                 sum = 1
             }
+            for c in 0..<span { raw[i * span + c] /= sum }
+            first[i] = base
+            widths[i] = last - base + 1
+            taps = max(taps, widths[i])
+        }
+        // Second pass: every output gets `taps` weights, its window moved left where it would pass the end.
+        var starts = [Int](repeating: 0, count: m)
+        var weights = [Float](repeating: 0, count: m * taps)
+        for i in 0..<m {
+            let start = max(0, min(first[i], n - taps))
+            let shift = first[i] - start
+            for c in 0..<min(widths[i], span) where shift + c < taps {
+                weights[i * taps + shift + c] = Float(raw[i * span + c])
+            }
             starts[i] = start
-            for k in 0..<taps { weights[i * taps + k] = Float(local[k] / sum) }
         }
         self.taps = taps
         self.starts = starts
         self.weights = weights
     }
 
-    private static func sinc(_ x: Double) -> Double {
-        if x == 0 { return 1 }
-        let px = Double.pi * x
-        return sin(px) / px
-    }
-
+    /// sinc(x) · sinc(x/3) for |x| < 3, else 0. One sine: sin(πx) = 3s − 4s³ with s = sin(πx/3).
     private static func lanczos3(_ x: Double) -> Double {
-        abs(x) < 3 ? Self.sinc(x) * Self.sinc(x / 3) : 0
+        guard abs(x) < 3 else { return 0 }
+        if x == 0 { return 1 }
+        let s = sin(Double.pi * x / 3)
+        let sinPiX = s * (3 - 4 * s * s)
+        return sinPiX * s * 3 / (Double.pi * Double.pi * x * x)
     }
 }

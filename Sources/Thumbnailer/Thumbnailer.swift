@@ -24,14 +24,9 @@ public struct Thumbnailer: Sendable {
     /// Dimensions as displayed (after EXIF orientation) and format, from the header only. Also checks the limits,
     /// so an image that probes fine will not be refused for its size later.
     public func probe(_ data: UnsafeRawBufferPointer) throws(ThumbnailError) -> ImageInfo {
-        guard !data.isEmpty else { throw .emptyInput }
-        guard data.count <= limits.maxInputBytes else {
-            throw .inputTooLarge(bytes: data.count, limit: limits.maxInputBytes)
-        }
-        switch ImageFormat.sniff(data) {
+        switch try format(of: data) {
         case .jpeg: return try JPEGCodec.probe(data, limits: limits)
         case .png: return try PNGCodec.probe(data, limits: limits)
-        case nil: throw Self.unrecognised(data)
         }
     }
 
@@ -47,7 +42,7 @@ public struct Thumbnailer: Sendable {
     public func decode(_ data: UnsafeRawBufferPointer, targetLongestSide: Int? = nil) throws(ThumbnailError) -> RGBAImage {
         let target: DecodeTarget = targetLongestSide.map { .longest(max(1, $0)) } ?? .full
         let decoded = try decode(InputBytes(borrowing: data), target: target)
-        return Orientation.apply(decoded.orientation, to: decoded.image)
+        return Orientation.apply(decoded.geometry.orientation, to: decoded.image)
     }
 
     public func decode(_ data: [UInt8], targetLongestSide: Int? = nil) throws(ThumbnailError) -> RGBAImage {
@@ -60,8 +55,7 @@ public struct Thumbnailer: Sendable {
 
     /// The thumbnail's pixels before encoding (upright, resized, cropped), for callers that draw them.
     public func thumbnailImage(from data: UnsafeRawBufferPointer, spec: ThumbnailSpec) throws(ThumbnailError) -> RGBAImage {
-        let decoded = try decode(InputBytes(borrowing: data), target: .specs([spec]))
-        return render(decoded, spec: spec)
+        try render(InputBytes(borrowing: data), specs: [spec]).images[0]
     }
 
     public func thumbnailImage(from data: [UInt8], spec: ThumbnailSpec) throws(ThumbnailError) -> RGBAImage {
@@ -69,8 +63,8 @@ public struct Thumbnailer: Sendable {
     }
 
     public func makeThumbnail(from data: UnsafeRawBufferPointer, spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
-        let decoded = try decode(InputBytes(borrowing: data), target: .specs([spec]))
-        return try encode(render(decoded, spec: spec), partial: decoded.partial)
+        let rendered = try render(InputBytes(borrowing: data), specs: [spec])
+        return try encode(rendered.images[0], partial: rendered.partial)
     }
 
     public func makeThumbnail(from data: [UInt8], spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
@@ -92,10 +86,8 @@ public struct Thumbnailer: Sendable {
     /// it. Backs `chat-thumbnail IN OUT --size fit320`.
     @discardableResult
     public func makeThumbnail(inputPath: String, outputPath: String, spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
-        let input = try FileIO.read(path: inputPath, maxBytes: limits.maxInputBytes)
-        let decoded = try decode(input, target: .specs([spec]))
-        input.releaseIfOwned()
-        let thumbnail = try encode(render(decoded, spec: spec), partial: decoded.partial)
+        let rendered = try render(FileIO.read(path: inputPath, maxBytes: limits.maxInputBytes), specs: [spec])
+        let thumbnail = try encode(rendered.images[0], partial: rendered.partial)
         try FileIO.writeAtomically(path: outputPath, bytes: thumbnail.bytes)
         return thumbnail
     }
@@ -109,40 +101,76 @@ public struct Thumbnailer: Sendable {
     // MARK: Internals
 
     private func makeThumbnails(_ input: InputBytes, specs: [ThumbnailSpec]) throws(ThumbnailError) -> [ThumbnailSpec: Thumbnail] {
-        guard !specs.isEmpty else { return [:] }
-        let decoded = try decode(input, target: .specs(specs))
-        input.releaseIfOwned()
+        var unique: [ThumbnailSpec] = []
+        for spec in specs where !unique.contains(spec) { unique.append(spec) }
+        guard !unique.isEmpty else { return [:] }
+        let rendered = try render(input, specs: unique)
         var result: [ThumbnailSpec: Thumbnail] = [:]
-        for spec in specs where result[spec] == nil {
-            result[spec] = try encode(render(decoded, spec: spec), partial: decoded.partial)
+        for (spec, image) in zip(unique, rendered.images) {
+            result[spec] = try encode(image, partial: rendered.partial)
         }
         return result
     }
 
+    /// Images smaller than this (decoded pixels) are resized on the decoding thread: a second thread would cost
+    /// more than it saves.
+    static let pipelineMinimumPixels = 64 * 1024
+
+    /// Decodes once and resizes to every spec (upright, resized, cropped). JPEGs stream: the resizers take the
+    /// rows strip by strip on a second thread while the decoder makes the next ones (`StripPipeline`).
+    func render(_ input: InputBytes, specs: [ThumbnailSpec],
+                threaded: Bool? = nil) throws(ThumbnailError) -> (images: [RGBAImage], partial: Bool) {
+        switch try format(of: input.bytes) {
+        case .jpeg:
+            let decoder = try JPEGRowDecoder(input, target: .specs(specs), limits: limits)
+            let g = decoder.geometry
+            let streams = specs.map { Self.stream(for: $0, geometry: g, opaque: true) }
+            try StripPipeline.run(
+                rowBytes: g.width * 4, stripRows: 16,
+                threaded: threaded ?? (g.width * g.height >= Self.pipelineMinimumPixels),
+                produce: { (strip, maxRows) throws(ThumbnailError) in try decoder.read(into: strip, maxRows: maxRows) },
+                consume: { strip, rows in for stream in streams { stream.push(strip, rows: rows) } })
+            return (streams.map { Orientation.apply(g.orientation, to: $0.finish()) }, decoder.isPartial)
+        case .png:
+            let decoded = try PNGCodec.decode(input, limits: limits)
+            input.releaseIfOwned()
+            return (specs.map { render(decoded, spec: $0) }, decoded.partial)
+        }
+    }
+
     private func decode(_ input: InputBytes, target: DecodeTarget) throws(ThumbnailError) -> Decoded {
-        let bytes = input.bytes
+        switch try format(of: input.bytes) {
+        case .jpeg: return try JPEGCodec.decode(input, target: target, limits: limits)
+        case .png: return try PNGCodec.decode(input, limits: limits)
+        }
+    }
+
+    /// The format of `bytes`, after the checks every entry point makes first: not empty, not over the limit.
+    private func format(of bytes: UnsafeRawBufferPointer) throws(ThumbnailError) -> ImageFormat {
         guard !bytes.isEmpty else { throw .emptyInput }
         guard bytes.count <= limits.maxInputBytes else {
             throw .inputTooLarge(bytes: bytes.count, limit: limits.maxInputBytes)
         }
-        switch ImageFormat.sniff(bytes) {
-        case .jpeg: return try JPEGCodec.decode(input, target: target, limits: limits)
-        case .png: return try PNGCodec.decode(input, limits: limits)
-        case nil: throw Self.unrecognised(bytes)
+        guard let format = ImageFormat.sniff(bytes) else {
+            throw ImageFormat.looksLikeDamagedPNG(bytes)
+                ? .corrupt(format: .png, detail: "damaged PNG signature (bytes changed, e.g. by a text-mode transfer)")
+                : .unsupportedFormat
         }
+        return format
     }
 
-    private static func unrecognised(_ bytes: UnsafeRawBufferPointer) -> ThumbnailError {
-        ImageFormat.looksLikeDamagedPNG(bytes)
-            ? .corrupt(format: .png, detail: "damaged PNG signature (bytes changed, e.g. by a text-mode transfer)")
-            : .unsupportedFormat
-    }
-
-    /// Resize (never up), crop, orient.
+    /// Resize (never up), crop, orient a whole decoded image.
     func render(_ decoded: Decoded, spec: ThumbnailSpec) -> RGBAImage {
-        let w = decoded.fullWidth, h = decoded.fullHeight, s = decoded.scale
+        let stream = Self.stream(for: spec, geometry: decoded.geometry, opaque: decoded.opaque)
+        stream.push(decoded.image)
+        return Orientation.apply(decoded.geometry.orientation, to: stream.finish())
+    }
+
+    /// The resize (never up) and crop `spec` asks of an image of this geometry.
+    static func stream(for spec: ThumbnailSpec, geometry g: Geometry, opaque: Bool) -> ResampleStream {
+        let w = g.fullWidth, h = g.fullHeight, s = g.scale
         let outW: Int, outH: Int
-        let window: Resampler.Window
+        let window: ResampleStream.Window
         switch spec.mode {
         case .fit:
             (outW, outH) = Self.fitSize(width: w, height: h, longest: spec.size)
@@ -154,9 +182,8 @@ public struct Thumbnailer: Sendable {
             window = .init(x: Double((w - side) / 2) * s, y: Double((h - side) / 2) * s,
                            width: Double(side) * s, height: Double(side) * s)
         }
-        let resized = Resampler.resample(decoded.image, window: window, width: outW, height: outH,
-                                         opaque: decoded.opaque)
-        return Orientation.apply(decoded.orientation, to: resized)
+        return ResampleStream(sourceWidth: g.width, sourceHeight: g.height, window: window, width: outW, height: outH,
+                              opaque: opaque)
     }
 
     /// Longest side `longest`, aspect kept (rounded), at least 1 pixel; never larger than the image.

@@ -393,8 +393,9 @@ func runAdmin(_ arguments: [String]) async throws -> AdminResult {
 }
 
 /// Runs one of the package's executables and waits (at most a minute) for it.
-func runBuilt(_ name: String, _ arguments: [String]) async throws -> AdminResult {
-    let result = try await runTool(try builtExecutable(name), arguments, timeout: .seconds(60))
+func runBuilt(_ name: String, _ arguments: [String], currentDirectory: String? = nil) async throws -> AdminResult {
+    let result = try await runTool(try builtExecutable(name), arguments, timeout: .seconds(60),
+                                   currentDirectory: currentDirectory)
     return AdminResult(status: result.status, stdout: result.output, stderr: result.stderr)
 }
 

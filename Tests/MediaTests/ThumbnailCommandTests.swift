@@ -11,8 +11,7 @@ struct ThumbnailCommandTests {
 
     @Test("writes exactly the thumbnail the server makes; refuses a damaged file and a bad size with nothing written")
     func command() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("thumb-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = MediaServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let source = Self.corpus + "/jpeg/testorig.jpg"
         let input = try #require(FileManager.default.contents(atPath: source), "corpus file \(source) missing")
@@ -32,6 +31,40 @@ struct ThumbnailCommandTests {
 
         let badSize = try await runBuilt("chat-thumbnail", [source, directory + "/out.jpg", "--size", "enormous"])
         #expect(badSize.status == 64, "bad usage: \(badSize.stderr)")
+        #expect(badSize.stderr.contains("invalid --size 'enormous'"), "\(badSize.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/out.jpg"))
+    }
+
+    @Test("parses its command line by hand: help, --size=, --, and every usage error exits 64 with nothing written")
+    func commandLine() async throws {
+        let directory = MediaServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = Self.corpus + "/jpeg/testorig.jpg"
+
+        let help = try await runBuilt("chat-thumbnail", ["--help"])
+        #expect(help.status == 0 && help.stderr.isEmpty)
+        #expect(help.stdout.hasPrefix("USAGE: chat-thumbnail <input> <output> [--size <size>]"), "\(help.stdout)")
+
+        let equals = try await runBuilt("chat-thumbnail", ["--size=crop40", source, directory + "/crop.jpg"])
+        #expect(equals.status == 0, "\(equals.stderr)")
+        let crop = try Thumbnailer().probe([UInt8](try #require(FileManager.default.contents(atPath: directory + "/crop.jpg"))))
+        #expect(crop.width == 40 && crop.height == 40)
+
+        // After --, a name that starts with a dash is a file name.
+        #expect(FileManager.default.createFile(atPath: directory + "/-odd.jpg", contents: FileManager.default.contents(atPath: source)))
+        let dashed = try await runBuilt("chat-thumbnail", ["--size", "fit50", "--", directory + "/-odd.jpg", "-out.jpg"],
+                                        currentDirectory: directory)
+        #expect(dashed.status == 0, "\(dashed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory + "/-out.jpg"))
+
+        for (arguments, message) in [([String](), "missing <input> and <output>"), ([source], "missing <output>"),
+                                     ([source, "a.jpg", "b.jpg"], "unexpected argument 'b.jpg'"),
+                                     ([source, "a.jpg", "--size"], "missing value for '--size <size>'"),
+                                     ([source, "a.jpg", "--quality", "90"], "unknown option '--quality'")] {
+            let bad = try await runBuilt("chat-thumbnail", arguments, currentDirectory: directory)
+            #expect(bad.status == 64, "\(arguments)")
+            #expect(bad.stderr.hasPrefix("Error: \(message)\n"), "\(arguments): \(bad.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/a.jpg"))
+        }
     }
 }

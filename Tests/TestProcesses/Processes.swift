@@ -30,7 +30,8 @@ public struct ToolResult: Sendable {
 /// Runs `executable` with `arguments` to its end (standard input empty) and returns its status and output. Output
 /// goes through files, so a child that writes much to both streams cannot block on a full pipe. A child still
 /// running after `timeout` is killed and reported, so a hung tool fails its test instead of hanging the run.
-public func runTool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> ToolResult {
+public func runTool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120),
+                    currentDirectory: String? = nil) async throws -> ToolResult {
     try await offPool {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)")
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
@@ -46,6 +47,7 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)

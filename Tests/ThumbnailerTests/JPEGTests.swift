@@ -102,11 +102,11 @@ import Testing
             let dec = try #require(ic_jpeg_open(buf.baseAddress, buf.count, &limits, &info, &st))
             defer { ic_jpeg_close(dec) }
             var w: Int32 = 0, h: Int32 = 0
-            ic_jpeg_scaled_size(dec, 1, &w, &h)
+            try #require(ic_jpeg_start(dec, 1, smoothing ? 1 : 0, &w, &h, &st) == IC_OK, "start: \(Codec.message(st))")
             var pixels = [UInt8](repeating: 0, count: Int(w * h * 4))
-            var partial: Int32 = 0
-            let code = ic_jpeg_read_rgba(dec, 1, smoothing ? 1 : 0, &pixels, pixels.count, &partial, &st)
-            try #require(code == IC_OK, "decode failed: \(Codec.message(st))")
+            var rows: Int32 = 0
+            let code = ic_jpeg_read_rows(dec, &pixels, h, &rows, &st)
+            try #require(code == IC_OK && rows == h, "decode failed: \(Codec.message(st))")
             return try #require(RGBAImage(width: Int(w), height: Int(h), pixels: pixels))
         }
     }

@@ -54,13 +54,17 @@ typedef struct ic_jpeg_decoder ic_jpeg_decoder;
 // fills *st and, when the SOF was reached, info->precision and the dimensions.
 ic_jpeg_decoder *ic_jpeg_open(const uint8_t *data, size_t size, const ic_jpeg_limits *limits,
                               ic_jpeg_info *info, ic_status *st);
-// Output size when decoding at scale_num/8 (1...8), as libjpeg computes it (rounded up).
-void ic_jpeg_scaled_size(const ic_jpeg_decoder *dec, int scale_num, int *out_width, int *out_height);
-// Decodes at scale_num/8 into dst (out_width * out_height * 4 bytes, RGBA, alpha 255). *partial is set when the data
-// ended early or was damaged but an image was produced (missing parts are grey, as libjpeg leaves them).
-// block_smoothing: 0 disables libjpeg's smoothing of missing progressive coefficients (needed for DC-only streams).
-ic_code ic_jpeg_read_rgba(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, uint8_t *dst, size_t dst_size,
-                          int *partial, ic_status *st);
+// Starts decoding at scale_num/8 (1...8) to RGBA, alpha 255; sets the output size. A progressive file's scans are
+// all read here. block_smoothing: 0 disables libjpeg's smoothing of missing progressive coefficients (needed for
+// DC-only streams). One decode per open.
+ic_code ic_jpeg_start(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, int *out_width, int *out_height,
+                      ic_status *st);
+// Decodes the next rows, at most max_rows of out_width * 4 bytes each, contiguous from dst; *rows is how many (0 once
+// every row is read). After an error the decoder can only be closed. Data that ended early or was damaged still
+// gives every row (missing parts are grey, as libjpeg leaves them): see ic_jpeg_damaged.
+ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int *rows, ic_status *st);
+// 1 when data was missing or damaged so far (the image is partial); st->message gets libjpeg's last warning.
+int ic_jpeg_damaged(const ic_jpeg_decoder *dec, ic_status *st);
 void ic_jpeg_close(ic_jpeg_decoder *dec);
 
 // For a progressive Huffman JPEG decoded at 1/8 scale, components decoded with a 1x1 IDCT (luma; all of them
