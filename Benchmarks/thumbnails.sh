@@ -5,6 +5,8 @@
 #
 # THUMB_CMD (argument or environment) is our thumbnail command with IN and OUT placeholders; default
 #   "$BIN/chat-thumbnail IN OUT --size fit320", built here (Benchmarks/common.sh: release in .build).
+# A second table times the server's three sizes (crop96, fit320, fit800) from one decode, with and without the
+#   second resizing thread, against vipsthumbnail once per size (only with the default command).
 #   Needs: mate-backgrounds, libvips-tools, imagemagick, libjpeg-turbo-progs, time.
 # Environment: RUNS (timed runs per tool and file, default 9), RSS_RUNS (default 3), WORK (scratch directory).
 # Wall time: median of RUNS, measured in-shell ($EPOCHREALTIME) so no wrapper process is counted.
@@ -14,9 +16,11 @@ cd "$(dirname "$0")/.."
 source Benchmarks/common.sh
 
 THUMB_CMD=${1:-${THUMB_CMD:-}}
+SIZES_CMD=""
 if [ -z "$THUMB_CMD" ]; then
     build_products chat-thumbnail
     THUMB_CMD="$BIN/chat-thumbnail IN OUT --size fit320"
+    SIZES_CMD="$BIN/chat-thumbnail IN OUT-{size}.jpg --size crop96 --size fit320 --size fit800"
 fi
 RUNS=${RUNS:-9}
 RSS_RUNS=${RSS_RUNS:-3}
@@ -45,6 +49,9 @@ command_for() {
     local tool=$1 in=$2 out=$WORK/out
     case $tool in
         ours) local c=${THUMB_CMD//IN/$in}; echo "${c//OUT/$out-ours.jpg}" ;;
+        sizes) local c=${SIZES_CMD//IN/$in}; echo "${c//OUT/$out-ours}" ;;
+        sizes-1t) local c=${SIZES_CMD//IN/$in}; echo "${c//OUT/$out-ours} --one-thread" ;;
+        vips3) echo "bash $WORK/vips3.sh $in $out-vips" ;;
         vips) echo "vipsthumbnail -s 320 -o $out-vips.jpg $in" ;;
         convert) echo "$CONVERT -define jpeg:size=640x640 $in -thumbnail 320x320 $out-im.jpg" ;;
         djpeg) [[ $in == *.jpg ]] && echo "djpeg -scale 1/8 -outfile $out-djpeg.ppm $in" || echo "" ;;
@@ -101,3 +108,27 @@ for f in "${FILES[@]}"; do
 done
 echo "djpeg-n: djpeg at the DCT scale our rule picks (n/8 leaving >= 2x 320 px), shown when that is not 1/8"
 echo "targets: ours <= 0.90x vips in time and memory on every file; <= 1.30x djpeg on baseline JPEG"
+
+[ -n "$SIZES_CMD" ] || exit 0
+# What a user without our tool would run for the server's three sizes: vipsthumbnail once per size.
+cat >"$WORK/vips3.sh" <<'EOF'
+vipsthumbnail -s 96x96 -m centre -o "$2-96.jpg" "$1" && vipsthumbnail -s 320 -o "$2-320.jpg" "$1" &&
+    vipsthumbnail -s 800 -o "$2-800.jpg" "$1"
+EOF
+echo
+echo "the server's three sizes (crop96, fit320, fit800): ours from one decode (sizes-1t: without the second"
+echo "resizing thread), against vipsthumbnail once per size (vips3, in one shell script)"
+printf '%-20s %-8s %9s %9s %12s\n' file tool "wall s" "RSS MiB" "vs vips3 t/m"
+for f in "${FILES[@]}"; do
+    declare -A T=() M=()
+    for tool in vips3 sizes-1t sizes; do
+        read -r T[$tool] M[$tool] < <(measure "$(command_for "$tool" "$WORK/$f")")
+    done
+    for tool in vips3 sizes-1t sizes; do
+        printf '%-20s %-8s %9s %9s %12s\n' "$f" "$tool" "${T[$tool]}" \
+            "$(awk -v k="${M[$tool]}" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(awk -v a="${T[$tool]}" -v b="${T[vips3]}" -v c="${M[$tool]}" -v d="${M[vips3]}" \
+                'BEGIN {printf "%.2f/%.2f", a / b, c / d}')"
+    done
+    unset T M
+done

@@ -15,18 +15,23 @@ import Thumbnailer
 @main
 enum ChatThumbnail {
     static let usage = """
-        USAGE: chat-thumbnail <input> <output> [--size <size>]
+        USAGE: chat-thumbnail <input> <output> [--size <size> ...] [--one-thread]
 
         Make a thumbnail of one JPEG or PNG file exactly as the chat server would.
 
         ARGUMENTS:
           <input>        Input image (JPEG or PNG).
           <output>       Output file (JPEG for opaque images, PNG for images with alpha), written atomically.
+                         With several sizes it must contain {size}, replaced by each size's name.
 
         OPTIONS:
           --size <size>  cropN (centred NxN crop) or fitN (longest side N), e.g. crop96, fit320, fit800.
+                         Repeat it for several sizes from one decode, as the server makes its three.
                          (default: fit320)
+          --one-thread   Resize on the decoding thread instead of beside it.
           -h, --help     Show this help.
+
+        Example: chat-thumbnail photo.jpg 'thumb-{size}.jpg' --size crop96 --size fit320 --size fit800
 
         Exit codes: 0 written, 1 the image was refused or could not be read or written (one line on stderr says
         why), 64 bad usage.
@@ -43,8 +48,11 @@ enum ChatThumbnail {
             exit(64)
         case .run(let invocation):
             do {
-                try Thumbnailer().makeThumbnail(inputPath: invocation.input, outputPath: invocation.output,
-                                                spec: invocation.spec)
+                let outputs = invocation.specs.map { spec in
+                    (spec, invocation.output.replacing("{size}", with: spec.description))
+                }
+                try Thumbnailer(pipelined: !invocation.oneThread).makeThumbnails(inputPath: invocation.input,
+                                                                                 outputs: outputs)
             } catch {
                 writeOut("Error: \(invocation.input): \(error.description)\n", to: STDERR_FILENO)
                 exit(1)
@@ -70,8 +78,10 @@ enum ChatThumbnail {
 /// The parsed command line.
 struct Invocation {
     var input: String
+    /// May contain `{size}`; must when there are several sizes.
     var output: String
-    var spec: ThumbnailSpec
+    var specs: [ThumbnailSpec]
+    var oneThread = false
 
     enum Parsed {
         case run(Invocation)
@@ -81,7 +91,8 @@ struct Invocation {
 
     static func parse(_ arguments: [String]) -> Parsed {
         var positional: [String] = []
-        var sizeText = "fit320"
+        var sizeTexts: [String] = []
+        var oneThread = false
         var index = 0
         var onlyPositional = false
         while index < arguments.count {
@@ -98,11 +109,13 @@ struct Invocation {
                 return .help
             case "--size":
                 guard index < arguments.count else { return .usageError("missing value for '--size <size>'") }
-                sizeText = arguments[index]
+                sizeTexts.append(arguments[index])
                 index += 1
+            case "--one-thread":
+                oneThread = true
             default:
                 if argument.hasPrefix("--size=") {
-                    sizeText = String(argument.dropFirst("--size=".count))
+                    sizeTexts.append(String(argument.dropFirst("--size=".count)))
                 } else {
                     return .usageError("unknown option '\(argument)'")
                 }
@@ -112,9 +125,18 @@ struct Invocation {
             return .usageError(positional.isEmpty ? "missing <input> and <output>" : "missing <output>")
         }
         guard positional.count == 2 else { return .usageError("unexpected argument '\(positional[2])'") }
-        guard let spec = ThumbnailSpec(sizeText) else {
-            return .usageError("invalid --size '\(sizeText)': expected cropN or fitN, N in 1...\(ThumbnailSpec.maxSize)")
+        var specs: [ThumbnailSpec] = []
+        for text in sizeTexts.isEmpty ? ["fit320"] : sizeTexts {
+            guard let spec = ThumbnailSpec(text) else {
+                return .usageError("invalid --size '\(text)': expected cropN or fitN, N in 1...\(ThumbnailSpec.maxSize)")
+            }
+            guard !specs.contains(spec) else { return .usageError("--size \(text) given twice") }
+            specs.append(spec)
         }
-        return .run(Invocation(input: positional[0], output: positional[1], spec: spec))
+        let output = positional[1]
+        guard specs.count == 1 || output.contains("{size}") else {
+            return .usageError("with several sizes, <output> must contain {size}, e.g. 'thumb-{size}.jpg'")
+        }
+        return .run(Invocation(input: positional[0], output: output, specs: specs, oneThread: oneThread))
     }
 }

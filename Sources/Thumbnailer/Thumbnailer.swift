@@ -12,9 +12,14 @@ public struct Thumbnailer: Sendable {
     public var jpegQuality: Int
     /// zlib level for PNG thumbnails (0...9).
     public var pngCompressionLevel: Int
+    /// Resize on a second thread while the decoder makes the next rows (`StripPipeline`), for images large enough
+    /// to gain from it. Off, each thumbnail uses one thread.
+    public var pipelined: Bool
 
-    public init(limits: ThumbnailerLimits = ThumbnailerLimits(), jpegQuality: Int = 82, pngCompressionLevel: Int = 6) {
+    public init(limits: ThumbnailerLimits = ThumbnailerLimits(), jpegQuality: Int = 82, pngCompressionLevel: Int = 6,
+                pipelined: Bool = true) {
         self.limits = limits
+        self.pipelined = pipelined
         self.jpegQuality = min(max(jpegQuality, 1), 100)
         self.pngCompressionLevel = min(max(pngCompressionLevel, 0), 9)
     }
@@ -92,6 +97,20 @@ public struct Thumbnailer: Sendable {
         return thumbnail
     }
 
+    /// Reads `inputPath` once, decodes it once, and writes each size's thumbnail to its path (atomically), in
+    /// order; returns them in the same order. Backs `chat-thumbnail IN OUT --size S --size S ...`, which makes the
+    /// server's sizes as the server does.
+    @discardableResult
+    public func makeThumbnails(inputPath: String,
+                               outputs: [(spec: ThumbnailSpec, path: String)]) throws(ThumbnailError) -> [Thumbnail] {
+        let thumbnails = try thumbnails(FileIO.read(path: inputPath, maxBytes: limits.maxInputBytes),
+                                        specs: outputs.map(\.spec))
+        for (thumbnail, output) in zip(thumbnails, outputs) {
+            try FileIO.writeAtomically(path: output.path, bytes: thumbnail.bytes)
+        }
+        return thumbnails
+    }
+
     /// All sizes of one file from one decode.
     public func makeThumbnails(inputPath: String,
                                specs: [ThumbnailSpec] = ThumbnailSpec.defaults) throws(ThumbnailError) -> [ThumbnailSpec: Thumbnail] {
@@ -103,13 +122,16 @@ public struct Thumbnailer: Sendable {
     private func makeThumbnails(_ input: InputBytes, specs: [ThumbnailSpec]) throws(ThumbnailError) -> [ThumbnailSpec: Thumbnail] {
         var unique: [ThumbnailSpec] = []
         for spec in specs where !unique.contains(spec) { unique.append(spec) }
-        guard !unique.isEmpty else { return [:] }
-        let rendered = try render(input, specs: unique)
-        var result: [ThumbnailSpec: Thumbnail] = [:]
-        for (spec, image) in zip(unique, rendered.images) {
-            result[spec] = try encode(image, partial: rendered.partial)
-        }
-        return result
+        return try Dictionary(uniqueKeysWithValues: zip(unique, thumbnails(input, specs: unique)))
+    }
+
+    /// One thumbnail per spec, in order, from one decode.
+    private func thumbnails(_ input: InputBytes, specs: [ThumbnailSpec]) throws(ThumbnailError) -> [Thumbnail] {
+        guard !specs.isEmpty else { return [] }
+        let rendered = try render(input, specs: specs)
+        var made: [Thumbnail] = []
+        for image in rendered.images { made.append(try encode(image, partial: rendered.partial)) }
+        return made
     }
 
     /// Images smaller than this (decoded pixels) are resized on the decoding thread: a second thread would cost
@@ -127,7 +149,7 @@ public struct Thumbnailer: Sendable {
             let streams = specs.map { Self.stream(for: $0, geometry: g, opaque: true) }
             try StripPipeline.run(
                 rowBytes: g.width * 4, stripRows: 16,
-                threaded: threaded ?? (g.width * g.height >= Self.pipelineMinimumPixels),
+                threaded: threaded ?? (pipelined && g.width * g.height >= Self.pipelineMinimumPixels),
                 produce: { (strip, maxRows) throws(ThumbnailError) in try decoder.read(into: strip, maxRows: maxRows) },
                 consume: { strip, rows in for stream in streams { stream.push(strip, rows: rows) } })
             return (streams.map { Orientation.apply(g.orientation, to: $0.finish()) }, decoder.isPartial)

@@ -35,7 +35,7 @@ struct ThumbnailCommandTests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/out.jpg"))
     }
 
-    @Test("parses its command line by hand: help, --size=, --, and every usage error exits 64 with nothing written")
+    @Test("parses its command line by hand: help, --size=, --, several sizes, and every usage error exits 64")
     func commandLine() async throws {
         let directory = MediaServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -43,7 +43,8 @@ struct ThumbnailCommandTests {
 
         let help = try await runBuilt("chat-thumbnail", ["--help"])
         #expect(help.status == 0 && help.stderr.isEmpty)
-        #expect(help.stdout.hasPrefix("USAGE: chat-thumbnail <input> <output> [--size <size>]"), "\(help.stdout)")
+        #expect(help.stdout.hasPrefix("USAGE: chat-thumbnail <input> <output> [--size <size> ...] [--one-thread]"),
+                "\(help.stdout)")
 
         let equals = try await runBuilt("chat-thumbnail", ["--size=crop40", source, directory + "/crop.jpg"])
         #expect(equals.status == 0, "\(equals.stderr)")
@@ -57,7 +58,24 @@ struct ThumbnailCommandTests {
         #expect(dashed.status == 0, "\(dashed.stderr)")
         #expect(FileManager.default.fileExists(atPath: directory + "/-out.jpg"))
 
+        // The server's three sizes from one decode, each the same bytes the server makes, with one thread or two.
+        let input = [UInt8](try #require(FileManager.default.contents(atPath: source)))
+        let server = try Thumbnailer().makeThumbnails(from: input)
+        for extra in [[], ["--one-thread"]] {
+            let sizes = try await runBuilt("chat-thumbnail", [source, directory + "/t-{size}.jpg", "--size", "crop96",
+                                                              "--size", "fit320", "--size", "fit800"] + extra)
+            #expect(sizes.status == 0, "\(extra): \(sizes.stderr)")
+            for spec in ThumbnailSpec.defaults {
+                let written = FileManager.default.contents(atPath: directory + "/t-\(spec).jpg")
+                #expect(written == server[spec].map { Data($0.bytes) }, "\(spec) \(extra)")
+            }
+        }
+
         for (arguments, message) in [([String](), "missing <input> and <output>"), ([source], "missing <output>"),
+                                     ([source, "a.jpg", "--size", "fit96", "--size", "crop20"],
+                                      "with several sizes, <output> must contain {size}, e.g. 'thumb-{size}.jpg'"),
+                                     ([source, "a-{size}.jpg", "--size", "fit96", "--size", "fit96"],
+                                      "--size fit96 given twice"),
                                      ([source, "a.jpg", "b.jpg"], "unexpected argument 'b.jpg'"),
                                      ([source, "a.jpg", "--size"], "missing value for '--size <size>'"),
                                      ([source, "a.jpg", "--quality", "90"], "unknown option '--quality'")] {

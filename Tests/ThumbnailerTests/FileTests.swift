@@ -28,6 +28,16 @@ import Testing
 
         let all = try Thumbnailer().makeThumbnails(inputPath: input)
         #expect(all[.fit800]?.width == 800 && all[.crop96]?.height == 96)
+
+        // Several files from one decode, in the order asked, each exactly the in-memory thumbnail.
+        let outputs = [(ThumbnailSpec.fit800, dir.appendingPathComponent("big.jpg").path),
+                       (ThumbnailSpec.crop96, dir.appendingPathComponent("small.jpg").path)]
+        let several = try Thumbnailer().makeThumbnails(inputPath: input, outputs: outputs)
+        #expect(several.map(\.width) == [800, 96])
+        for (thumbnail, output) in zip(several, outputs) {
+            #expect(try readFile(output.1) == thumbnail.bytes)
+            #expect(thumbnail == all[output.0])
+        }
         try? FileManager.default.removeItem(at: dir)
     }
 
