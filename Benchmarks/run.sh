@@ -38,7 +38,7 @@ if $tiny; then
     $bench --customers 10 --agents 2 --duration 1 --peer python
     $bench --idle 50
     section "thumbnails (tiny)"
-    RUNS=1 RSS_RUNS=1 Benchmarks/thumbnails.sh
+    RUNS=1 RSS_RUNS=1 SIZES_FILES=base-1920x1200.jpg Benchmarks/thumbnails.sh # debug build: one file for the sizes
     section "media ingest (tiny)"
     Benchmarks/media.sh 4
     section "media maintenance (tiny)"

@@ -8,7 +8,8 @@
 # A second table times the server's three sizes (crop96, fit320, fit800) from one decode, with and without the
 #   second resizing thread, against vipsthumbnail once per size (only with the default command).
 #   Needs: mate-backgrounds, libvips-tools, imagemagick, libjpeg-turbo-progs, time.
-# Environment: RUNS (timed runs per tool and file, default 9), RSS_RUNS (default 3), WORK (scratch directory).
+# Environment: RUNS (timed runs per tool and file, default 9), RSS_RUNS (default 3), WORK (scratch directory),
+#   SIZES_FILES (the files of the second table, default all four).
 # Wall time: median of RUNS, measured in-shell ($EPOCHREALTIME) so no wrapper process is counted.
 # Peak memory: median of RSS_RUNS of `/usr/bin/time -f %M` (maximum resident set, KiB).
 set -euo pipefail
@@ -119,7 +120,8 @@ echo
 echo "the server's three sizes (crop96, fit320, fit800): ours from one decode (sizes-1t: without the second"
 echo "resizing thread), against vipsthumbnail once per size (vips3, in one shell script)"
 printf '%-20s %-8s %9s %9s %12s\n' file tool "wall s" "RSS MiB" "vs vips3 t/m"
-for f in "${FILES[@]}"; do
+read -r -a SIZES_FILES <<<"${SIZES_FILES:-${FILES[*]}}"
+for f in "${SIZES_FILES[@]}"; do
     declare -A T=() M=()
     for tool in vips3 sizes-1t sizes; do
         read -r T[$tool] M[$tool] < <(measure "$(command_for "$tool" "$WORK/$f")")

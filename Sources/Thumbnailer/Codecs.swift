@@ -242,12 +242,16 @@ final class JPEGRowDecoder {
         }
         guard rows > 0 else { throw .corrupt(format: .jpeg, detail: "decoder stopped after \(rowsRead) rows") }
         rowsRead += Int(rows)
-        if isComplete { input = nil }
+        if isComplete { // libjpeg is done with the bytes: free them (when read from a file) before the encode
+            input?.releaseIfOwned()
+            input = nil
+        }
         return Int(rows)
     }
 
-    /// All remaining rows as one image (rows from the first).
+    /// The whole image, on a decoder no rows have been read from.
     func readImage() throws(ThumbnailError) -> RGBAImage {
+        precondition(rowsRead == 0, "readImage after read(into:maxRows:)")
         let count = geometry.width * geometry.height * 4
         var failure: ThumbnailError?
         let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in

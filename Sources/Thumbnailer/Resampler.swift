@@ -324,7 +324,9 @@ struct FilterBank {
                 sum += w
             }
             if sum == 0 { // degenerate window: nearest pixel
-                raw[i * span + min(max(Int(center) - base, 0), span - 1)] = 1
+                let c = min(max(Int(center) - base, 0), span - 1)
+                raw[i * span + c] = 1
+                last = max(last, base + c)
                 sum = 1
             }
             for c in 0..<span { raw[i * span + c] /= sum }

@@ -68,8 +68,7 @@ public struct Thumbnailer: Sendable {
     }
 
     public func makeThumbnail(from data: UnsafeRawBufferPointer, spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
-        let rendered = try render(InputBytes(borrowing: data), specs: [spec])
-        return try encode(rendered.images[0], partial: rendered.partial)
+        try thumbnails(InputBytes(borrowing: data), specs: [spec])[0]
     }
 
     public func makeThumbnail(from data: [UInt8], spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
@@ -91,10 +90,7 @@ public struct Thumbnailer: Sendable {
     /// it. Backs `chat-thumbnail IN OUT --size fit320`.
     @discardableResult
     public func makeThumbnail(inputPath: String, outputPath: String, spec: ThumbnailSpec) throws(ThumbnailError) -> Thumbnail {
-        let rendered = try render(FileIO.read(path: inputPath, maxBytes: limits.maxInputBytes), specs: [spec])
-        let thumbnail = try encode(rendered.images[0], partial: rendered.partial)
-        try FileIO.writeAtomically(path: outputPath, bytes: thumbnail.bytes)
-        return thumbnail
+        try makeThumbnails(inputPath: inputPath, outputs: [(spec, outputPath)])[0]
     }
 
     /// Reads `inputPath` once, decodes it once, and writes each size's thumbnail to its path (atomically), in
@@ -125,7 +121,7 @@ public struct Thumbnailer: Sendable {
         return try Dictionary(uniqueKeysWithValues: zip(unique, thumbnails(input, specs: unique)))
     }
 
-    /// One thumbnail per spec, in order, from one decode.
+    /// One thumbnail per spec, in order (exactly as many), from one decode.
     private func thumbnails(_ input: InputBytes, specs: [ThumbnailSpec]) throws(ThumbnailError) -> [Thumbnail] {
         guard !specs.isEmpty else { return [] }
         let rendered = try render(input, specs: specs)
