@@ -106,7 +106,6 @@ struct ic_jpeg_decoder {
     int max_scans;
     int unusable;   // after a longjmp, or after the last row, the libjpeg object may only be destroyed
     int started;    // ic_jpeg_start succeeded
-    int finished;   // every row was read
     int cmyk;       // output is CMYK, converted to RGBA row by row
     ic_status idle; // where errors go between calls (err.st never points at a caller's dead status)
 };
@@ -290,7 +289,6 @@ static ic_code read_rows_body(ic_jpeg_decoder *dec, void *raw) {
         // Skip jpeg_finish_decompress: nothing after the image is needed, and trailing junk must not cost time.
         jpeg_abort_decompress(cinfo);
         dec->unusable = 1; // one decode per open
-        dec->finished = 1;
     }
     return IC_OK;
 }
@@ -298,7 +296,6 @@ static ic_code read_rows_body(ic_jpeg_decoder *dec, void *raw) {
 ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int *rows, ic_status *st) {
     *rows = 0;
     set_status(st, IC_OK, "");
-    if (dec != NULL && dec->finished) return IC_OK;
     if (dec == NULL || dec->unusable || !dec->started || max_rows < 1) {
         set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
@@ -307,16 +304,7 @@ ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int 
     return guarded(dec, st, read_rows_body, &a);
 }
 
-int ic_jpeg_damaged(const ic_jpeg_decoder *dec, ic_status *st) {
-    set_status(st, IC_OK, "");
-    if (dec == NULL || !dec->err.damaged) return 0;
-    if (dec->err.pub.num_warnings > 0) {
-        char buf[JMSG_LENGTH_MAX];
-        (*dec->err.pub.format_message)((j_common_ptr)&dec->cinfo, buf);
-        set_status(st, IC_OK, "%s", buf);
-    }
-    return 1;
-}
+int ic_jpeg_damaged(const ic_jpeg_decoder *dec) { return dec != NULL && dec->err.damaged; }
 
 void ic_jpeg_close(ic_jpeg_decoder *dec) {
     if (dec == NULL) return;

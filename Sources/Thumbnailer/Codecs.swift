@@ -84,14 +84,21 @@ enum Codec {
         }
     }
 
-    /// Fills a new pixel array with `fill`, which returns the C status code.
-    static func pixels(count: Int, _ fill: (UnsafeMutablePointer<UInt8>?) -> ic_code) -> [UInt8]? {
-        var ok = false
+    /// A new pixel array of `count` bytes, all written by `fill` (nothing is zeroed first), or `fill`'s error.
+    static func pixels(count: Int,
+                       _ fill: (UnsafeMutablePointer<UInt8>) throws(ThumbnailError) -> Void) throws(ThumbnailError) -> [UInt8] {
+        var failure: ThumbnailError?
         let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            ok = fill(buffer.baseAddress) == IC_OK
-            initialized = ok ? count : 0
+            guard let base = buffer.baseAddress else { return }
+            do throws(ThumbnailError) {
+                try fill(base)
+                initialized = count
+            } catch {
+                failure = error
+            }
         }
-        return ok ? pixels : nil
+        if let failure { throw failure }
+        return pixels
     }
 }
 
@@ -226,10 +233,7 @@ final class JPEGRowDecoder {
     var isComplete: Bool { rowsRead == geometry.height }
 
     /// True when data was missing or damaged (missing parts are grey).
-    var isPartial: Bool {
-        var st = ic_status()
-        return ic_jpeg_damaged(decoder, &st) != 0
-    }
+    var isPartial: Bool { ic_jpeg_damaged(decoder) != 0 }
 
     /// Decodes the next rows, at most `maxRows` of `geometry.width * 4` bytes, into `buffer`; returns how many
     /// (0 once all are read).
@@ -252,20 +256,10 @@ final class JPEGRowDecoder {
     /// The whole image, on a decoder no rows have been read from.
     func readImage() throws(ThumbnailError) -> RGBAImage {
         precondition(rowsRead == 0, "readImage after read(into:maxRows:)")
-        let count = geometry.width * geometry.height * 4
-        var failure: ThumbnailError?
-        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            guard let base = buffer.baseAddress else { return }
-            do throws(ThumbnailError) {
-                while !isComplete {
-                    _ = try read(into: base + rowsRead * geometry.width * 4, maxRows: geometry.height - rowsRead)
-                }
-                initialized = count
-            } catch {
-                failure = error
-            }
+        let rowBytes = geometry.width * 4
+        let pixels = try Codec.pixels(count: rowBytes * geometry.height) { (base) throws(ThumbnailError) in
+            while !isComplete { _ = try read(into: base + rowsRead * rowBytes, maxRows: geometry.height - rowsRead) }
         }
-        if let failure { throw failure }
         guard let image = RGBAImage(width: geometry.width, height: geometry.height, pixels: pixels) else {
             throw .corrupt(format: .jpeg, detail: "decoder produced no pixels")
         }
@@ -313,8 +307,8 @@ enum PNGCodec {
         let count = w * h * 4
         var st = ic_status()
         var partial: Int32 = 0
-        guard let pixels = Codec.pixels(count: count, { ic_png_read_rgba(dec, $0, count, &partial, &st) }) else {
-            throw Codec.error(st, format: .png)
+        let pixels = try Codec.pixels(count: count) { (base) throws(ThumbnailError) in
+            guard ic_png_read_rgba(dec, base, count, &partial, &st) == IC_OK else { throw Codec.error(st, format: .png) }
         }
         guard let image = RGBAImage(width: w, height: h, pixels: pixels) else {
             throw .corrupt(format: .png, detail: "decoder produced no pixels")

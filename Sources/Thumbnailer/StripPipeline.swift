@@ -25,8 +25,8 @@ enum StripPipeline {
                     produce: (UnsafeMutablePointer<UInt8>, Int) throws(ThumbnailError) -> Int,
                     consume: @escaping (UnsafePointer<UInt8>, Int) -> Void) throws(ThumbnailError) {
         let stripBytes = rowBytes * stripRows
-        let handoff = StripHandoff(stripBytes: stripBytes, slots: threaded ? slots : 1)
-        guard threaded, let thread = handoff.startConsumer(consume) else {
+        let handoff = StripHandoff(stripBytes: stripBytes, slots: threaded ? slots : 1, consume: consume)
+        guard threaded, let thread = handoff.startConsumer() else {
             let strip = handoff.buffer(0)
             while true {
                 let rows = try produce(strip, stripRows)
@@ -61,10 +61,13 @@ private final class StripHandoff: @unchecked Sendable {
     private var produced = 0
     private var consumed = 0
     private var closed = false
+    /// Called on the consumer thread only (or, when there is none, by `StripPipeline.run` on its own thread).
+    let consume: (UnsafePointer<UInt8>, Int) -> Void
 
-    init(stripBytes: Int, slots: Int) {
+    init(stripBytes: Int, slots: Int, consume: @escaping (UnsafePointer<UInt8>, Int) -> Void) {
         self.stripBytes = stripBytes
         self.slots = slots
+        self.consume = consume
         storage = .allocate(capacity: stripBytes * slots)
         rows = [Int](repeating: 0, count: slots)
         pthread_mutex_init(mutex, nil)
@@ -119,24 +122,24 @@ private final class StripHandoff: @unchecked Sendable {
 
     // MARK: Consumer side
 
-    /// Starts the consumer thread, or returns nil when the system refuses one.
-    func startConsumer(_ consume: @escaping (UnsafePointer<UInt8>, Int) -> Void) -> pthread_t? {
-        let context = Unmanaged.passRetained(ConsumerContext(handoff: self, consume: consume)).toOpaque()
+    /// Starts the consumer thread, or returns nil when the system refuses one. The thread holds a reference to the
+    /// handoff until it ends.
+    func startConsumer() -> pthread_t? {
+        let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
-            let context = Unmanaged<ConsumerContext>.fromOpaque(raw).takeRetainedValue()
-            context.handoff.consumeAll(context.consume)
+            Unmanaged<StripHandoff>.fromOpaque(raw).takeRetainedValue().consumeAll()
             return nil
         }, context)
         guard started == 0 else {
-            Unmanaged<ConsumerContext>.fromOpaque(context).release()
+            Unmanaged<StripHandoff>.fromOpaque(context).release()
             return nil
         }
         return thread
     }
 
-    private func consumeAll(_ consume: (UnsafePointer<UInt8>, Int) -> Void) {
+    private func consumeAll() {
         while true {
             let next = locked { () -> (slot: Int, rows: Int)? in
                 while consumed == produced && !closed { wait() }
@@ -151,16 +154,5 @@ private final class StripHandoff: @unchecked Sendable {
                 pthread_cond_signal(changed)
             }
         }
-    }
-}
-
-/// What the consumer thread starts with; the closure is handed over, never called from two threads.
-private final class ConsumerContext: @unchecked Sendable {
-    let handoff: StripHandoff
-    let consume: (UnsafePointer<UInt8>, Int) -> Void
-
-    init(handoff: StripHandoff, consume: @escaping (UnsafePointer<UInt8>, Int) -> Void) {
-        self.handoff = handoff
-        self.consume = consume
     }
 }

@@ -69,8 +69,8 @@ public struct Thumbnail: Sendable, Hashable {
 
 /// Safety limits for untrusted images. Checked on the header, before any large allocation.
 public struct ThumbnailerLimits: Sendable, Hashable {
-    /// Largest width × height decoded (default 50 MP). Larger images are refused, not downscaled, because
-    /// PNG and non-progressive paths hold the full image in memory (4 bytes per pixel).
+    /// Largest width × height decoded (default 50 MP). Larger images are refused, not downscaled, because a PNG
+    /// is decoded whole (4 bytes per pixel) and a progressive JPEG keeps every coefficient until its last scan.
     public var maxPixels: Int
     /// Largest width or height.
     public var maxDimension: Int

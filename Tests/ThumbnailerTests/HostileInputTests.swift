@@ -89,6 +89,17 @@ import Testing
         #expect(bottom == [128, 128, 128, 255], "bottom pixel \(bottom)")
         let thumb = try Thumbnailer().makeThumbnail(from: cut, spec: .fit320)
         #expect(thumb.isPartial && thumb.format == .jpeg)
+
+        // Large enough for the second resizing thread: the same partial thumbnails as on one thread.
+        let large = try JPEGCodec.encode(testPicture(width: 640, height: 400, seed: 5), quality: 85)
+        let largeCut = Array(large.prefix(large.count * 6 / 10))
+        let (one, two) = try largeCut.withUnsafeBytes { raw in
+            (try Thumbnailer().render(InputBytes(borrowing: raw), specs: ThumbnailSpec.defaults, threaded: false),
+             try Thumbnailer().render(InputBytes(borrowing: raw), specs: ThumbnailSpec.defaults, threaded: true))
+        }
+        #expect(one.partial && two.partial)
+        #expect(one.images == two.images)
+        #expect(640 * 400 >= Thumbnailer.pipelineMinimumPixels, "the large picture must take the threaded path")
         // Cut inside the header: nothing to show.
         let header = Array(jpeg.prefix(100))
         do {
@@ -161,11 +172,16 @@ import Testing
 
     /// Corrupted bytes in the middle of the data: errors or images, no crash.
     @Test func flippedBytesAreSafe() throws {
-        let sources = [try Corpus.bytes("jpeg/testorig.jpg"), try JPEGCodec.encode(testPicture(width: 96, height: 64), quality: 80),
-                       try Corpus.bytes("pngsuite/png/basn6a08.png")]
+        // The 320x220 JPEG is large enough for the second resizing thread (Thumbnailer.pipelineMinimumPixels); fewer
+        // rounds of it keep the debug build's test time down.
+        let sources = [(try Corpus.bytes("jpeg/testorig.jpg"), 150),
+                       (try JPEGCodec.encode(testPicture(width: 96, height: 64), quality: 80), 150),
+                       (try Corpus.bytes("pngsuite/png/basn6a08.png"), 150),
+                       (try JPEGCodec.encode(testPicture(width: 320, height: 220, seed: 9), quality: 80), 30)]
+        #expect(320 * 220 >= Thumbnailer.pipelineMinimumPixels)
         var state: UInt32 = 12345
-        for source in sources {
-            for _ in 0..<150 {
+        for (source, rounds) in sources {
+            for _ in 0..<rounds {
                 var bytes = source
                 for _ in 0..<4 {
                     state = state &* 1_664_525 &+ 1_013_904_223

@@ -59,12 +59,13 @@ ic_jpeg_decoder *ic_jpeg_open(const uint8_t *data, size_t size, const ic_jpeg_li
 // DC-only streams). One decode per open.
 ic_code ic_jpeg_start(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, int *out_width, int *out_height,
                       ic_status *st);
-// Decodes the next rows, at most max_rows of out_width * 4 bytes each, contiguous from dst; *rows is how many (0 once
-// every row is read). After an error the decoder can only be closed. Data that ended early or was damaged still
-// gives every row (missing parts are grey, as libjpeg leaves them): see ic_jpeg_damaged.
+// Decodes the next rows, at most max_rows of out_width * 4 bytes each, contiguous from dst; *rows is how many. Call
+// it until out_height rows are read; after the last row, or after an error, the decoder can only be closed. Data that
+// ended early or was damaged still gives every row (missing parts are grey, as libjpeg leaves them): see
+// ic_jpeg_damaged.
 ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int *rows, ic_status *st);
-// 1 when data was missing or damaged so far (the image is partial); st->message gets libjpeg's last warning.
-int ic_jpeg_damaged(const ic_jpeg_decoder *dec, ic_status *st);
+// 1 when data was missing or damaged so far (the image is partial).
+int ic_jpeg_damaged(const ic_jpeg_decoder *dec);
 void ic_jpeg_close(ic_jpeg_decoder *dec);
 
 // For a progressive Huffman JPEG decoded at 1/8 scale, components decoded with a 1x1 IDCT (luma; all of them
