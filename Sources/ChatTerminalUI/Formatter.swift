@@ -1,5 +1,6 @@
 import ChatProtocol
 import Foundation
+import TerminalGraphics
 
 /// SGR styling that turns itself off under `NO_COLOR` / `TERM=dumb`.
 public struct Style: Sendable {
@@ -24,21 +25,39 @@ public struct Style: Sendable {
     }
 }
 
-/// One row of the message area. Text rows carry their styled text; a preview drawn as a graphic (sixel) covers
-/// several rows: the first carries the bytes, the others are placeholders with the same `graphicId`.
+/// One row of the message area: styled text, or one row of a preview drawn as a graphic (sixel).
 public struct DisplayLine: Sendable, Equatable {
     public var text: String
-    public var graphic: [UInt8]?
-    public var graphicId: String?
-    public var graphicRows = 0
+    public var picture: PictureRow?
 
     public init(_ text: String) { self.text = text }
 
-    public init(graphic: [UInt8]?, id: String, row: Int, rows: Int) {
+    public init(picture: PictureRow) {
         text = ""
-        self.graphic = row == 0 ? graphic : nil
-        graphicId = "\(id)#\(row)"
-        graphicRows = row == 0 ? rows : 0
+        self.picture = picture
+    }
+}
+
+/// Row `row` of a picture `rows` text rows tall. The screen draws the rows of a picture that are in view as one
+/// graphic; two rows are the same when they show the same row of the same picture.
+public struct PictureRow: Sendable, Equatable {
+    public var id: String
+    public var row: Int
+    public var rows: Int
+    /// Pixels per text row the picture was laid out for.
+    public var cellHeight: Int
+    public var picture: SixelPicture
+
+    public init(id: String, row: Int, rows: Int, cellHeight: Int, picture: SixelPicture) {
+        self.id = id
+        self.row = row
+        self.rows = rows
+        self.cellHeight = cellHeight
+        self.picture = picture
+    }
+
+    public static func == (a: PictureRow, b: PictureRow) -> Bool {
+        a.id == b.id && a.row == b.row && a.rows == b.rows && a.cellHeight == b.cellHeight
     }
 }
 

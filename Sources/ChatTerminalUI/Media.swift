@@ -29,8 +29,10 @@ struct UploadJob: Sendable {
 struct MediaState: Sendable {
     var uploads: [UploadJob] = []
     var counter = 0
-    /// Previews by "sha/columns/rows": encoded once per attachment and size, ready to draw.
+    /// Previews by "sha/columns/rows": rendered once per attachment and terminal size, ready to draw.
     var previews: [String: [DisplayLine]] = [:]
+    /// Decoded `fit320` thumbnails by SHA-256, so a resize renders previews again without downloading them again.
+    var thumbnails: [String: RGBAImage] = [:]
     var loading: Set<String> = []
     var failed: Set<String> = []
     var columns = 80
@@ -255,6 +257,8 @@ extension ChatApp {
     func mediaResized(columns: Int, rows: Int) {
         media.columns = columns
         media.rows = rows
+        // Previews of the old size are never shown again.
+        media.previews = [:]
     }
 
     private func key(_ sha: String) -> String { "\(sha)/\(media.columns)/\(media.rows)" }
@@ -264,6 +268,7 @@ extension ChatApp {
         startPreview(attachment)
     }
 
+    /// Downloads (once) and renders (once per size) a preview, off the actor; `previewReady` brings it back.
     private func startPreview(_ attachment: Attachment) {
         guard graphics.enabled, attachment.type.hasPrefix("image/"),
               attachment.thumbnails.contains(where: { $0.size == "fit320" }) else { return }
@@ -276,20 +281,28 @@ extension ChatApp {
         let columns = media.columns, rows = media.rows
         let app = self
         let sha = attachment.sha256
+        let cached = media.thumbnails[sha]
         Task.detached {
             do {
-                let data = try await Self.get(url, token: token)
-                let image = try Thumbnailer().decode(Array(data))
-                let lines = graphics.lines(for: image, id: sha, columns: columns, rows: rows)
-                await app.previewReady(key: key, sha: sha, lines: lines)
+                var image: RGBAImage
+                if let cached { image = cached } else { image = try Thumbnailer().decode(Array(try await Self.get(url, token: token))) }
+                let lines = graphics.lines(for: image, id: key, columns: columns, rows: rows)
+                await app.previewReady(key: key, sha: sha, image: image, lines: lines)
             } catch {
-                await app.previewReady(key: key, sha: sha, lines: nil)
+                await app.previewReady(key: key, sha: sha, image: nil, lines: nil)
             }
         }
     }
 
-    func previewReady(key: String, sha: String, lines: [DisplayLine]?) {
+    func previewReady(key: String, sha: String, image: RGBAImage?, lines: [DisplayLine]?) {
         media.loading.remove(key)
+        if let image {
+            // A few dozen thumbnails (300 KB each at most) cover any screen and its scrollback.
+            if media.thumbnails.count >= 64, let evicted = media.thumbnails.keys.first { media.thumbnails[evicted] = nil }
+            media.thumbnails[sha] = image
+        }
+        // Only the current size is kept; a preview made for a size the terminal no longer has is dropped.
+        guard key == self.key(sha) else { return }
         if let lines { media.previews[key] = lines } else { media.failed.insert(sha) }
         render()
     }

@@ -1,9 +1,7 @@
 import Foundation
 import ImageBuffer
-import Thumbnailer
-#if canImport(TerminalGraphics)
 import TerminalGraphics
-#endif
+import Thumbnailer
 
 /// Errors of `chat-client preview`.
 public struct PreviewError: Error, Sendable, CustomStringConvertible {
@@ -11,7 +9,6 @@ public struct PreviewError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-#if canImport(TerminalGraphics)
 /// How previews are drawn in this terminal: decided once at start-up (probe, environment, `--graphics`).
 public struct PreviewGraphics: Sendable {
     public var mode: GraphicsMode
@@ -66,52 +63,22 @@ public struct PreviewGraphics: Sendable {
         renderer.render(image: image, mode: mode, capabilities: sized(columns: columns, rows: rows), maxColumns: columns)
     }
 
-    /// Display lines of a preview: one per text row, or a sixel graphic covering its rows.
+    /// Display lines of a preview: one per text row, of text or of a picture.
     public func lines(for image: RGBAImage, id: String, columns: Int, rows: Int) -> [DisplayLine] {
-        guard let preview = renderer.renderPreview(image: image, mode: mode, capabilities: sized(columns: columns, rows: rows),
-                                                   maxColumns: columns) else { return [] }
-        if case .sixel = preview.graphics {
-            return (0..<preview.layout.rows).map { DisplayLine(graphic: preview.bytes, id: id, row: $0, rows: preview.layout.rows) }
-        }
-        return Self.textLines(preview.bytes).map { DisplayLine($0 + "\u{1B}[0m") }
-    }
-
-    /// Splits text-mode output (`CR`, then lines ending in `CR LF`) into lines.
-    static func textLines(_ bytes: [UInt8]) -> [String] {
-        var lines: [String] = []
-        var current: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == 0x0D && index + 1 < bytes.count && bytes[index + 1] == 0x0A {
-                lines.append(String(decoding: current, as: UTF8.self))
-                current = []
-                index += 2
-                continue
+        let caps = sized(columns: columns, rows: rows)
+        guard let preview = renderer.renderPreview(image: image, mode: mode, capabilities: caps, maxColumns: columns)
+        else { return [] }
+        switch preview.content {
+        case .sixel(let picture):
+            let count = preview.layout.rows
+            return (0..<count).map {
+                DisplayLine(picture: PictureRow(id: id, row: $0, rows: count, cellHeight: caps.cellHeight, picture: picture))
             }
-            if byte != 0x0D { current.append(byte) }
-            index += 1
+        case .text(let lines):
+            return lines.map { DisplayLine(String(decoding: $0, as: UTF8.self) + "\u{1B}[0m") }
         }
-        if !current.isEmpty { lines.append(String(decoding: current, as: UTF8.self)) }
-        return lines
     }
 }
-#else
-/// Previews are unavailable until the TerminalGraphics module is part of the build.
-public struct PreviewGraphics: Sendable {
-    public static let disabled = PreviewGraphics()
-    public static func detect(argument: String, environment: [String: String]) throws(PreviewError) -> PreviewGraphics {
-        guard ["auto", "sixel", "blocks", "ascii", "none"].contains(argument.lowercased()) else {
-            throw PreviewError("--graphics must be one of auto, sixel, blocks, ascii, none (not \(argument))")
-        }
-        return PreviewGraphics()
-    }
-    public var enabled: Bool { false }
-    public func rows(width: Int, height: Int, columns: Int, rows: Int) -> Int { 0 }
-    public func bytes(for image: RGBAImage, columns: Int, rows: Int) -> [UInt8] { [] }
-    public func lines(for image: RGBAImage, id: String, columns: Int, rows: Int) -> [DisplayLine] { [] }
-}
-#endif
 
 /// `chat-client preview FILE`: the same `fit320` thumbnail the server makes, then the same rendering as the chat.
 public enum LocalPreview {

@@ -1,10 +1,41 @@
 import ImageBuffer
 
-/// An encoded preview and the cells it covers.
-public struct RenderedPreview: Sendable, Hashable {
-    public var bytes: [UInt8]
+/// A preview ready to draw, and the cells it covers.
+public struct RenderedPreview: Sendable {
+    public enum Content: Sendable {
+        /// Drawn as a graphic; a screen can redraw it, or a band of its rows, from the quantised picture.
+        case sixel(SixelPicture)
+        /// One line of bytes per text row (half blocks or ASCII), each ending with the attributes reset.
+        case text([[UInt8]])
+    }
+
+    public var content: Content
     public var layout: PreviewLayout
     public var graphics: ResolvedGraphics
+
+    /// Bytes that draw the preview at the cursor, as `chat-client preview` prints it (the contract below).
+    public var bytes: [UInt8] {
+        var sink = ByteSink(capacity: 4096)
+        switch content {
+        case .sixel(let picture):
+            let rows = layout.rows
+            sink.append("\u{1B}[?25l\r")
+            for _ in 0..<rows { sink.append(0x0A) }
+            sink.appendCSI(rows, final: 0x41)  // CUU: back to the first reserved line
+            sink.append("\u{1B}7")
+            sink.append(picture.sixel())
+            sink.append("\u{1B}8")
+            sink.appendCSI(rows, final: 0x42)  // CUD: the spare line below
+            sink.append("\u{1B}[?25h")
+        case .text(let lines):
+            sink.append(0x0D)
+            for line in lines {
+                sink.append(line)
+                sink.append("\r\n")
+            }
+        }
+        return sink.finish()
+    }
 }
 
 /// Draws an image preview: decides the mode, lays it out, resamples, encodes.
@@ -46,37 +77,19 @@ public struct PreviewRenderer: Sendable {
         guard let layout = PreviewLayout.make(imageWidth: image.width, imageHeight: image.height, mode: graphics,
                                               capabilities: capabilities, maxColumns: maxColumns) else { return nil }
         let scaled = ImageResize.resize(image, width: layout.pixelWidth, height: layout.pixelHeight)
-        var sink = ByteSink(capacity: 4096)
+        let content: RenderedPreview.Content
         switch graphics {
         case .none:
             return nil
         case .sixel(let registers):
             var encoder = sixelEncoder
             encoder.maxColors = min(encoder.maxColors, registers)
-            let sixel = encoder.encode(scaled, canvasHeight: layout.canvasHeight)
-            let rows = layout.rows
-            sink.append("\u{1B}[?25l\r")
-            for _ in 0..<rows { sink.append(0x0A) }
-            sink.appendCSI(rows, final: 0x41)  // CUU: back to the first reserved line
-            sink.append("\u{1B}7")
-            sink.append(sixel)
-            sink.append("\u{1B}8")
-            sink.appendCSI(rows, final: 0x42)  // CUD: the spare line below
-            sink.append("\u{1B}[?25h")
+            content = .sixel(encoder.picture(scaled, canvasHeight: layout.canvasHeight))
         case .blocks(let depth):
-            let lines = HalfBlockRenderer(depth: depth, transparency: transparency).render(scaled)
-            appendLines(lines, into: &sink)
+            content = .text(HalfBlockRenderer(depth: depth, transparency: transparency).render(scaled))
         case .ascii:
-            appendLines(AsciiRenderer().render(scaled), into: &sink)
+            content = .text(AsciiRenderer().render(scaled))
         }
-        return RenderedPreview(bytes: sink.finish(), layout: layout, graphics: graphics)
-    }
-
-    private func appendLines(_ lines: [[UInt8]], into sink: inout ByteSink) {
-        sink.append(0x0D)
-        for line in lines {
-            sink.append(line)
-            sink.append("\r\n")
-        }
+        return RenderedPreview(content: content, layout: layout, graphics: graphics)
     }
 }

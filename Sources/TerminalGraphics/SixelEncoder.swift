@@ -42,9 +42,13 @@ public struct SixelEncoder: Sendable {
     /// Sixel bytes for `image`. `canvasHeight` (at least the image height) pads the raster with transparent rows, so
     /// a caller can make the picture cover whole text rows.
     public func encode(_ image: RGBAImage, canvasHeight: Int? = nil) -> [UInt8] {
+        picture(image, canvasHeight: canvasHeight).sixel()
+    }
+
+    /// `image` quantised and dithered once, ready to be drawn whole or in bands of rows (`SixelPicture`).
+    public func picture(_ image: RGBAImage, canvasHeight: Int? = nil) -> SixelPicture {
         let width = image.width
         let height = image.height
-        let canvas = max(height, canvasHeight ?? height)
         let colors = min(256, max(1, maxColors))
 
         let entries = ColorQuantizer.histogram(image)
@@ -64,21 +68,11 @@ public struct SixelEncoder: Sendable {
 
         var indices = [UInt16](repeating: SixelEncoder.transparent, count: width * height)
         if !shown.isEmpty {
-            dither(image, palette: shown, into: &indices)
+            indices = ErrorDiffusion(strength: ditherStrength, deadZone: ditherDeadZone, serpentine: serpentine)
+                .indices(image, palette: shown)
         }
-        let undrawn = canvas > height || !image.isOpaque
-
-        var sink = ByteSink(capacity: width * height + 8192)
-        sink.append(0x1B)
-        sink.append(undrawn ? "P0;1q\"1;1;" : "Pq\"1;1;")
-        sink.appendDecimal(width)
-        sink.append(0x3B)
-        sink.appendDecimal(canvas)
-        SixelBands.emit(indices: indices, width: width, height: height, canvasHeight: canvas,
-                        percentPalette: percent, into: &sink)
-        sink.append(0x1B)
-        sink.append(0x5C)
-        return sink.finish()
+        return SixelPicture(width: width, height: height, canvasHeight: max(height, canvasHeight ?? height),
+                            indices: indices, palette: percent, opaque: image.isOpaque)
     }
 
     static let transparent: UInt16 = 0xFFFF
@@ -93,84 +87,6 @@ public struct SixelEncoder: Sendable {
     @inline(__always)
     static func level(_ p: Int) -> Int {
         (p * 255 + 50) / 100
-    }
-
-    /// Serpentine Floyd–Steinberg into palette indices; transparent pixels neither receive nor pass on error.
-    private func dither(_ image: RGBAImage, palette: [SIMD3<Float>], into indices: inout [UInt16]) {
-        let width = image.width
-        let stride = (width + 2) * 3
-        var search = NearestColor(palette: palette)
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * stride)
-        let pal = UnsafeMutablePointer<Float>.allocate(capacity: palette.count * 3)
-        defer {
-            rows.deallocate()
-            pal.deallocate()
-        }
-        for (i, c) in palette.enumerated() {
-            pal[i * 3] = c.x
-            pal[i * 3 + 1] = c.y
-            pal[i * 3 + 2] = c.z
-        }
-        rows.initialize(repeating: 0, count: 2 * stride)
-        image.pixels.withUnsafeBufferPointer { pxBuf in
-            indices.withUnsafeMutableBufferPointer { outBuf in
-                guard let px = pxBuf.baseAddress, let out = outBuf.baseAddress else { return }
-                SixelEncoder.diffuse(px, width: width, height: image.height, search: &search, palette: pal,
-                                     strength: ditherStrength, dead: ditherDeadZone, serpentine: serpentine,
-                                     rows: rows, out: out)
-            }
-        }
-    }
-
-    private static func diffuse(_ px: UnsafePointer<UInt8>, width: Int, height: Int, search: inout NearestColor,
-                                palette pal: UnsafePointer<Float>, strength: Float, dead: Float, serpentine: Bool,
-                                rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>) {
-        let stride = (width + 2) * 3
-        let w7 = strength * (7.0 / 16), w3 = strength * (3.0 / 16)
-        let w5 = strength * (5.0 / 16), w1 = strength * (1.0 / 16)
-        for y in 0..<height {
-            // Error for this row, and for the row below (cleared before use); one pixel of margin each side.
-            let cur = rows + (y & 1) * stride
-            let next = rows + ((y + 1) & 1) * stride
-            next.update(repeating: 0, count: stride)
-            let forward = !serpentine || (y & 1) == 0
-            let step = forward ? 3 : -3
-            let line = px + y * width * 4
-            let outLine = out + y * width
-            var x = forward ? 0 : width - 1
-            let dx = forward ? 1 : -1
-            for _ in 0..<width {
-                defer { x += dx }
-                let p = line + x * 4
-                if p[3] < 128 { continue }
-                let e = cur + (x + 1) * 3
-                let r = min(255, max(0, Float(p[0]) + e[0]))
-                let g = min(255, max(0, Float(p[1]) + e[1]))
-                let b = min(255, max(0, Float(p[2]) + e[2]))
-                let c = search.nearest(r, g, b)
-                outLine[x] = UInt16(truncatingIfNeeded: c)
-                let q = pal + c * 3
-                var er = r - q[0], eg = g - q[1], eb = b - q[2]
-                if abs(er) < dead { er = 0 }
-                if abs(eg) < dead { eg = 0 }
-                if abs(eb) < dead { eb = 0 }
-                let ahead = e + step
-                ahead[0] += er * w7
-                ahead[1] += eg * w7
-                ahead[2] += eb * w7
-                let below = next + (x + 1) * 3
-                let belowBehind = below - step, belowAhead = below + step
-                belowBehind[0] += er * w3
-                belowBehind[1] += eg * w3
-                belowBehind[2] += eb * w3
-                below[0] += er * w5
-                below[1] += eg * w5
-                below[2] += eb * w5
-                belowAhead[0] += er * w1
-                belowAhead[1] += eg * w1
-                belowAhead[2] += eb * w1
-            }
-        }
     }
 }
 

@@ -50,6 +50,60 @@ import TerminalGraphics
         #expect(out.contains("\u{1B}[4;1H\u{1B}[2Ka"))
     }
 
+    /// Rows of a picture `rows` text rows of 20 pixels tall.
+    func pictureLines(_ id: String, rows: Int) throws -> [DisplayLine] {
+        let image = try #require(RGBAImage(width: 16, height: rows * 20,
+                                           pixels: [UInt8](repeating: 200, count: 16 * rows * 20 * 4)))
+        let picture = SixelEncoder().picture(image, canvasHeight: rows * 20)
+        return (0..<rows).map { DisplayLine(picture: PictureRow(id: id, row: $0, rows: rows, cellHeight: 20, picture: picture)) }
+    }
+
+    func render(_ screen: inout Screen, _ lines: [DisplayLine]) -> String {
+        String(decoding: screen.render(lines: lines, status: "STATUS", prompt: "> ", promptWidth: 2, input: "",
+                                       cursorColumn: 0), as: UTF8.self)
+    }
+
+    @Test func aPictureIsDrawnAfterTheTextAndItsRowsAreNotWrittenWhileItStays() throws {
+        var screen = Screen(columns: 40, rows: 12)  // message rows 1...10
+        let picture = try pictureLines("p", rows: 2)
+        // Bottom-aligned: "a" on row 7, the picture on rows 8-9, "b" on row 10.
+        let first = render(&screen, [DisplayLine("a")] + picture + [DisplayLine("b")])
+        let sixel = try #require(first.range(of: "\u{1B}P"))
+        #expect(first.range(of: "\u{1B}[10;1H\u{1B}[2Kb").map { $0.upperBound <= sixel.lowerBound } == true,
+                "text rows are written before the picture")
+        #expect(first.contains("\u{1B}[r\u{1B}[8;1H\u{1B}[2K\u{1B}[9;1H\u{1B}[2K\u{1B}[8;1H\u{1B}P"),
+                "whole screen as scroll region, the picture's rows cleared, then the picture at its top row")
+        #expect(first.contains("\u{1B}\\\u{1B}[1;10r"), "the message area is the scroll region again after it")
+        #expect(!first[sixel.upperBound...].contains("\u{1B}[8;1H") && !first[sixel.upperBound...].contains("\u{1B}[9;1H"),
+                "nothing goes to the picture's rows after it is drawn")
+
+        // A row below changes: the picture stays as drawn, its rows untouched.
+        let second = render(&screen, [DisplayLine("a")] + picture + [DisplayLine("b ✓")])
+        #expect(second.contains("\u{1B}[10;1H\u{1B}[2Kb ✓"))
+        #expect(!second.contains("\u{1B}P") && !second.contains("\u{1B}[8;1H") && !second.contains("\u{1B}[9;1H"))
+
+        // A new line at the bottom: the picture moves up a row and is drawn again there, without scrolling the
+        // region (a terminal moves pictures in a scrolled region its own way, or not at all).
+        let third = render(&screen, [DisplayLine("a")] + picture + [DisplayLine("b ✓"), DisplayLine("c")])
+        #expect(!third.contains("\n"))
+        #expect(third.contains("\u{1B}[7;1H\u{1B}[2K\u{1B}[8;1H\u{1B}[2K\u{1B}[7;1H\u{1B}P"))
+        #expect(third.contains("\u{1B}[9;1H\u{1B}[2Kb ✓") && third.contains("\u{1B}[10;1H\u{1B}[2Kc"))
+        #expect(third.contains("\u{1B}[6;1H\u{1B}[2Ka"))
+    }
+
+    @Test func aPicturePartlyOutOfViewIsDrawnClippedToItsRowsInView() throws {
+        var screen = Screen(columns: 40, rows: 6)  // message rows 1...4
+        let picture = try pictureLines("p", rows: 3)
+        // Rows 1 and 2 of the picture are in view (row 0 is above the area), then two lines of text.
+        let out = render(&screen, picture + [DisplayLine("x"), DisplayLine("y")])
+        #expect(out.contains("\u{1B}[1;1H\u{1B}P0;1q\"1;1;16;40") || out.contains("\u{1B}[1;1H\u{1B}Pq\"1;1;16;40"),
+                "a 40-pixel raster (two rows of 20) at the top of the area: \(out.debugDescription)")
+        // The same picture whole, once there is room for it.
+        screen.resize(columns: 40, rows: 12)
+        let whole = render(&screen, picture + [DisplayLine("x"), DisplayLine("y")])
+        #expect(whole.contains("q\"1;1;16;60"))
+    }
+
     @Test func restoreBytesResetTheRegionAndShowTheCursor() {
         let bytes = String(decoding: Screen.restoreBytes(rows: 24), as: UTF8.self)
         #expect(bytes.hasPrefix("\u{1B}[r"))
@@ -68,7 +122,7 @@ import TerminalGraphics
         let graphics = PreviewGraphics(mode: .blocks, capabilities: caps)
         let lines = graphics.lines(for: image, id: "x", columns: 80, rows: 60)
         #expect(!lines.isEmpty)
-        #expect(lines.allSatisfy { $0.graphic == nil })
+        #expect(lines.allSatisfy { $0.picture == nil })
         let first = try #require(lines.first?.text)
         #expect(first.contains("255;0;0"), "red in the first row: \(first.debugDescription)")
         #expect(lines.contains { $0.text.contains("0;0;255") }, "blue further down")

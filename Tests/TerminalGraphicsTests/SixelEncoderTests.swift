@@ -79,6 +79,28 @@ struct SixelEncoderTests {
         #expect(top == 255 && padding == 0)
     }
 
+    @Test("a band of rows of a picture is drawn with exactly the whole picture's pixels for those rows")
+    func clippedRows() throws {
+        let source = TestSupport.syntheticPhoto(width: 48, height: 40)
+        let picture = SixelEncoder().picture(source, canvasHeight: 51)
+        let whole = try SixelDecoder.decode(picture.sixel())
+        #expect(whole.rasterHeight == 51)
+        // Rows 17..<34: a text row of 17 pixels, as a chat screen clips a preview; not a multiple of 6.
+        let middle = try SixelDecoder.decode(picture.sixel(pixelRows: 17..<34))
+        #expect(middle.rasterWidth == 48 && middle.rasterHeight == 17)
+        #expect(middle.drawnHeight == 17, "nothing is drawn below the clip, even in its last partial band")
+        for y in 0..<17 {
+            for x in 0..<48 {
+                let a = ((17 + y) * 48 + x) * 4, b = (y * 48 + x) * 4
+                #expect(Array(whole.image.pixels[a..<(a + 4)]) == Array(middle.image.pixels[b..<(b + 4)]), "pixel \(x),\(y)")
+            }
+        }
+        // The last rows reach into the padding: only 6 picture rows, the rest transparent; past the canvas, nothing.
+        let bottom = try SixelDecoder.decode(picture.sixel(pixelRows: 34..<68))
+        #expect(bottom.rasterHeight == 17 && bottom.drawnHeight == 6 && bottom.p2 == 1)
+        #expect(picture.sixel(pixelRows: 60..<80).isEmpty)
+    }
+
     @Test("flat colours are exact and tiny")
     func flatColours() throws {
         // Two colours that are whole percents survive exactly; a wide flat area is one run per band.

@@ -30,8 +30,9 @@ public struct ToolResult: Sendable {
 /// Runs `executable` with `arguments` to its end (standard input empty) and returns its status and output. Output
 /// goes through files, so a child that writes much to both streams cannot block on a full pipe. A child still
 /// running after `timeout` is killed and reported, so a hung tool fails its test instead of hanging the run.
+/// `environment` adds to (or replaces in) the test's own environment.
 public func runTool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120),
-                    currentDirectory: String? = nil) async throws -> ToolResult {
+                    currentDirectory: String? = nil, environment: [String: String] = [:]) async throws -> ToolResult {
     try await offPool {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)")
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
@@ -48,6 +49,9 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
