@@ -83,14 +83,15 @@ public actor ChatApp {
         Terminal.enterRawMode(rows: size.rows)
         state.addNotice(.info, "connecting to \(options.server) as \(options.user); /help lists commands, Ctrl-C quits")
         render()
-        let input = Task.detached { [self] in
+        if !graphics.typedAhead.isEmpty { input(graphics.typedAhead) }
+        let keys = Task.detached { [self] in
             for await bytes in Terminal.inputStream() { await self.input(bytes) }
             await self.quit()
         }
         let network = Task.detached { [self] in await self.networkLoop() }
         for await _ in quitStream { break }
         network.cancel()
-        input.cancel()
+        keys.cancel()
         connection?.close()
         Terminal.write(Screen.restoreBytes(rows: screen.rows))
         Terminal.restore()
@@ -364,38 +365,7 @@ public actor ChatApp {
     }
 
     private func statusLine() -> String {
-        var parts: [String] = []
-        switch state.status {
-        case .connecting(let attempt): parts.append(attempt > 1 ? "◌ connecting (attempt \(attempt))" : "◌ connecting")
-        case .syncing: parts.append("◌ syncing")
-        case .online: parts.append("● online")
-        case .offline(let reason, let retry): parts.append("○ offline: \(reason); retry in \(retry)s")
-        case .failed(let reason): parts.append("✖ \(reason)")
-        }
-        if state.isAgent {
-            parts.append("\(state.user) (agent)")
-            parts.append("unread \(state.totalUnread)")
-            let roster = state.rosterOrder().map { entry -> String in
-                var name = entry.customer
-                if entry.customer == state.current { name = "▸" + name }
-                if entry.unread > 0 { name += "(\(entry.unread))" }
-                if attention.contains(entry.customer) { name += "!" }
-                if !entry.online { name = "·" + name }
-                return name
-            }
-            if !roster.isEmpty { parts.append(roster.joined(separator: " ")) }
-        } else {
-            parts.append(state.user)
-            if let agents = state.agentsOnline { parts.append(agents == 1 ? "1 agent online" : "\(agents) agents online") }
-        }
-        if let typing = state.typingText() { parts.append(typing) }
-        if let progress = progressText() { parts.append(progress) }
-        if scrollBack > 0 { parts.append("scrolled up \(scrollBack) lines: PgDn") }
-        let pending = state.pending.count
-        if pending > 0 { parts.append("\(pending) unsent") }
-        let plain = TextWidth.sanitize(" " + parts.joined(separator: " │ "))
-        let (fitted, width) = TextWidth.prefix(Substring(plain), fitting: screen.columns)
-        let padded = String(fitted) + String(repeating: " ", count: max(0, screen.columns - width))
-        return style.colors ? "\u{1B}[7m" + padded + "\u{1B}[0m" : padded
+        StatusLine(state: state, attention: attention, progress: progressText(), scrollBack: scrollBack)
+            .text(columns: screen.columns, style: style)
     }
 }

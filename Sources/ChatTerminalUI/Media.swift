@@ -191,8 +191,8 @@ extension ChatApp {
         let elapsed = (ContinuousClock.now - job.started).inSeconds
         let rate = elapsed > 0.2 ? Double(job.acknowledged - job.startOffset) / elapsed : 0
         let filled = percent / 10
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 10 - filled)
-        return "↑ \(job.name.prefix(20)) \(bar) \(percent)% \(MessageFormatter.byteCount(job.acknowledged))/"
+        let bar = String(repeating: Glyphs.barFull, count: filled) + String(repeating: Glyphs.barEmpty, count: 10 - filled)
+        return "\(Glyphs.upload) \(job.name.prefix(20)) \(bar) \(percent)% \(MessageFormatter.byteCount(job.acknowledged))/"
             + "\(MessageFormatter.byteCount(job.size)) \(MessageFormatter.byteCount(Int(rate)))/s"
     }
 
@@ -312,9 +312,9 @@ extension ChatApp {
         guard let list = message.attachments, index < list.count else { return [] }
         let attachment = list[index]
         let number = state.attachmentNumber(messageId: message.id, index: index).map { "[\($0)] " } ?? ""
-        var card = String(repeating: " ", count: MessageFormatter.indent) + style.bold(number) + "📎 "
+        var card = String(repeating: " ", count: MessageFormatter.indent) + style.bold(number)
             + TextWidth.sanitize(attachment.name) + style.dim(" · \(attachment.type) · \(MessageFormatter.byteCount(attachment.size))")
-        if attachment.nameMismatch { card += style.apply("1;31", " ⚠ the name does not match the content") }
+        if attachment.nameMismatch { card += style.apply("1;31", " \(Glyphs.warning) the name does not match the content") }
         if attachment.expired == true { card += style.dim(" · expired") }
         var out = [DisplayLine(card)]
         guard graphics.enabled, attachment.type.hasPrefix("image/"),

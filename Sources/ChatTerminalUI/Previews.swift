@@ -14,6 +14,8 @@ public struct PreviewGraphics: Sendable {
     public var mode: GraphicsMode
     public var capabilities: TerminalCapabilities
     public var renderer = PreviewRenderer()
+    /// Keys typed while the probe waited for the terminal's answers: the start of the user's input.
+    public var typedAhead: [UInt8] = []
 
     public static let disabled = PreviewGraphics(mode: .none, capabilities: TerminalCapabilities())
 
@@ -31,15 +33,16 @@ public struct PreviewGraphics: Sendable {
         }
         let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
         let needsProbe = mode == .auto || mode == .sixel
-        let capabilities: TerminalCapabilities
         if interactive && needsProbe {
             let budget = environment["CHAT_PROBE_TIMEOUT_MS"].flatMap { Int($0) }.map { min(10_000, max(50, $0)) } ?? 200
-            capabilities = TerminalProbe.capabilities(input: STDIN_FILENO, output: STDOUT_FILENO, environment: environment,
-                                                      timeoutMilliseconds: budget)
-        } else {
-            capabilities = TerminalCapabilities.detect(answers: nil, window: TerminalProbe.windowSize(fd: STDOUT_FILENO),
-                                                       environment: environment)
+            let probed = TerminalProbe.capabilities(input: STDIN_FILENO, output: STDOUT_FILENO, environment: environment,
+                                                    timeoutMilliseconds: budget)
+            var graphics = PreviewGraphics(mode: mode, capabilities: probed.capabilities)
+            graphics.typedAhead = probed.typedAhead
+            return graphics
         }
+        let capabilities = TerminalCapabilities.detect(answers: nil, window: TerminalProbe.windowSize(fd: STDOUT_FILENO),
+                                                       environment: environment)
         return PreviewGraphics(mode: mode, capabilities: capabilities)
     }
 

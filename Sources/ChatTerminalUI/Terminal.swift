@@ -60,7 +60,8 @@ public enum Terminal {
             sigemptyset(&action.sa_mask)
             sigaction(signal, &action, nil)
         }
-        guard tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0 else {
+        // TCSANOW, not TCSAFLUSH: keys typed while the client started are the user's first input, not noise.
+        guard tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0 else {
             rawActive = 0
             return false
         }

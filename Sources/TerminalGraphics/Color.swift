@@ -19,13 +19,6 @@ public struct RGB: Sendable, Hashable {
 public enum Ansi256 {
     static let cubeLevels: [Int] = [0, 95, 135, 175, 215, 255]
 
-    /// Nearest cube level index for each 8-bit value (levels are not evenly spaced, so midpoints decide).
-    private static let cubeIndex: [UInt8] = (0..<256).map { v in
-        var best = 0
-        for i in 1..<6 where abs(cubeLevels[i] - v) < abs(cubeLevels[best] - v) { best = i }
-        return UInt8(best)
-    }
-
     /// The colour of a palette index in 16...255 (other indices: black).
     public static func color(of index: UInt8) -> RGB {
         switch index {
@@ -39,27 +32,44 @@ public enum Ansi256 {
             return .black
         }
     }
+}
 
-    /// The index in 16...255 nearest to `color` (squared RGB distance). The cube is separable, so its nearest
-    /// point is per channel; the nearest grey is the one nearest the mean.
-    public static func nearest(_ color: RGB) -> UInt8 {
-        let r = Int(color.r), g = Int(color.g), b = Int(color.b)
-        let ri = Int(cubeIndex[r]), gi = Int(cubeIndex[g]), bi = Int(cubeIndex[b])
-        let cr = cubeLevels[ri] - r, cg = cubeLevels[gi] - g, cb = cubeLevels[bi] - b
-        let cubeDistance = cr * cr + cg * cg + cb * cb
-        // Grey i is 8 + 10i; the best i is next to (sum/3 - 8) / 10, so look at its neighbours.
-        let guess = min(23, max(0, ((r + g + b) - 24 + 15) / 30))
-        var greyIndex = 0
-        var greyDistance = Int.max
-        for i in max(0, guess - 1)...min(23, guess + 1) {
-            let v = 8 + 10 * i
-            let d = (v - r) * (v - r) + (v - g) * (v - g) + (v - b) * (v - b)
-            if d < greyDistance {
-                greyDistance = d
-                greyIndex = i
+/// The colours half-block previews may use in a 256-colour terminal, with what each index shows: the 240 above the
+/// first 16 as xterm defines them, and any of the first 16 that the terminal reported (OSC 4). Those 16 differ with
+/// every theme, so they are used only when the terminal said what they are.
+public struct TerminalPalette: Sendable, Hashable {
+    public let indices: [UInt8]
+    public let colors: [RGB]
+
+    /// `reported`: palette index → the colour the terminal reported for it.
+    public init(reported: [Int: RGB] = [:]) {
+        var indices: [UInt8] = []
+        var colors: [RGB] = []
+        for index in 0..<256 {
+            if let color = reported[index] {
+                indices.append(UInt8(index))
+                colors.append(color)
+            } else if index >= 16 {
+                indices.append(UInt8(index))
+                colors.append(Ansi256.color(of: UInt8(index)))
             }
         }
-        if greyDistance < cubeDistance { return UInt8(232 + greyIndex) }
-        return UInt8(16 + 36 * ri + 6 * gi + bi)
+        self.indices = indices
+        self.colors = colors
+    }
+
+    /// The index whose colour is nearest to `color` (squared RGB distance).
+    public func nearest(_ color: RGB) -> UInt8 {
+        var best = 0
+        var bestDistance = Int.max
+        for (i, p) in colors.enumerated() {
+            let dr = Int(p.r) - Int(color.r), dg = Int(p.g) - Int(color.g), db = Int(p.b) - Int(color.b)
+            let d = dr * dr + dg * dg + db * db
+            if d < bestDistance {
+                best = i
+                bestDistance = d
+            }
+        }
+        return indices[best]
     }
 }

@@ -10,6 +10,11 @@ struct ErrorDiffusion {
     var deadZone: Float
     /// Alternate the scan direction per row, against the diagonal artefacts of one-way diffusion.
     var serpentine: Bool
+    /// When above 0, a pixel takes the colour the diffused error points to only if its squared distance to the
+    /// pixel's own colour is within `slack` times that of the nearest colour; otherwise the nearest. Dithering then
+    /// happens where two palette colours are about as near (the edges of posterised patches), and a coarse fixed
+    /// palette does not sprinkle far colours over flat areas.
+    var slack: Float = 0
 
     /// One index into `palette` per pixel, row by row.
     func indices(_ image: RGBAImage, palette: [SIMD3<Float>]) -> [UInt16] {
@@ -34,7 +39,8 @@ struct ErrorDiffusion {
             indices.withUnsafeMutableBufferPointer { outBuf in
                 guard let px = pxBuf.baseAddress, let out = outBuf.baseAddress else { return }
                 Self.diffuse(px, width: width, height: image.height, search: &search, palette: pal,
-                             strength: strength, dead: deadZone, serpentine: serpentine, rows: rows, out: out)
+                             strength: strength, dead: deadZone, serpentine: serpentine, slack: slack, rows: rows,
+                             out: out)
             }
         }
         return indices
@@ -42,7 +48,7 @@ struct ErrorDiffusion {
 
     private static func diffuse(_ px: UnsafePointer<UInt8>, width: Int, height: Int, search: inout NearestColor,
                                 palette pal: UnsafePointer<Float>, strength: Float, dead: Float, serpentine: Bool,
-                                rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>) {
+                                slack: Float, rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>) {
         let stride = (width + 2) * 3
         let w7 = strength * (7.0 / 16), w3 = strength * (3.0 / 16)
         let w5 = strength * (5.0 / 16), w1 = strength * (1.0 / 16)
@@ -65,7 +71,18 @@ struct ErrorDiffusion {
                 let r = min(255, max(0, Float(p[0]) + e[0]))
                 let g = min(255, max(0, Float(p[1]) + e[1]))
                 let b = min(255, max(0, Float(p[2]) + e[2]))
-                let c = search.nearest(r, g, b)
+                var c = search.nearest(r, g, b)
+                if slack > 0 {
+                    let pr = Float(p[0]), pg = Float(p[1]), pb = Float(p[2])
+                    let own = search.nearest(pr, pg, pb)
+                    if own != c {
+                        @inline(__always) func distance(_ i: Int) -> Float {
+                            let q = pal + i * 3
+                            return (q[0] - pr) * (q[0] - pr) + (q[1] - pg) * (q[1] - pg) + (q[2] - pb) * (q[2] - pb)
+                        }
+                        if distance(c) > slack * distance(own) + 1 { c = own }
+                    }
+                }
                 outLine[x] = UInt16(truncatingIfNeeded: c)
                 let q = pal + c * 3
                 var er = r - q[0], eg = g - q[1], eb = b - q[2]

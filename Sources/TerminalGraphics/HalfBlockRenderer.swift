@@ -21,10 +21,18 @@ public struct HalfBlockRenderer: Sendable {
 
     public var depth: ColorDepth
     public var transparency: Transparency
+    /// The colours of a 256-colour terminal (`.palette256`).
+    public var palette: TerminalPalette
+    /// `.palette256` dithers by error diffusion: light (the palette's steps are coarse, so full-strength diffusion
+    /// sprinkles far colours over flat areas) and constrained to colours about as near as the nearest one, which
+    /// breaks posterised patches up where they meet without costing PSNR elsewhere (BENCHMARKS.md, 256 colours).
+    static let dithering = ErrorDiffusion(strength: 0.75, deadZone: 4, serpentine: true, slack: 1.3)
 
-    public init(depth: ColorDepth = .trueColor, transparency: Transparency = .composite(over: .black)) {
+    public init(depth: ColorDepth = .trueColor, transparency: Transparency = .composite(over: .black),
+                palette: TerminalPalette = TerminalPalette()) {
         self.depth = depth
         self.transparency = transparency
+        self.palette = palette
     }
 
     /// One line of bytes per cell row (`(height + 1) / 2` rows; an odd last pixel row is paired with nothing:
@@ -32,46 +40,73 @@ public struct HalfBlockRenderer: Sendable {
     public func render(_ image: RGBAImage) -> [[UInt8]] {
         let width = image.width
         let height = image.height
+        let pens = self.pens(image)
         var lines: [[UInt8]] = []
         lines.reserveCapacity((height + 1) / 2)
-        image.pixels.withUnsafeBufferPointer { buf in
-            for top in stride(from: 0, to: height, by: 2) {
-                var line = ByteSink(capacity: width * 24)
-                var state = PenState()
-                for x in 0..<width {
-                    let upper = pixel(buf, width: width, x: x, y: top)
-                    let lower = top + 1 < height ? pixel(buf, width: width, x: x, y: top + 1) : blank
-                    let cell: (glyph: Glyph, fg: Pen, bg: Pen)
-                    switch (upper, lower) {
-                    case (nil, nil):
-                        cell = (.space, state.fg, .terminal)
-                    case let (u?, nil):
-                        cell = (.upper, pen(u), .terminal)
-                    case let (nil, l?):
-                        cell = (.lower, pen(l), .terminal)
-                    case let (u?, l?):
-                        let fu = pen(u), fl = pen(l)
-                        // Same colour twice: a space on that background, so the foreground need not change.
-                        cell = fu == fl ? (.space, state.fg, fl) : (.upper, fu, fl)
-                    }
-                    state.move(to: cell.fg, bg: cell.bg, into: &line)
-                    switch cell.glyph {
-                    case .space: line.append(0x20)
-                    case .upper:  // U+2580 in UTF-8
-                        line.append(0xE2)
-                        line.append(0x96)
-                        line.append(0x80)
-                    case .lower:  // U+2584
-                        line.append(0xE2)
-                        line.append(0x96)
-                        line.append(0x84)
-                    }
+        let blankPen = blank.map(pen)
+        for top in stride(from: 0, to: height, by: 2) {
+            var line = ByteSink(capacity: width * 24)
+            var state = PenState()
+            for x in 0..<width {
+                let upper = pens[top * width + x]
+                let lower = top + 1 < height ? pens[(top + 1) * width + x] : blankPen
+                let cell: (glyph: Glyph, fg: Pen, bg: Pen)
+                switch (upper, lower) {
+                case (nil, nil):
+                    cell = (.space, state.fg, .terminal)
+                case let (u?, nil):
+                    cell = (.upper, u, .terminal)
+                case let (nil, l?):
+                    cell = (.lower, l, .terminal)
+                case let (u?, l?):
+                    // Same colour twice: a space on that background, so the foreground need not change.
+                    cell = u == l ? (.space, state.fg, l) : (.upper, u, l)
                 }
-                line.append("\u{1B}[0m")
-                lines.append(line.finish())
+                state.move(to: cell.fg, bg: cell.bg, into: &line)
+                switch cell.glyph {
+                case .space: line.append(0x20)
+                case .upper:  // U+2580 in UTF-8
+                    line.append(0xE2)
+                    line.append(0x96)
+                    line.append(0x80)
+                case .lower:  // U+2584
+                    line.append(0xE2)
+                    line.append(0x96)
+                    line.append(0x84)
+                }
             }
+            line.append("\u{1B}[0m")
+            lines.append(line.finish())
         }
         return lines
+    }
+
+    /// The pen of every pixel, row by row; nil where it is transparent (`.terminalDefault`).
+    private func pens(_ image: RGBAImage) -> [Pen?] {
+        let count = image.width * image.height
+        // Transparency resolved first: composited over its colour, or alpha kept as drawn / not drawn.
+        var flat = RGBAImage(width: image.width, height: image.height)
+        image.pixels.withUnsafeBufferPointer { buf in
+            for i in 0..<count {
+                let o = i * 4
+                if let c = pixel(buf, width: image.width, x: i % image.width, y: i / image.width) {
+                    flat.pixels[o] = c.r
+                    flat.pixels[o + 1] = c.g
+                    flat.pixels[o + 2] = c.b
+                    flat.pixels[o + 3] = 255
+                }
+            }
+        }
+        switch depth {
+        case .trueColor:
+            return (0..<count).map { i in
+                flat.pixels[i * 4 + 3] == 0 ? nil : .rgb(RGB(flat.pixels[i * 4], flat.pixels[i * 4 + 1], flat.pixels[i * 4 + 2]))
+            }
+        case .palette256:
+            let colors = palette.colors.map { SIMD3<Float>(Float($0.r), Float($0.g), Float($0.b)) }
+            let indices = Self.dithering.indices(flat, palette: colors)
+            return indices.map { $0 == SixelEncoder.transparent ? nil : .indexed(palette.indices[Int($0)]) }
+        }
     }
 
     private enum Glyph { case space, upper, lower }
@@ -100,10 +135,11 @@ public struct HalfBlockRenderer: Sendable {
         }
     }
 
+    /// The pen of a single colour (the composite colour below an odd last row).
     private func pen(_ c: RGB) -> Pen {
         switch depth {
         case .trueColor: return .rgb(c)
-        case .palette256: return .indexed(Ansi256.nearest(c))
+        case .palette256: return .indexed(palette.nearest(c))
         }
     }
 }

@@ -86,7 +86,8 @@ public struct PreviewRenderer: Sendable {
             encoder.maxColors = min(encoder.maxColors, registers)
             content = .sixel(encoder.picture(scaled, canvasHeight: layout.canvasHeight))
         case .blocks(let depth):
-            content = .text(HalfBlockRenderer(depth: depth, transparency: transparency).render(scaled))
+            content = .text(HalfBlockRenderer(depth: depth, transparency: transparency,
+                                              palette: TerminalPalette(reported: capabilities.palette)).render(scaled))
         case .ascii:
             content = .text(AsciiRenderer().render(scaled))
         }

@@ -4,6 +4,7 @@
 /// - `CSI 16 t` → `CSI 6 ; height ; width t`: cell size in pixels
 /// - `CSI 14 t` → `CSI 4 ; height ; width t`: text area size in pixels
 /// - `CSI ? 1 ; 1 ; 0 S` (XTSMGRAPHICS, read colour registers) → `CSI ? 1 ; 0 ; registers S` (status 0 = success)
+/// - `OSC 4 ; 0 ; ? ; ... ; 15 ; ? ST` (the first 16 palette colours) → `OSC 4 ; n ; rgb:RRRR/GGGG/BBBB ST` each
 /// - `CSI c` (primary device attributes, DA1) → `CSI ? class ; attributes... c`; attribute 4 means sixel.
 /// Every terminal answers DA1, and answers in order, so DA1 comes last and its answer marks the end: anything
 /// not answered before it will not be answered.
@@ -11,6 +12,8 @@ public struct ProbeAnswers: Sendable, Equatable {
     public var cellSize: PixelSize?
     public var textAreaSize: PixelSize?
     public var colorRegisters: Int?
+    /// Palette colours the terminal reported (OSC 4), by index.
+    public var palette: [Int: RGB] = [:]
     /// DA1 parameters, the class first (e.g. 63 or 1), then the attributes. nil: no answer (yet).
     public var deviceAttributes: [Int]?
     /// Input that was not part of an answer (keys typed during the probe), in order, for the caller to use.
@@ -43,6 +46,13 @@ public struct ProbeAnswers: Sendable, Equatable {
             // CSI is ESC [ or the 8-bit 0x9B.
             let start = i
             var p: Int
+            if bytes[i] == 0x1B, i + 1 < n, bytes[i + 1] == 0x5D {
+                // OSC: up to BEL or ST; a palette report is kept, any other is dropped (never taken as keys).
+                guard let (body, end) = oscBody(bytes, from: i + 2) else { break }  // cut off: more to come
+                answers.recordColor(body)
+                i = end
+                continue
+            }
             if bytes[i] == 0x1B, i + 1 < n, bytes[i + 1] == 0x5B {
                 p = i + 2
             } else if bytes[i] == 0x1B, i + 1 == n {
@@ -75,6 +85,38 @@ public struct ProbeAnswers: Sendable, Equatable {
             }
         }
         return answers
+    }
+
+    /// The bytes of an OSC starting at `start` (after `ESC ]`) and the index after its terminator (BEL or `ESC \`);
+    /// nil when the terminator has not arrived.
+    private static func oscBody(_ bytes: [UInt8], from start: Int) -> (ArraySlice<UInt8>, Int)? {
+        var p = start
+        while p < bytes.count {
+            if bytes[p] == 0x07 { return (bytes[start..<p], p + 1) }
+            if bytes[p] == 0x1B, p + 1 < bytes.count {
+                // ST; or an ESC that starts something else and so ends a malformed OSC.
+                return bytes[p + 1] == 0x5C ? (bytes[start..<p], p + 2) : (bytes[start..<p], p)
+            }
+            if bytes[p] == 0x1B { return nil }
+            p += 1
+        }
+        return nil
+    }
+
+    /// `4;n;rgb:R/G/B` with 1 to 4 hex digits per channel (scaled to 8 bits), as xterm reports a palette entry.
+    private mutating func recordColor(_ body: ArraySlice<UInt8>) {
+        let fields = String(decoding: body, as: UTF8.self).split(separator: ";", omittingEmptySubsequences: false)
+        guard fields.count == 3, fields[0] == "4", let index = Int(fields[1]), (0...255).contains(index),
+              fields[2].hasPrefix("rgb:") else { return }
+        let channels = fields[2].dropFirst(4).split(separator: "/")
+        guard channels.count == 3 else { return }
+        var values: [UInt8] = []
+        for channel in channels {
+            guard (1...4).contains(channel.count), let value = Int(channel, radix: 16) else { return }
+            let maximum = (1 << (4 * channel.count)) - 1
+            values.append(UInt8((value * 255 + maximum / 2) / maximum))
+        }
+        palette[index] = RGB(values[0], values[1], values[2])
     }
 
     /// Stores a recognised answer; false for any other sequence.

@@ -44,6 +44,8 @@ public struct TerminalCapabilities: Sendable, Hashable {
     public var cellSizeKnown: Bool
     public var columns: Int
     public var rows: Int
+    /// Palette colours the terminal reported (the first 16, which themes change), by index.
+    public var palette: [Int: RGB] = [:]
     /// `COLORTERM` is `truecolor` or `24bit`.
     public var trueColor: Bool
     /// False under `NO_COLOR` (any value but empty) or `TERM=dumb`: then `auto` means ASCII.
@@ -98,6 +100,7 @@ public struct TerminalCapabilities: Sendable, Hashable {
         if let answers {
             caps.sixel = answers.announcesSixel
             if let registers = answers.colorRegisters, registers > 0 { caps.colorRegisters = registers }
+            caps.palette = answers.palette
         }
         if let cell = cellSize(answers: answers, window: window, columns: caps.columns, rows: caps.rows) {
             caps.cellWidth = cell.width

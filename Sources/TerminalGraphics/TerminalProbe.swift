@@ -7,9 +7,11 @@ import Darwin
 /// Asks a real terminal what it can do: one batch of queries, answers read until the DA1 answer or the time budget
 /// runs out. The parsing is `ProbeAnswers.parse`; this is only the tty I/O.
 public enum TerminalProbe {
-    /// `CSI 16 t` (cell size), `CSI 14 t` (text area), `CSI ? 1 ; 1 ; 0 S` (colour registers), `CSI c` (DA1,
-    /// last: the sentinel).
-    public static let request: [UInt8] = Array("\u{1B}[16t\u{1B}[14t\u{1B}[?1;1;0S\u{1B}[c".utf8)
+    /// `CSI 16 t` (cell size), `CSI 14 t` (text area), `CSI ? 1 ; 1 ; 0 S` (colour registers), `OSC 4` for the
+    /// first 16 palette colours (themes change them; half-block previews dither to what the terminal shows), `CSI c`
+    /// (DA1, last: the sentinel).
+    public static let request: [UInt8] = Array(("\u{1B}[16t\u{1B}[14t\u{1B}[?1;1;0S\u{1B}]4;"
+        + (0..<16).map { "\($0);?" }.joined(separator: ";") + "\u{1B}\\\u{1B}[c").utf8)
 
     /// The window size of a terminal, nil when `fd` is not one.
     public static func windowSize(fd: Int32) -> WindowSize? {
@@ -62,13 +64,14 @@ public enum TerminalProbe {
     }
 
     /// Window size, probe (skipped for `TERM=dumb`, where escape sequences would be printed as text) and
-    /// environment together.
+    /// environment together; and the keys typed while the probe ran, which belong to the program's input.
     public static func capabilities(input: Int32, output: Int32, environment: [String: String],
-                                    timeoutMilliseconds: Int = 200) -> TerminalCapabilities {
+                                    timeoutMilliseconds: Int = 200) -> (capabilities: TerminalCapabilities, typedAhead: [UInt8]) {
         let window = windowSize(fd: output) ?? windowSize(fd: input)
         let dumb = environment["TERM"] == "dumb"
         let answers = dumb ? nil : run(input: input, output: output, timeoutMilliseconds: timeoutMilliseconds)
-        return TerminalCapabilities.detect(answers: answers, window: window, environment: environment)
+        return (TerminalCapabilities.detect(answers: answers, window: window, environment: environment),
+                answers?.otherInput ?? [])
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

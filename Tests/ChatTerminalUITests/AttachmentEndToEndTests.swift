@@ -73,7 +73,7 @@ import Testing
         do {
             // (Not the sniffed type: random bytes are sometimes taken for something, e.g. a DOS executable.)
             try await tmux.waitFor(agent, "the attachment after the resumed upload", timeout: .seconds(60)) {
-                $0.contains("[1] 📎 report.bin") && $0.contains("3.0 MB")
+                $0.contains("[1] report.bin") && $0.contains("3.0 MB")
             }
         } catch {
             let screen = (try? await offPool { try tmux.capture(customer) }) ?? ""
@@ -109,7 +109,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory + "/again.bin"))
         _ = try await offPool { try tmux.run(["respawn-pane", "-k", "-t", "chat:\(customer)", customerCommand]) }
         try await tmux.waitFor(customer, "expired card after a fresh start", timeout: .seconds(30)) { screen in
-            screen.split(separator: "\n").contains { $0.contains("📎 report.bin") && $0.contains("expired") }
+            screen.split(separator: "\n").contains { $0.contains("] report.bin") && $0.contains("expired") }
         }
     }
 }

@@ -212,6 +212,39 @@ import Testing
         return state
     }
 
+    /// Code points of WGL4 (Windows Glyph List 4) beyond Latin-1 that the console may use: what every common
+    /// monospace font covers.
+    static let wgl4Symbols: Set<UInt32> = [
+        0x2022, 0x2026, 0x203C, 0x2190, 0x2191, 0x2192, 0x2193, 0x2194, 0x2195, 0x2500, 0x2502, 0x250C, 0x2510,
+        0x2514, 0x2518, 0x251C, 0x2524, 0x252C, 0x2534, 0x253C, 0x2580, 0x2584, 0x2588, 0x258C, 0x2590, 0x2591,
+        0x2592, 0x2593, 0x25A0, 0x25A1, 0x25AA, 0x25AB, 0x25AC, 0x25B2, 0x25BA, 0x25BC, 0x25C4, 0x25CA, 0x25CB,
+        0x25CF, 0x25D8, 0x25D9, 0x25E6,
+    ]
+
+    @Test func theStatusLineUsesOnlyGlyphsEveryMonospaceFontHas() {
+        func check(_ text: String, _ what: String) {
+            let foreign = text.unicodeScalars.filter { $0.value > 0xFF && !Self.wgl4Symbols.contains($0.value) }
+            #expect(foreign.isEmpty, "\(what): \(foreign.map { String(format: "U+%04X", $0.value) }) in \(text)")
+        }
+        for glyph in Glyphs.all { check(glyph, "glyph") }
+        var state = agent()
+        _ = state.open("alice")
+        let statuses: [ConnectionStatus] = [.connecting(attempt: 1), .connecting(attempt: 3), .syncing, .online,
+                                            .offline(reason: "cannot reach the server", retryInSeconds: 4),
+                                            .failed(reason: "token revoked")]
+        for status in statuses {
+            state.status = status
+            let line = StatusLine(state: state, attention: ["bob"], progress: "\(Glyphs.upload) a.png \(Glyphs.barFull)",
+                                  scrollBack: 3).text(columns: 300, style: Style(colors: true))
+            check(line, "\(status)")
+            #expect(line.contains("alice") && line.contains("bob"), "the roster is in the line: \(line)")
+        }
+        var customerState = customer()
+        customerState.status = .online
+        check(StatusLine(state: customerState, attention: [], progress: nil, scrollBack: 0).text(columns: 100, style: Style(colors: false)),
+              "customer")
+    }
+
     @Test func agentRosterUnreadNextAndSwitch() {
         var state = agent()
         #expect(state.totalUnread == 3)

@@ -49,7 +49,7 @@ import Testing
         try TestImages.png(width: 48, height: 32).write(to: URL(fileURLWithPath: png))
         try await tmux.type(customer, "/attach \(png)")
         try await tmux.waitFor(agent, "attachment card and preview", timeout: .seconds(20)) { screen in
-            screen.contains("📎 picture.png") && screen.contains("image/png")
+            screen.contains("] picture.png") && screen.contains("image/png")
                 && screen.split(separator: "\n").filter { $0.contains("▀") || $0.contains("▄") }.count >= 3
         }
 

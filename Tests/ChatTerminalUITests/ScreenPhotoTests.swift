@@ -71,6 +71,12 @@ import Thumbnailer
         // Ctrl-L draws the same again.
         try await agent.key("ctrl+l")
         try await agent.expect("agent: Ctrl-L", references, rows: 40, whole: [box, flower], clipped: [ladybird])
+        // PgUp leaves the ladybird cut by the bottom of the area instead: drawn down to its last row in view.
+        try await agent.key("Prior")
+        try await agent.expect("agent: PgUp to a preview cut at the bottom", references, rows: 40, clipped: [ladybird],
+                               absent: [box, flower])
+        try await agent.key("Next")
+        try await agent.expect("agent: PgDn to the newest", references, rows: 40, whole: [box, flower], clipped: [ladybird])
 
         // A smaller terminal: previews are laid out again for it (a third of its rows at most).
         let shot = try await agent.screenshot()
@@ -91,22 +97,73 @@ import Thumbnailer
     }
 }
 
-/// How each photo looks in this terminal, drawn by `chat-client preview` in an xterm of the same size.
+extension ScreenPhotoTests {
+    @Test(.timeLimit(.minutes(2))) func halfBlockPreviewsIn256ColoursAreAtLeastAsFaithfulAsChafas() async throws {
+        let chat = try await ChatFixture()
+        defer { chat.stop() }
+        let wood = try await chat.photos(["wood": try Self.originals.path("wood")]).path("wood")
+        try await chat.sendPhoto(wood, text: "the scratched table")
+        let display = try VirtualDisplay()
+        defer { display.stop() }
+
+        // Ours, as `chat-client preview` draws it in a plain 256-colour xterm (no COLORTERM: the 256-colour palette).
+        let references = try await PreviewReferences(display: display, client: chat.client, wanted: [(wood, 40)],
+                                                     kind: .plain256)
+        let ours = try references.picture(wood, rows: 40)
+        // The same thumbnail the server makes, drawn by chafa in as many cells.
+        let thumbnail = chat.directory + "/wood-fit320.jpg"
+        try await runToolChecked(try builtExecutable("chat-thumbnail"), [wood, thumbnail, "--size", "fit320"])
+        let columns = ours.width / references.cell.width, rows = ours.height / references.cell.height
+        let chafa = try await PreviewReferences(display: display, kind: .plain256, drawings: [
+            (key: "chafa", rows: 40, command: "chafa --format symbols --symbols vhalf --colors 256 --stretch "
+                + "--size \(columns)x\(rows) '\(thumbnail)'"),
+        ]).picture("chafa", rows: 40)
+        #expect(chafa.width == ours.width && chafa.height == ours.height,
+                "chafa drew \(chafa.width)x\(chafa.height) pixels, ours \(ours.width)x\(ours.height)")
+
+        let source = try Thumbnailer().decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: thumbnail))))
+        let expected = ImageResize.resize(source, width: ours.width, height: ours.height)
+        let reference = Screenshot(width: expected.width, height: expected.height,
+                                   rgb: (0..<(expected.width * expected.height)).flatMap { Array(expected.pixels[($0 * 4)..<($0 * 4 + 3)]) })
+        let full = 0..<ours.height
+        let oursPSNR = reference.psnr(of: ours, rows: full, x: 0, y: 0)
+        let chafaPSNR = reference.psnr(of: chafa, rows: full, x: 0, y: 0)
+        #expect(oursPSNR >= chafaPSNR, "ours \(oursPSNR) dB, chafa's \(chafaPSNR) dB against the thumbnail")
+
+        // And the chat shows exactly that preview.
+        let agent = try await Xterm(display: display, kind: .plain256, command: chat.clientCommand(user: "sam", log: "agent"))
+        defer { agent.stop() }
+        try await agent.type("/switch alice")
+        try await agent.expect("agent in 256 colours: /switch", references, rows: 40, whole: [wood])
+    }
+}
+
+/// How each photo looks in this terminal, drawn by `chat-client preview` in an xterm of the same size; or what any
+/// other command draws there.
 struct PreviewReferences: Sendable {
     private var pictures: [String: Screenshot] = [:]
+    /// The terminal's cell size in pixels.
+    private(set) var cell = (width: 0, height: 0)
 
-    /// Each wanted (photo, rows) drawn in its own xterm, all at once, side by side on the display.
-    init(display: VirtualDisplay, client: String, wanted: [(photo: String, rows: Int)]) async throws {
-        try await withThrowingTaskGroup(of: (String, Screenshot).self) { group in
-            for (index, item) in wanted.enumerated() {
+    /// Each wanted (photo, rows) drawn by `chat-client preview` in its own xterm.
+    init(display: VirtualDisplay, client: String, wanted: [(photo: String, rows: Int)], kind: Xterm.Kind = .sixel) async throws {
+        try await self.init(display: display, kind: kind, drawings: wanted.map {
+            (key: $0.photo, rows: $0.rows, command: "\(client) preview '\($0.photo)'")
+        })
+    }
+
+    /// Each command run in its own xterm of `rows` rows, all at once, side by side; kept as `key`.
+    init(display: VirtualDisplay, kind: Xterm.Kind, drawings: [(key: String, rows: Int, command: String)]) async throws {
+        try await withThrowingTaskGroup(of: (String, Screenshot, (width: Int, height: Int)).self) { group in
+            for (index, item) in drawings.enumerated() {
                 group.addTask {
-                    let terminal = try await Xterm(display: display, kind: .sixel, rows: item.rows, x: index % 3 * 860,
-                                                   y: index / 3 * 700, command: "\(client) preview '\(item.photo)'")
+                    let terminal = try await Xterm(display: display, kind: kind, rows: item.rows, x: index % 3 * 860,
+                                                   y: index / 3 * 700, command: item.command)
                     defer { terminal.stop() }
                     // Done when something taller than a text row is drawn and two screenshots in a row agree. Rows
                     // with a few pixels only (the cursor) are not part of the picture.
                     var last: Screenshot?
-                    let shot = try await terminal.waitFor("the preview of \(item.photo) at \(item.rows) rows") { shot in
+                    let shot = try await terminal.waitFor("the drawing of \(item.key) at \(item.rows) rows") { shot in
                         defer { last = shot }
                         let cell = shot.cell(columns: 100, rows: item.rows)
                         guard let box = shot.contentBox(minimumPerRow: 2 * cell.width), box.height > 2 * cell.height else {
@@ -116,12 +173,15 @@ struct PreviewReferences: Sendable {
                     }
                     let cell = shot.cell(columns: 100, rows: item.rows)
                     guard let box = shot.contentBox(minimumPerRow: 2 * cell.width) else {
-                        throw TestFailure("chat-client preview drew nothing for \(item.photo)")
+                        throw TestFailure("\(item.command) drew nothing")
                     }
-                    return (Self.key(item.photo, item.rows), shot.crop(x: box.x, y: box.y, width: box.width, height: box.height))
+                    return (Self.key(item.key, item.rows), shot.crop(x: box.x, y: box.y, width: box.width, height: box.height), cell)
                 }
             }
-            for try await (key, picture) in group { pictures[key] = picture }
+            for try await (key, picture, cell) in group {
+                pictures[key] = picture
+                self.cell = cell
+            }
         }
     }
 
@@ -141,29 +201,42 @@ extension Xterm {
     func expect(_ what: String, _ references: PreviewReferences, rows: Int, whole: [String] = [], clipped: [String] = [],
                 absent: [String] = [], timeout: Duration = .seconds(25)) async throws -> Screenshot {
         let templates = try (whole + clipped + absent).map { ($0, try references.picture($0, rows: rows)) }
-        return try await waitFor(what, timeout: timeout) { shot in
-            let cell = shot.cell(columns: columns, rows: rows)
-            guard shot.height == 2 * Screenshot.border + rows * cell.height else { return "the window is not \(rows) rows yet" }
-            let area = Screenshot.border..<(Screenshot.border + (rows - 2) * cell.height)
-            var problems: [String] = []
+        do {
+            return try await waitFor(what, timeout: timeout) { shot in check(shot, templates, rows: rows, whole: whole,
+                                                                           clipped: clipped, absent: absent) }
+        } catch {
+            // The pictures looked for, beside the screen, for whoever reads the failure.
+            var kept: [String] = []
             for (photo, template) in templates {
-                let name = URL(fileURLWithPath: photo).lastPathComponent
-                let found = shot.find(template, x: Screenshot.border, cellHeight: cell.height, area: area)
-                if whole.contains(photo), found.count != 1 || !found[0].whole {
-                    let best = shot.find(template, x: Screenshot.border, cellHeight: cell.height, area: area, minimumPSNR: 0)
-                        .max { $0.psnr < $1.psnr }.map { " (best \($0))" } ?? ""
-                    problems.append("\(name) (\(template.width)x\(template.height)) should be whole once, found \(found)\(best)")
-                }
-                if clipped.contains(photo), found.count != 1 || found[0].whole {
-                    problems.append("\(name) should be partly in view once, found \(found)")
-                }
-                if absent.contains(photo), !found.isEmpty { problems.append("\(name) should not be in view, found \(found)") }
+                kept.append(try await template.keep(named: "reference-" + URL(fileURLWithPath: photo).lastPathComponent))
             }
-            let bottom = (Screenshot.border + (rows - 2) * cell.height)..<shot.height
-            let fragments = shot.colourfulPixels(rows: bottom)
-            if fragments > 0 { problems.append("\(fragments) picture pixels in the status and input lines") }
-            return problems.isEmpty ? nil : problems.joined(separator: "; ")
+            throw TestFailure("\(error); the references are in \(kept.joined(separator: ", "))")
         }
+    }
+
+    private func check(_ shot: Screenshot, _ templates: [(String, Screenshot)], rows: Int, whole: [String], clipped: [String],
+                       absent: [String]) -> String? {
+        let cell = shot.cell(columns: columns, rows: rows)
+        guard shot.height == 2 * Screenshot.border + rows * cell.height else { return "the window is not \(rows) rows yet" }
+        let area = Screenshot.border..<(Screenshot.border + (rows - 2) * cell.height)
+        var problems: [String] = []
+        for (photo, template) in templates {
+            let name = URL(fileURLWithPath: photo).lastPathComponent
+            let found = shot.find(template, x: Screenshot.border, cellHeight: cell.height, area: area)
+            if whole.contains(photo), found.count != 1 || !found[0].whole {
+                let best = shot.find(template, x: Screenshot.border, cellHeight: cell.height, area: area, minimumPSNR: 0)
+                    .max { $0.psnr < $1.psnr }.map { " (best \($0))" } ?? ""
+                problems.append("\(name) (\(template.width)x\(template.height)) should be whole once, found \(found)\(best)")
+            }
+            if clipped.contains(photo), found.count != 1 || found[0].whole {
+                problems.append("\(name) should be partly in view once, found \(found)")
+            }
+            if absent.contains(photo), !found.isEmpty { problems.append("\(name) should not be in view, found \(found)") }
+        }
+        let bottom = (Screenshot.border + (rows - 2) * cell.height)..<shot.height
+        let fragments = shot.colourfulPixels(rows: bottom)
+        if fragments > 0 { problems.append("\(fragments) picture pixels in the status and input lines") }
+        return problems.isEmpty ? nil : problems.joined(separator: "; ")
     }
 }
 

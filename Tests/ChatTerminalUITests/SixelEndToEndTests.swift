@@ -57,7 +57,7 @@ import Thumbnailer
         let hidden = before.ranges(of: Array("\u{1B}[?25l".utf8)).last?.lowerBound ?? -1
         let shown = before.ranges(of: Array("\u{1B}[?25h".utf8)).last?.lowerBound ?? -1
         #expect(hidden > shown, "the cursor is hidden while the picture is drawn")
-        #expect(screen.contains("📎 photo.png"), "the card is shown above the preview")
+        #expect(screen.contains("[1] ") && screen.contains("photo.png"), "the card is shown above the preview")
 
         // Decoded by libsixel, the picture is the customer's (through the server's JPEG thumbnail and 256 colours).
         let sixelPath = directory + "/preview.six", pngPath = directory + "/preview.png"

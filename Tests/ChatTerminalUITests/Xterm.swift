@@ -85,9 +85,12 @@ final class Xterm: Sendable {
         process.executableURL = URL(fileURLWithPath: try requireExecutable("xterm"))
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
-        for name in ["TMUX", "NO_COLOR", "STY", "COLORTERM", "CHAT_PROBE_TIMEOUT_MS"] { environment[name] = nil }
+        for name in ["TMUX", "NO_COLOR", "STY", "COLORTERM"] { environment[name] = nil }
         environment["DISPLAY"] = display.name
         environment["SWIFT_BACKTRACE"] = "interactive=no"
+        // The probe ends at the terminal's last answer; the budget only matters on a loaded machine, where 200 ms
+        // may pass before xterm answers and the client would fall back to half blocks.
+        environment["CHAT_PROBE_TIMEOUT_MS"] = "5000"
         process.environment = environment
         let errors = FileManager.default.temporaryDirectory.appendingPathComponent("xterm-\(UUID().uuidString).err")
         guard FileManager.default.createFile(atPath: errors.path, contents: nil) else {

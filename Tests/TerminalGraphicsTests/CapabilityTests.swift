@@ -10,9 +10,27 @@ struct CapabilityTests {
     /// tmux without sixel: DA1 answered by tmux itself, nothing else.
     static let tmux = bytes("\u{1B}[?1;2c")
 
-    @Test("the request: four queries, DA1 last")
+    @Test("the request: five queries, DA1 last")
     func request() {
-        #expect(String(decoding: TerminalProbe.request, as: UTF8.self) == "\u{1B}[16t\u{1B}[14t\u{1B}[?1;1;0S\u{1B}[c")
+        let palette = "\u{1B}]4;" + (0..<16).map { "\($0);?" }.joined(separator: ";") + "\u{1B}\\"
+        #expect(String(decoding: TerminalProbe.request, as: UTF8.self)
+                == "\u{1B}[16t\u{1B}[14t\u{1B}[?1;1;0S" + palette + "\u{1B}[c")
+    }
+
+    @Test("palette reports: xterm's 4-digit and 2-digit channels, BEL or ST; other OSCs dropped, never keys")
+    func paletteAnswers() {
+        let bytes = Array(("\u{1B}]4;1;rgb:cdcd/0000/0000\u{1B}\\\u{1B}]4;7;rgb:e5/e5/e5\u{07}\u{1B}]11;rgb:0000/0000/0000\u{07}"
+            + "x\u{1B}]4;300;rgb:ff/ff/ff\u{07}\u{1B}]4;2;rgb:zz/00/00\u{07}\u{1B}[?63;4c").utf8)
+        let answers = ProbeAnswers.parse(bytes)
+        #expect(answers.palette == [1: RGB(205, 0, 0), 7: RGB(229, 229, 229)])
+        #expect(answers.otherInput == Array("x".utf8))
+        #expect(answers.isComplete)
+        // An answer cut off at the end waits for the rest rather than becoming input.
+        let cut = ProbeAnswers.parse(Array("\u{1B}]4;1;rgb:cd".utf8))
+        #expect(cut.palette.isEmpty && cut.otherInput.isEmpty)
+        // The reported colours reach the capabilities.
+        let caps = TerminalCapabilities.detect(answers: answers, window: nil, environment: ["TERM": "xterm-256color"])
+        #expect(caps.palette[1] == RGB(205, 0, 0))
     }
 
     @Test("xterm -ti vt340: sixel, registers, cell size")
@@ -165,8 +183,9 @@ struct CapabilityTests {
     func notATerminal() {
         #expect(TerminalProbe.run(input: -1, output: -1, timeoutMilliseconds: 50) == nil)
         #expect(TerminalProbe.windowSize(fd: -1) == nil)
-        let caps = TerminalProbe.capabilities(input: -1, output: -1, environment: ["TERM": "xterm"],
-                                              timeoutMilliseconds: 50)
+        let (caps, typed) = TerminalProbe.capabilities(input: -1, output: -1, environment: ["TERM": "xterm"],
+                                                       timeoutMilliseconds: 50)
+        #expect(typed.isEmpty)
         #expect(!caps.sixel && caps.resolve(.auto) == .blocks(.palette256))
     }
 }

@@ -107,21 +107,16 @@ struct TextRendererTests {
         #expect(empty.cells.allSatisfy { $0.glyph == " " && $0.bg == .terminal })
     }
 
-    @Test("xterm palette: indices above 15, nearest by brute force")
+    @Test("xterm palette: the 240 above the first 16, and the first 16 only where the terminal reported them")
     func ansi256() {
-        for v in stride(from: 0, through: 255, by: 7) {
-            for c in [RGB(UInt8(v), 0, 0), RGB(UInt8(v), UInt8(v), UInt8(v)), RGB(UInt8(v), 128, UInt8(255 - v))] {
-                let n = Ansi256.nearest(c)
-                #expect(n >= 16)
-                func d(_ i: UInt8) -> Int {
-                    let p = Ansi256.color(of: i)
-                    let dr = Int(p.r) - Int(c.r), dg = Int(p.g) - Int(c.g), db = Int(p.b) - Int(c.b)
-                    return dr * dr + dg * dg + db * db
-                }
-                let best = (16...255).map { d(UInt8($0)) }.min() ?? 0
-                #expect(d(n) == best, "\(c) -> \(n)")
-            }
-        }
+        let standard = TerminalPalette()
+        #expect(standard.indices.count == 240 && standard.indices.first == 16)
+        #expect(standard.nearest(RGB(95, 135, 175)) == 67, "a cube colour is itself")
+        #expect(standard.nearest(RGB(128, 128, 128)) == 244, "mid grey: the grey ramp")
+        #expect(standard.nearest(RGB(205, 0, 0)) == 160, "without reports, never a system colour")
+        let reported = TerminalPalette(reported: [1: RGB(205, 0, 0), 9: RGB(255, 0, 0)])
+        #expect(reported.indices.count == 242)
+        #expect(reported.nearest(RGB(205, 0, 0)) == 1, "the reported red matches exactly")
         #expect(Ansi256.color(of: 231) == RGB(255, 255, 255))
         #expect(Ansi256.color(of: 232) == RGB(8, 8, 8))
     }
