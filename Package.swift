@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "ChatBench",
             dependencies: [
-                "ChatProtocol", "ChatStore",
+                "ChatProtocol", "ChatStore", "ChatTerminalUI", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -45,6 +45,8 @@ if $tiny; then
     Benchmarks/maintenance.sh 200 16
     section "sixel (tiny)"
     RUNS=1 Benchmarks/sixel.sh /usr/share/backgrounds/mate/nature/Garden.jpg
+    section "console redraw (tiny)"
+    $bench --redraw /usr/share/backgrounds/mate/nature/{Garden,LadyBird,Dune}.jpg --redraws 2
     exit 0
 fi
 
@@ -71,3 +73,5 @@ section "media maintenance"
 Benchmarks/maintenance.sh
 section "sixel previews"
 Benchmarks/sixel.sh
+section "console: redraw a screen with three sixel previews (target < 30 ms)"
+$bench --redraw /usr/share/backgrounds/mate/nature/{Garden,LadyBird,Dune}.jpg --redraws 200

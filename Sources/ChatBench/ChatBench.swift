@@ -46,7 +46,18 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Run against a peer instead of chat-server: 'python' (Benchmarks/peer/server.py, the original design's stack).")
     var peer: String?
 
+    @Option(parsing: .upToNextOption,
+            help: "Instead of a load run: time the console redrawing a screen with these photos' sixel previews.")
+    var redraw: [String] = []
+
+    @Option(help: "Redraws to time with --redraw.")
+    var redraws = 200
+
     mutating func run() async throws {
+        if !redraw.isEmpty {
+            try RedrawBenchmark(photos: redraw, runs: redraws).run()
+            return
+        }
         raiseFileLimit()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

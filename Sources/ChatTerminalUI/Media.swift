@@ -284,8 +284,12 @@ extension ChatApp {
         let cached = media.thumbnails[sha]
         Task.detached {
             do {
-                var image: RGBAImage
-                if let cached { image = cached } else { image = try Thumbnailer().decode(Array(try await Self.get(url, token: token))) }
+                let image: RGBAImage
+                if let cached {
+                    image = cached
+                } else {
+                    image = try Thumbnailer().decode(Array(try await Self.get(url, token: token)))
+                }
                 let lines = graphics.lines(for: image, id: key, columns: columns, rows: rows)
                 await app.previewReady(key: key, sha: sha, image: image, lines: lines)
             } catch {
