@@ -67,6 +67,9 @@ struct ic_heif_decoder {
     struct heif_context *context;
     struct heif_image_handle *handle;
     struct heif_image *image;
+    const uint8_t *pixels;  // in image, after a successful decode
+    size_t stride;
+    int width, height, channels;
     int used;
 };
 
@@ -141,8 +144,11 @@ ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st) {
     options->ignore_transformations = 0; // libheif applies irot/imir/clap: the image comes out as displayed
     const int expected_width = heif_image_handle_get_width(dec->handle);
     const int expected_height = heif_image_handle_get_height(dec->handle);
+    // Without alpha, 3 bytes a pixel: a quarter less of the largest buffer (alpha is added a strip at a time).
+    dec->channels = heif_image_handle_has_alpha_channel(dec->handle) ? 4 : 3;
     struct heif_error error = heif_decode_image(dec->handle, &dec->image, heif_colorspace_RGB,
-                                                heif_chroma_interleaved_RGBA, options);
+                                                dec->channels == 4 ? heif_chroma_interleaved_RGBA
+                                                                   : heif_chroma_interleaved_RGB, options);
     heif_decoding_options_free(options);
     if (error.code != heif_error_Ok) heif_fail(st, error); // before the release: the message lives in the context
     release_file(dec); // the decoded image stands alone: the file's bytes and boxes can go
@@ -155,23 +161,45 @@ ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st) {
     const uint8_t *pixels = heif_image_get_plane_readonly(dec->image, heif_channel_interleaved, &stride);
     const int width = heif_image_get_width(dec->image, heif_channel_interleaved);
     const int height = heif_image_get_height(dec->image, heif_channel_interleaved);
-    if (pixels == NULL || width != expected_width || height != expected_height || stride < width * 4 ||
-        heif_image_get_bits_per_pixel(dec->image, heif_channel_interleaved) != 32) {
+    if (pixels == NULL || width != expected_width || height != expected_height || stride < width * dec->channels ||
+        heif_image_get_bits_per_pixel(dec->image, heif_channel_interleaved) != 8 * dec->channels) {
         set_status(st, IC_ERR_CORRUPT, "decoded HEIF image is %dx%d, not the %dx%d its header gives", width, height,
                    expected_width, expected_height);
         heif_image_release(dec->image);
         dec->image = NULL;
         return st->code;
     }
+    dec->pixels = pixels;
+    dec->stride = (size_t)stride;
+    dec->width = width;
+    dec->height = height;
     return IC_OK;
 }
 
-const uint8_t *ic_heif_pixels(const ic_heif_decoder *dec, int *width, int *height, int *stride) {
-    *width = *height = *stride = 0;
-    if (dec == NULL || dec->image == NULL) return NULL;
-    *width = heif_image_get_width(dec->image, heif_channel_interleaved);
-    *height = heif_image_get_height(dec->image, heif_channel_interleaved);
-    return heif_image_get_plane_readonly(dec->image, heif_channel_interleaved, stride);
+ic_code ic_heif_read_rows(const ic_heif_decoder *dec, int first_row, int rows, uint8_t *dst, size_t dst_size,
+                          ic_status *st) {
+    set_status(st, IC_OK, "");
+    if (dec == NULL || dec->pixels == NULL || first_row < 0 || rows < 0 || rows > dec->height - first_row ||
+        dst_size < (size_t)rows * (size_t)dec->width * 4) {
+        set_status(st, IC_ERR_ARGUMENT, "invalid rows or buffer for the decoded HEIF image");
+        return st->code;
+    }
+    const size_t out_row = (size_t)dec->width * 4;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *in = dec->pixels + (size_t)(first_row + r) * dec->stride;
+        uint8_t *out = dst + (size_t)r * out_row;
+        if (dec->channels == 4) {
+            memcpy(out, in, out_row);
+            continue;
+        }
+        for (int x = 0; x < dec->width; x++, in += 3, out += 4) {
+            out[0] = in[0];
+            out[1] = in[1];
+            out[2] = in[2];
+            out[3] = 255;
+        }
+    }
+    return IC_OK;
 }
 
 // MARK: Encoder (tests)

@@ -184,6 +184,9 @@ ic_code ic_webp_read_rgba(ic_webp_decoder *dec, uint8_t *dst, size_t dst_size, i
     }
     config.output.colorspace = MODE_RGBA;
     config.output.is_external_memory = 1;
+    // Lossy files: the loop filter and output run on a second thread beside the decoding (as the JPEG resizer
+    // does), most of a large WebP's time.
+    config.options.use_threads = 1;
     const uint8_t *bitstream = dec->data;
     size_t bitstream_size = dec->size;
     const size_t stride = (size_t)out_width * 4;

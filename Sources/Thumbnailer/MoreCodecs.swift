@@ -128,35 +128,27 @@ enum WebPCodec {
 // MARK: HEIF
 
 /// A HEIC/HEIF primary image decoded by libheif, upright by the file's own irot/imir (applied once, by libheif;
-/// the EXIF orientation a HEIF may also carry is not read). libheif keeps the pixels: they are read from its
-/// buffer, not copied into a second whole image.
+/// the EXIF orientation a HEIF may also carry is not read). libheif keeps the pixels (RGB without alpha): the
+/// resizers take them a strip at a time, never as a second whole RGBA image.
 final class HEIFImage {
     let geometry: Geometry
     let opaque: Bool
     private let decoder: OpaquePointer
-    private let pixels: UnsafePointer<UInt8>
-    private let stride: Int
 
     /// Opens, checks the limits (on the displayed and the coded size), decodes. The input bytes are not needed
     /// afterwards.
     init(_ input: InputBytes, limits: ThumbnailerLimits) throws(ThumbnailError) {
         let (dec, info) = try Self.open(input.bytes, limits: limits)
         var st = ic_status()
-        var width: Int32 = 0, height: Int32 = 0, stride: Int32 = 0
         do throws(ThumbnailError) {
             try Self.check(info, limits: limits)
             guard ic_heif_decode(dec, &st) == IC_OK else { throw Codec.error(st, format: .heif) }
-            guard let pixels = ic_heif_pixels(dec, &width, &height, &stride) else {
-                throw .corrupt(format: .heif, detail: "decoder produced no pixels")
-            }
-            self.pixels = pixels
         } catch {
             ic_heif_close(dec)
             throw error
         }
         decoder = dec
-        self.stride = Int(stride)
-        geometry = .whole(.heif, width: Int(width), height: Int(height))
+        geometry = .whole(.heif, width: Int(info.width), height: Int(info.height))
         opaque = info.has_alpha == 0
     }
 
@@ -191,25 +183,32 @@ final class HEIFImage {
                          mayHaveAlpha: info.has_alpha != 0)
     }
 
-    /// Hands the rows over in order, as many at a time as lie contiguous in libheif's buffer.
-    func forEachRun(_ body: (UnsafePointer<UInt8>, Int) -> Void) {
-        let rowBytes = geometry.width * 4
-        if stride == rowBytes {
-            body(pixels, geometry.height)
-            return
+    /// Copies `rows` rows from `first` into `buffer` as RGBA.
+    private func read(first: Int, rows: Int, into buffer: UnsafeMutablePointer<UInt8>) throws(ThumbnailError) {
+        var st = ic_status()
+        guard ic_heif_read_rows(decoder, Int32(first), Int32(rows), buffer, rows * geometry.width * 4, &st) == IC_OK else {
+            throw Codec.error(st, format: .heif)
         }
-        for y in 0..<geometry.height { body(pixels + y * stride, 1) }
+    }
+
+    /// Hands the rows over in order, 16 at a time, as RGBA.
+    func forEachStrip(_ body: (UnsafePointer<UInt8>, Int) -> Void) throws(ThumbnailError) {
+        let stripRows = 16
+        let strip = UnsafeMutablePointer<UInt8>.allocate(capacity: stripRows * geometry.width * 4)
+        defer { strip.deallocate() }
+        var y = 0
+        while y < geometry.height {
+            let rows = min(stripRows, geometry.height - y)
+            try read(first: y, rows: rows, into: strip)
+            body(strip, rows)
+            y += rows
+        }
     }
 
     /// A copy of the whole image.
     func decoded() throws(ThumbnailError) -> Decoded {
-        let rowBytes = geometry.width * 4
-        let pixels = try Codec.pixels(count: rowBytes * geometry.height) { (base) throws(ThumbnailError) in
-            var y = 0
-            forEachRun { run, rows in
-                (base + y * rowBytes).update(from: run, count: rows * rowBytes)
-                y += rows
-            }
+        let pixels = try Codec.pixels(count: geometry.width * geometry.height * 4) { (base) throws(ThumbnailError) in
+            try read(first: 0, rows: geometry.height, into: base)
         }
         guard let image = RGBAImage(width: geometry.width, height: geometry.height, pixels: pixels) else {
             throw .corrupt(format: .heif, detail: "decoder produced no pixels")

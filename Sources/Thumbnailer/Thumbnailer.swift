@@ -161,11 +161,11 @@ public struct Thumbnailer: Sendable {
             input.releaseIfOwned()
             return (specs.map { render(decoded, spec: $0) }, decoded.partial)
         case .heif:
-            // libheif decodes whole into its own buffer; the resizers read its rows there.
+            // libheif decodes whole into its own buffer; the resizers take its rows from there a strip at a time.
             let image = try HEIFImage(input, limits: limits)
             input.releaseIfOwned()
             let streams = specs.map { Self.stream(for: $0, geometry: image.geometry, opaque: image.opaque) }
-            image.forEachRun { rows, count in for stream in streams { stream.push(rows, rows: count) } }
+            try image.forEachStrip { rows, count in for stream in streams { stream.push(rows, rows: count) } }
             return (streams.map { $0.finish() }, false)
         }
     }

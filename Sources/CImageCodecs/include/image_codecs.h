@@ -187,13 +187,14 @@ int ic_heif_sniff(const uint8_t *data, size_t size);
 // security limit, IC_ERR_LIMIT). data must outlive the decoder, until ic_heif_decode returns.
 ic_heif_decoder *ic_heif_open(const uint8_t *data, size_t size, int max_dimension, ic_heif_info *info,
                               ic_status *st);
-// Decodes the primary image to 8-bit RGBA with libheif's transforms applied (upright; an EXIF orientation in the
-// file is not applied: HEIF's irot/imir are authoritative). libheif holds the pixels: read them with
-// ic_heif_pixels. Afterwards the input bytes are no longer needed. One decode per open.
+// Decodes the primary image to 8-bit RGB(A) with libheif's transforms applied (upright; an EXIF orientation in
+// the file is not applied: HEIF's irot/imir are authoritative), at info's width x height. libheif holds the
+// pixels: copy them out with ic_heif_read_rows. Afterwards the input bytes are no longer needed. One decode per open.
 ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st);
-// The decoded pixels (rows of width * 4 bytes, stride bytes apart), valid until ic_heif_close; NULL before a
-// successful decode.
-const uint8_t *ic_heif_pixels(const ic_heif_decoder *dec, int *width, int *height, int *stride);
+// Copies rows [first_row, first_row + rows) of the decoded image into dst as RGBA, rows of width * 4 bytes,
+// contiguous (alpha 255 when the image has none).
+ic_code ic_heif_read_rows(const ic_heif_decoder *dec, int first_row, int rows, uint8_t *dst, size_t dst_size,
+                          ic_status *st);
 void ic_heif_close(ic_heif_decoder *dec);
 
 // Encodes RGBA (alpha ignored) as HEIC with libheif's HEVC encoder; orientation (1...8, EXIF numbering) is
