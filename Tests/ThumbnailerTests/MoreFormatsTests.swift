@@ -157,6 +157,20 @@ import Testing
         #expect(thumbs[.crop96]?.width == 96 && thumbs[.fit320]?.width == 160 && thumbs[.fit320]?.format == .jpeg)
     }
 
+    /// An alpha plane (a second, monochrome HEVC image) comes through; the thumbnail is a PNG.
+    @Test func heicWithAlphaGivesPNGThumbnail() async throws {
+        var source = testPicture(width: 64, height: 48, seed: 13)
+        for y in 0..<48 { for x in 0..<32 { source.pixels[(y * 64 + x) * 4 + 3] = 0 } } // left half transparent
+        let heic = try await Formats.make(source, "alpha.heic") { png, out in
+            try await Formats.tool("heif-enc", ["-q", "90", png, "-o", out])
+        }
+        let info = try Thumbnailer().probe(heic)
+        #expect(info.mayHaveAlpha && info.width == 64 && info.height == 48)
+        let image = try Thumbnailer().decode(heic)
+        #expect(pixel(image, 8, 24)[3] < 16 && pixel(image, 56, 24)[3] > 240, "\(pixel(image, 8, 24)) \(pixel(image, 56, 24))")
+        #expect(try Thumbnailer().makeThumbnail(from: heic, spec: .fit320).format == .png)
+    }
+
     /// libheif applies the file's irot/imir; the EXIF orientation 6 the file also carries (as iPhones write both)
     /// is not applied a second time.
     @Test(arguments: 1...8)
