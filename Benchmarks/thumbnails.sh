@@ -63,7 +63,7 @@ for f in "${FORMAT_FILES[@]}"; do
         webp-5640x3172.webp) cwebp -quiet -q 80 "$PHOTOS/abstract/Elephants_5640x3172.jpg" -o "$WORK/$f" ;;
         webp-1920x1200.webp) cwebp -quiet -q 80 "$PHOTOS/nature/Blinds.jpg" -o "$WORK/$f" ;;
         webp-anim-640x360.webp) make_frames; img2webp -lossy -q 80 -d 40 "$WORK"/frame-??.png -o "$WORK/$f" 2>/dev/null ;; # it reports on stderr
-        heic-4032x3024.heic) # an iPhone's 12 MP (heif-enc writes it as a grid of 512 px tiles, as phones do)
+        heic-4032x3024.heic) # an iPhone's 12 MP (one HEVC image: heif-enc writes no 512 px tiles as phones do)
             "$CONVERT" "$PHOTOS/abstract/Elephants_5640x3172.jpg" -resize 4032x3024^ -gravity center -extent 4032x3024 \
                 -quality 95 "$WORK/heic-source.jpg"
             heif-enc -q 50 "$WORK/heic-source.jpg" -o "$WORK/$f" >/dev/null ;;
