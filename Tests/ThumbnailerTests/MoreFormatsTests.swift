@@ -254,6 +254,23 @@ import Testing
         } catch {
             guard case .resourceLimit(.heif, _) = error else { Issue.record("expected resourceLimit, got \(error)"); return }
         }
+        // heif-enc writes 64x48 as a grid over one 64x64 tile (its 'idat' holds the grid: version, flags, rows-1,
+        // columns-1, 16-bit width and height). A grid claiming 20000x20000 behind a 64x48 header (under the 30000 side
+        // limit) is refused by libheif's side limit, held to the header's sides, instead of being allocated.
+        let idat = try #require(Formats.range(of: Array("idat".utf8), in: heic), "heif-enc wrote no grid")
+        #expect(Array(heic[(idat.upperBound + 4)..<(idat.upperBound + 8)]) == [0, 64, 0, 48])
+        var grid = heic
+        grid.replaceSubrange((idat.upperBound + 4)..<(idat.upperBound + 8), with: [0x4E, 0x20, 0x4E, 0x20])
+        #expect(try thumbnailer.probe(grid).width == 64, "the header still says 64x48")
+        do {
+            _ = try thumbnailer.makeThumbnails(from: grid)
+            Issue.record("a 20000x20000 grid was decoded")
+        } catch {
+            guard case .resourceLimit(.heif, let detail) = error, detail.contains("20000x20000") else {
+                Issue.record("expected resourceLimit, got \(error)")
+                return
+            }
+        }
     }
 
     @Test func truncatedFilesAreRefusedOrPartial() async throws {
