@@ -103,19 +103,23 @@ import Testing
     }
 
     /// A large still WebP is scaled by libwebp while it decodes (never whole at full size) and its thumbnails are as
-    /// good as those of the same picture as PNG.
+    /// good as those of the same picture as PNG. The decoding runs off the cooperative pool (seconds in a debug
+    /// build, which would starve the server tests running beside it).
     @Test func largeWebPIsScaledWhileDecoding() async throws {
-        let source = testPicture(width: 1000, height: 700, seed: 6)
+        let source = try await offPool { testPicture(width: 1000, height: 700, seed: 6) }
         let webp = try await Formats.make(source, "large.webp") { png, out in
             try await Formats.tool("cwebp", ["-quiet", "-lossless", png, "-o", out])
         }
-        let reduced = try Thumbnailer().decode(webp, targetLongestSide: 100)
+        let (reduced, pairs) = try await offPool { () throws -> (RGBAImage, [(ThumbnailSpec, RGBAImage, RGBAImage)]) in
+            let fromWebP = try Thumbnailer().makeThumbnails(from: webp)
+            let fromPNG = try Thumbnailer().makeThumbnails(from: try PNGCodec.encode(source, compressionLevel: 1))
+            let pairs = try ThumbnailSpec.defaults.map { spec in
+                (spec, try Thumbnailer().decode(fromWebP[spec]?.bytes ?? []), try Thumbnailer().decode(fromPNG[spec]?.bytes ?? []))
+            }
+            return (try Thumbnailer().decode(webp, targetLongestSide: 100), pairs)
+        }
         #expect(reduced.width == 200 && reduced.height == 140, "\(reduced.width)x\(reduced.height)")
-        let fromWebP = try Thumbnailer().makeThumbnails(from: webp)
-        let fromPNG = try Thumbnailer().makeThumbnails(from: try PNGCodec.encode(source, compressionLevel: 1))
-        for spec in ThumbnailSpec.defaults {
-            let a = try Thumbnailer().decode(try #require(fromWebP[spec]).bytes)
-            let b = try Thumbnailer().decode(try #require(fromPNG[spec]).bytes)
+        for (spec, a, b) in pairs {
             #expect(a.width == b.width && a.height == b.height, "\(spec)")
             #expect(psnr(a, b) >= 30, "\(spec): WebP vs PNG thumbnail PSNR \(psnr(a, b)) dB")
         }
@@ -174,12 +178,13 @@ import Testing
     /// libheif applies the file's irot/imir; the EXIF orientation 6 the file also carries (as iPhones write both)
     /// is not applied a second time.
     @Test(arguments: 1...8)
-    func heicTransformsAreAppliedOnce(orientation: Int) throws {
+    func heicTransformsAreAppliedOnce(orientation: Int) async throws {
         let swaps = orientation >= 5
         let stored = OrientationTests.quadrants(width: swaps ? 32 : 64, height: swaps ? 64 : 32,
                                                 try #require(OrientationTests.stored[orientation]))
         let exif = Array(JPEGCraft.exifSegment(orientation: 6, bigEndian: false)[10...])
-        let heic = try Formats.encodeHEIC(stored, orientation: orientation, exif: exif)
+        // x265 encodes off the cooperative pool (its start-up is slow, and eight cases run at once).
+        let heic = try await offPool { try Formats.encodeHEIC(stored, orientation: orientation, exif: exif) }
         #expect(heic.count > exif.count && Formats.contains(heic, exif), "the file carries EXIF orientation 6")
         let info = try Thumbnailer().probe(heic)
         #expect(info.width == 64 && info.height == 32 && info.orientation == 1, "\(info)")
@@ -308,7 +313,7 @@ import Testing
     }
 
     /// Every prefix and random damage: a result or a ThumbnailError, never a crash (also run under ASan while the
-    /// C wrappers were written).
+    /// C wrappers were written). The decoding runs off the cooperative pool, as above.
     @Test func damagedFilesAreSafe() async throws {
         let source = testPicture(width: 48, height: 40, seed: 10)
         let files: [(String, [UInt8])] = [
@@ -325,36 +330,50 @@ import Testing
                 try await Formats.tool("heif-enc", ["--no-alpha", "-q", "60", png, "-o", out])
             }),
         ]
-        var state: UInt32 = 777
-        for (name, bytes) in files {
-            var failures = 0, successes = 0
-            for n in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 60)) {
-                do {
-                    _ = try Thumbnailer().makeThumbnails(from: Array(bytes.prefix(n)))
-                    successes += 1
-                } catch {
-                    #expect(!error.description.isEmpty)
-                    failures += 1
+        /// What one file gave: prefixes refused, damaged copies whose result was wrong (thumbnails missing, an empty
+        /// error text), thumbnails of the intact file.
+        struct Outcome: Sendable {
+            var name: String
+            var prefixFailures = 0
+            var wrong: [String] = []
+            var intactThumbnails = 0
+        }
+        let outcomes = try await offPool { () -> [Outcome] in
+            var state: UInt32 = 777
+            return files.map { name, bytes in
+                var outcome = Outcome(name: name)
+                for n in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 60)) {
+                    do throws(ThumbnailError) {
+                        _ = try Thumbnailer().makeThumbnails(from: Array(bytes.prefix(n)))
+                    } catch {
+                        outcome.prefixFailures += 1
+                        if error.description.isEmpty { outcome.wrong.append("prefix \(n): empty error text") }
+                    }
                 }
+                for round in 0..<60 {
+                    var damaged = bytes
+                    for _ in 0..<4 {
+                        state = state &* 1_664_525 &+ 1_013_904_223
+                        let at = 12 + Int(state >> 8) % (damaged.count - 12)
+                        damaged[at] ^= UInt8(truncatingIfNeeded: state >> 3) | 1
+                    }
+                    do throws(ThumbnailError) {
+                        let thumbs = try Thumbnailer().makeThumbnails(from: damaged)
+                        if thumbs.count != ThumbnailSpec.defaults.count { outcome.wrong.append("round \(round): \(thumbs.count) thumbnails") }
+                        _ = try? Thumbnailer().probe(damaged)
+                    } catch {
+                        if error.description.isEmpty { outcome.wrong.append("round \(round): empty error text") }
+                    }
+                }
+                outcome.intactThumbnails = (try? Thumbnailer().makeThumbnails(from: bytes).count) ?? 0
+                return outcome
             }
-            #expect(failures > 0, "\(name): no prefix failed")
-            for _ in 0..<60 {
-                var damaged = bytes
-                for _ in 0..<4 {
-                    state = state &* 1_664_525 &+ 1_013_904_223
-                    let at = 12 + Int(state >> 8) % (damaged.count - 12)
-                    damaged[at] ^= UInt8(truncatingIfNeeded: state >> 3) | 1
-                }
-                do {
-                    let thumbs = try Thumbnailer().makeThumbnails(from: damaged)
-                    #expect(thumbs.count == ThumbnailSpec.defaults.count)
-                    _ = try? Thumbnailer().probe(damaged)
-                } catch {
-                    #expect(!error.description.isEmpty)
-                }
-            }
-            #expect(try Thumbnailer().makeThumbnails(from: bytes).count == 3, "\(name) itself")
-            _ = successes
+        }
+        #expect(outcomes.count == files.count)
+        for outcome in outcomes {
+            #expect(outcome.prefixFailures > 0, "\(outcome.name): no prefix failed")
+            #expect(outcome.wrong.isEmpty, "\(outcome.name): \(outcome.wrong)")
+            #expect(outcome.intactThumbnails == 3, "\(outcome.name) itself")
         }
     }
 
@@ -439,7 +458,7 @@ enum Formats {
             }
         }
         defer { ic_free(out) }
-        let bytes = try #require(out, "HEIC encoding failed (\(code.rawValue)): \(Codec.message(st))")
+        guard let bytes = out else { throw TestFailure("HEIC encoding failed (\(code.rawValue)): \(Codec.message(st))") }
         return [UInt8](UnsafeBufferPointer(start: bytes, count: size))
     }
 
