@@ -30,8 +30,15 @@ let package = Package(
     targets: [
         // Shared pixel type of the thumbnailer and the terminal renderers.
         .target(name: "ImageBuffer"),
-        // libjpeg-turbo and libpng wrappers: setjmp/longjmp stays in C, nothing printed, errors come back as codes.
-        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
+        // libjpeg-turbo, libpng, giflib, libwebp and libheif wrappers: setjmp/longjmp stays in C, nothing printed,
+        // errors come back as codes.
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("gif"), .linkedLibrary("webp"),
+                .linkedLibrary("webpdemux"), .linkedLibrary("heif"),
+            ]
+        ),
         // Thumbnails: probe, decode at reduced scale, EXIF orientation, resize, encode. No Foundation.
         .target(name: "Thumbnailer", dependencies: ["ImageBuffer", "CImageCodecs"]),
         // Terminal image previews: our sixel encoder, Unicode half blocks, ASCII, terminal capability probe, layout.

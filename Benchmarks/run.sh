@@ -12,7 +12,7 @@ source Benchmarks/common.sh
 
 # Peers and reference tools: the Python stack of the original design, vips, ImageMagick, djpeg, libsixel, time.
 python3 -c 'import websockets' 2>/dev/null || pip install -q websockets
-packages=(libvips-tools imagemagick libjpeg-turbo-progs libsixel-bin mate-backgrounds time openssl curl)
+packages=(libvips-tools imagemagick libjpeg-turbo-progs libsixel-bin mate-backgrounds time openssl curl webp libheif-examples)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -38,7 +38,9 @@ if $tiny; then
     $bench --customers 10 --agents 2 --duration 1 --peer python
     $bench --idle 50
     section "thumbnails (tiny)"
-    RUNS=1 RSS_RUNS=1 SIZES_FILES=base-1920x1200.jpg Benchmarks/thumbnails.sh # debug build: one file for the sizes
+    # Debug build: one file for the sizes, and only the small GIF, WebP and HEIC files (a 12 MP HEIC takes x265 a while).
+    RUNS=1 RSS_RUNS=1 SIZES_FILES=base-1920x1200.jpg \
+        FORMAT_FILES="gif-anim-640x360.gif webp-anim-640x360.webp heic-1920x1200.heic" Benchmarks/thumbnails.sh
     section "media ingest (tiny)"
     Benchmarks/media.sh 4
     section "media maintenance (tiny)"

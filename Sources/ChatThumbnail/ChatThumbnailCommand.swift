@@ -18,10 +18,11 @@ enum ChatThumbnail {
     static let usage = """
         USAGE: chat-thumbnail <input> <output> [--size <size> ...] [--one-thread]
 
-        Make a thumbnail of one JPEG or PNG file exactly as the chat server would.
+        Make a thumbnail of one JPEG, PNG, GIF, WebP or HEIC/HEIF file exactly as the chat server would
+        (of an animated GIF or WebP, the first frame).
 
         ARGUMENTS:
-          <input>        Input image (JPEG or PNG).
+          <input>        Input image (JPEG, PNG, GIF, WebP, HEIC/HEIF).
           <output>       Output file (JPEG for opaque images, PNG for images with alpha), written atomically.
                          With several sizes it must contain {size}, replaced by each size's name.
 

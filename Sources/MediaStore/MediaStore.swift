@@ -448,10 +448,14 @@ public final class MediaStore: Sendable {
         return (blob, duplicate)
     }
 
-    /// Dimensions and thumbnails of JPEG and PNG blobs. Runs on the pool. A thumbnail already on disk (from an
-    /// earlier attempt) is reused, not made again. An image the thumbnailer refuses just gets none.
+    /// The sniffed types the thumbnailer reads (libmagic says image/heic for HEVC-coded HEIF, image/heif for others).
+    static let thumbnailedTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif"]
+
+    /// Dimensions and thumbnails of image blobs (JPEG, PNG, GIF and WebP first frames, HEIC/HEIF). Runs on the pool.
+    /// A thumbnail already on disk (from an earlier attempt) is reused, not made again. An image the thumbnailer
+    /// refuses just gets none.
     private func addThumbnails(to blob: BlobRecord) -> Result<BlobRecord, MediaError> {
-        guard blob.mimeType == "image/jpeg" || blob.mimeType == "image/png" else { return .success(blob) }
+        guard Self.thumbnailedTypes.contains(blob.mimeType) else { return .success(blob) }
         var blob = blob
         let path = blobPath(blob.hash)
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -1,6 +1,6 @@
 /// Why an image could not be thumbnailed. `description` says what went wrong and what to do about it.
 public enum ThumbnailError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Neither JPEG nor PNG.
+    /// Not JPEG, PNG, GIF, WebP or HEIC/HEIF.
     case unsupportedFormat
     /// JPEG with other than 8-bit samples (e.g. 12-bit medical or camera files).
     case unsupportedJPEGPrecision(bits: Int)
@@ -16,7 +16,7 @@ public enum ThumbnailError: Error, Sendable, Hashable, CustomStringConvertible {
     case corrupt(format: ImageFormat, detail: String)
     /// The data ends before anything could be decoded.
     case truncated(format: ImageFormat, detail: String)
-    /// A hostile-input guard fired: too many scans, decoder memory limit.
+    /// A hostile-input guard fired: too many scans, decoder memory limit, libheif's size limit.
     case resourceLimit(format: ImageFormat, detail: String)
     case outOfMemory
     /// Not `cropN` or `fitN`.
@@ -29,8 +29,8 @@ public enum ThumbnailError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedFormat:
-            return "not a JPEG or PNG image (unrecognised file signature); only JPEG and PNG get thumbnails, "
-                + "so show a generic attachment icon or convert the image"
+            return "not a JPEG, PNG, GIF, WebP or HEIC/HEIF image (unrecognised file signature); only those get "
+                + "thumbnails, so show a generic attachment icon or convert the image"
         case .unsupportedJPEGPrecision(let bits):
             return "\(bits)-bit JPEG is unsupported: only 8-bit JPEG samples are decoded; "
                 + "re-encode the image as an ordinary 8-bit JPEG or as PNG"

@@ -1,10 +1,12 @@
 import ImageBuffer
 
-/// Makes thumbnails of JPEG and PNG images (libjpeg-turbo and libpng through `CImageCodecs`).
+/// Makes thumbnails of JPEG, PNG, GIF, WebP and HEIC/HEIF images (libjpeg-turbo, libpng, giflib, libwebp and
+/// libheif through `CImageCodecs`). Of an animated GIF or WebP, the first frame.
 ///
 /// Pipeline: header probe and limit checks → decode (JPEGs at the smallest n/8 DCT scale leaving at least twice
-/// the target size; progressive JPEGs at 1/8 decode their DC scans only) → premultiplied box + Lanczos-3
-/// downscale → EXIF orientation → JPEG (quality 82, progressive, 4:2:0) for opaque results, PNG otherwise.
+/// the target size; progressive JPEGs at 1/8 decode their DC scans only; still WebPs scaled by libwebp to twice the
+/// target; HEIFs upright by their own transforms) → premultiplied box + Lanczos-3 downscale → EXIF orientation
+/// (JPEG) → JPEG (quality 82, progressive, 4:2:0) for opaque results, PNG otherwise.
 ///
 /// A value type without shared state: call it from as many threads as there are cores.
 public struct Thumbnailer: Sendable {
@@ -26,12 +28,16 @@ public struct Thumbnailer: Sendable {
 
     // MARK: Probe
 
-    /// Dimensions as displayed (after EXIF orientation) and format, from the header only. Also checks the limits,
-    /// so an image that probes fine will not be refused for its size later.
+    /// Dimensions as displayed (after EXIF orientation) and format, from the header only (and, for GIF and WebP,
+    /// the frame count, from the frames' headers). Also checks the limits, so an image that probes fine will not be
+    /// refused for its size later.
     public func probe(_ data: UnsafeRawBufferPointer) throws(ThumbnailError) -> ImageInfo {
         switch try format(of: data) {
         case .jpeg: return try JPEGCodec.probe(data, limits: limits)
         case .png: return try PNGCodec.probe(data, limits: limits)
+        case .gif: return try GIFCodec.probe(data, limits: limits)
+        case .webp: return try WebPCodec.probe(data, limits: limits)
+        case .heif: return try HEIFImage.probe(data, limits: limits)
         }
     }
 
@@ -41,9 +47,10 @@ public struct Thumbnailer: Sendable {
 
     // MARK: Decode
 
-    /// Decoded pixels, upright (EXIF orientation applied). With `targetLongestSide`, a JPEG is decoded at the
-    /// smallest n/8 scale whose longest side is still at least twice the target (not resized further), so callers
-    /// that resize themselves get a sharp source cheaply; without it, at full size.
+    /// Decoded pixels, upright (EXIF orientation applied; a HEIF's own transforms). With `targetLongestSide`, a JPEG
+    /// is decoded at the smallest n/8 scale whose longest side is still at least twice the target, and a still WebP
+    /// scaled to about that (not resized further), so callers that resize themselves get a sharp source cheaply;
+    /// without it, at full size. Of an animation, the first frame.
     public func decode(_ data: UnsafeRawBufferPointer, targetLongestSide: Int? = nil) throws(ThumbnailError) -> RGBAImage {
         let target: DecodeTarget = targetLongestSide.map { .longest(max(1, $0)) } ?? .full
         let decoded = try decode(InputBytes(borrowing: data), target: target)
@@ -149,10 +156,17 @@ public struct Thumbnailer: Sendable {
                 produce: { (strip, maxRows) throws(ThumbnailError) in try decoder.read(into: strip, maxRows: maxRows) },
                 consume: { strip, rows in for stream in streams { stream.push(strip, rows: rows) } })
             return (streams.map { Orientation.apply(g.orientation, to: $0.finish()) }, decoder.isPartial)
-        case .png:
-            let decoded = try PNGCodec.decode(input, limits: limits)
+        case .png, .gif, .webp:
+            let decoded = try decode(input, target: .specs(specs))
             input.releaseIfOwned()
             return (specs.map { render(decoded, spec: $0) }, decoded.partial)
+        case .heif:
+            // libheif decodes whole into its own buffer; the resizers take its rows from there a strip at a time.
+            let image = try HEIFImage(input, limits: limits)
+            input.releaseIfOwned()
+            let streams = specs.map { Self.stream(for: $0, geometry: image.geometry, opaque: image.opaque) }
+            try image.forEachStrip { rows, count in for stream in streams { stream.push(rows, rows: count) } }
+            return (streams.map { $0.finish() }, false)
         }
     }
 
@@ -160,6 +174,9 @@ public struct Thumbnailer: Sendable {
         switch try format(of: input.bytes) {
         case .jpeg: return try JPEGCodec.decode(input, target: target, limits: limits)
         case .png: return try PNGCodec.decode(input, limits: limits)
+        case .gif: return try GIFCodec.decode(input, limits: limits)
+        case .webp: return try WebPCodec.decode(input, target: target, limits: limits)
+        case .heif: return try HEIFImage(input, limits: limits).decoded()
         }
     }
 

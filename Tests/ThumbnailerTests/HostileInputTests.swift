@@ -65,7 +65,11 @@ import Testing
     @Test func otherRefusals() throws {
         let thumbnailer = Thumbnailer()
         #expect(throws: ThumbnailError.emptyInput) { _ = try thumbnailer.decode([UInt8]()) }
-        #expect(throws: ThumbnailError.unsupportedFormat) { _ = try thumbnailer.decode(Array("GIF89a....".utf8)) }
+        #expect(throws: ThumbnailError.unsupportedFormat) { _ = try thumbnailer.decode(Array("BM....\u{0}\u{0}\u{0}\u{0}".utf8)) }
+        // A GIF signature is a GIF now: cut before its screen descriptor.
+        #expect(throws: ThumbnailError.truncated(format: .gif, detail: "GIF data ends early")) {
+            _ = try thumbnailer.decode(Array("GIF89a....".utf8))
+        }
         var small = ThumbnailerLimits()
         small.maxInputBytes = 100
         let jpeg = try Corpus.bytes("jpeg/testorig.jpg")

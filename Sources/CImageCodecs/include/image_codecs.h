@@ -1,9 +1,10 @@
-// Thin C wrappers over libjpeg(-turbo) and libpng for the Thumbnailer module.
+// Thin C wrappers over libjpeg(-turbo), libpng, giflib, libwebp(+demux) and libheif for the Thumbnailer module.
 //
-// Both libraries report errors with longjmp. Every function here sets its own jump point, so a longjmp never
-// crosses a Swift frame; errors come back as an ic_code plus a short message, and nothing is printed to stderr or
-// exits the process. Decoding is split into open (header only, no large allocation) and read (pixels into a
-// caller-provided RGBA buffer), so the caller can check dimensions against its limits in between.
+// libjpeg and libpng report errors with longjmp. Every function here sets its own jump point, so a longjmp never
+// crosses a Swift frame; giflib, libwebp and libheif return error codes (libheif's C++ exceptions stay inside it).
+// Errors come back as an ic_code plus a short message, and nothing is printed to stderr or exits the process.
+// Decoding is split into open (header only, no large allocation) and read (pixels into a caller-provided RGBA
+// buffer; for HEIF, libheif's own), so the caller can check dimensions against its limits in between.
 #ifndef IMAGE_CODECS_H
 #define IMAGE_CODECS_H
 
@@ -117,6 +118,90 @@ void ic_png_close(ic_png_decoder *dec);
 // Encodes RGBA as an 8-bit RGBA PNG. *out is malloc'd (free with ic_free).
 ic_code ic_png_encode_rgba(const uint8_t *rgba, int width, int height, int compression_level,
                            uint8_t **out, size_t *out_size, ic_status *st);
+
+// MARK: GIF (giflib)
+
+typedef struct ic_gif_info {
+    int screen_width, screen_height; // logical screen from the header
+    int width, height;               // canvas the first frame is drawn on: the screen, or the frame's own size when
+                                     // it does not fit in the screen (as browsers do)
+    int frame_left, frame_top;       // first frame's place on the canvas
+    int frame_width, frame_height;
+    int interlaced;
+    int may_have_alpha;              // a transparent colour index, or the frame does not cover the canvas
+} ic_gif_info;
+
+typedef struct ic_gif_decoder ic_gif_decoder;
+
+// Reads the header and the records up to the first frame's descriptor (colour tables only). data must outlive
+// the decoder.
+ic_gif_decoder *ic_gif_open(const uint8_t *data, size_t size, ic_gif_info *info, ic_status *st);
+// Decodes the first frame onto a transparent canvas (width * height * 4 bytes of non-premultiplied RGBA). A
+// non-interlaced frame whose data ends early after at least one row gives a partial image (*partial = 1, the
+// frame's missing rows opaque grey). One read per open.
+ic_code ic_gif_read_rgba(ic_gif_decoder *dec, uint8_t *dst, size_t dst_size, int *partial, ic_status *st);
+void ic_gif_close(ic_gif_decoder *dec);
+// Counts the frames (image descriptors) without decoding them, in constant memory, stopping at max_frames.
+// *complete = 1 when the count reached the end of the file; 0 when it stopped at max_frames or at damaged data
+// (then *frames is a lower bound).
+ic_code ic_gif_count_frames(const uint8_t *data, size_t size, int max_frames, int *frames, int *complete,
+                            ic_status *st);
+
+// MARK: WebP (libwebp, libwebpdemux)
+
+typedef struct ic_webp_info {
+    int width, height;     // the canvas (animated) or the image
+    int has_alpha;
+    int animated;
+    int frames;            // 1 for a still image; ANMF chunks counted up to max_frames otherwise
+    int frames_complete;   // 0 when counting stopped at max_frames or at a chunk running past the data
+} ic_webp_info;
+
+typedef struct ic_webp_decoder ic_webp_decoder;
+
+// Reads the headers and, for an animated file, finds the first frame (the demuxer sees only the bytes up to its
+// end, so its bookkeeping does not grow with the frame count). data must outlive the decoder.
+ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, ic_webp_info *info, ic_status *st);
+// Decodes a still image, or an animation's first frame on its transparent canvas, to non-premultiplied RGBA
+// (out_width * 4 bytes a row, dst_size = out_width * out_height * 4). A still image may be scaled down by libwebp
+// while it decodes (out size below the image's); an animation must be read at full size.
+ic_code ic_webp_read_rgba(ic_webp_decoder *dec, uint8_t *dst, size_t dst_size, int out_width, int out_height,
+                          ic_status *st);
+void ic_webp_close(ic_webp_decoder *dec);
+
+// MARK: HEIF (libheif)
+
+typedef struct ic_heif_info {
+    int width, height;               // as displayed: after the file's own irot/imir/clap transforms
+    int stored_width, stored_height; // coded size (ispe), what the decoder allocates
+    int has_alpha;
+    int bit_depth;                   // luma bits per sample (8, 10, 12); decoded to 8 bits
+} ic_heif_info;
+
+typedef struct ic_heif_decoder ic_heif_decoder;
+
+// 1 when data starts like a HEIC/HEIF still-image file libheif reads (libheif's brand check; not AVIF, not an
+// image sequence).
+int ic_heif_sniff(const uint8_t *data, size_t size);
+// Parses the boxes and takes the primary image. Sides over max_dimension are refused by libheif itself (a
+// security limit, IC_ERR_LIMIT). data must outlive the decoder, until ic_heif_decode returns.
+ic_heif_decoder *ic_heif_open(const uint8_t *data, size_t size, int max_dimension, ic_heif_info *info,
+                              ic_status *st);
+// Decodes the primary image to 8-bit RGB(A) with libheif's transforms applied (upright; an EXIF orientation in
+// the file is not applied: HEIF's irot/imir are authoritative), at info's width x height. libheif holds the
+// pixels: copy them out with ic_heif_read_rows. Afterwards the input bytes are no longer needed. One decode per open.
+ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st);
+// Copies rows [first_row, first_row + rows) of the decoded image into dst as RGBA, rows of width * 4 bytes,
+// contiguous (alpha 255 when the image has none).
+ic_code ic_heif_read_rows(const ic_heif_decoder *dec, int first_row, int rows, uint8_t *dst, size_t dst_size,
+                          ic_status *st);
+void ic_heif_close(ic_heif_decoder *dec);
+
+// Encodes RGBA (alpha ignored) as HEIC with libheif's HEVC encoder; orientation (1...8, EXIF numbering) is
+// written as irot/imir boxes, exif (TIFF data, may be NULL) as the image's Exif item. For tests of the transform
+// paths: heif-enc 1.15 writes no irot/imir (it keeps a JPEG's EXIF orientation as it is). *out is malloc'd.
+ic_code ic_heif_encode_rgba(const uint8_t *rgba, int width, int height, int quality, int orientation,
+                            const uint8_t *exif, size_t exif_size, uint8_t **out, size_t *out_size, ic_status *st);
 
 void ic_free(void *p);
 
