@@ -23,7 +23,7 @@ struct DataOptions: ParsableArguments {
     var json = false
 
     func open() throws -> ChatDatabase {
-        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("chat.sqlite").path
+        let path = DataDirectory(dataDirectory).databasePath
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
             return try ChatDatabase(path: path)

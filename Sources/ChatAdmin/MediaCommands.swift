@@ -30,7 +30,7 @@ struct MediaOptions: ParsableArguments {
 
     var layout: MediaLayout {
         MediaLayout(directory: mediaDirectory ?? ProcessInfo.processInfo.environment["CHAT_MEDIA_DIR"]
-            ?? URL(fileURLWithPath: data.dataDirectory).appendingPathComponent("media").path)
+            ?? DataDirectory(data.dataDirectory).mediaPath)
     }
 
     /// Opens the database; the media directory must exist (a typo should not look like an empty store).

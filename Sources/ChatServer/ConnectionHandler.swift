@@ -161,30 +161,17 @@ struct ConnectionHandler: Sendable {
             return nil
         }
 
-        // Authentication. Repeated failures from one address wait longer and longer before being answered.
-        let address = context.requestContext.peerAddress
-        let delay = await services.throttle.delay(for: address)
-        if delay > .zero { try? await Task.sleep(for: delay) }
         let token = hello.token ?? Self.bearerToken(in: context.request.headers[.authorization])
-        let result: Result<SessionRecord, AuthFailure>
-        do {
-            result = try await services.tokens.authenticate(token: token ?? "", username: hello.user)
-        } catch {
-            services.logger.error("token check failed", metadata: ["error": "\(error)"])
-            try? await Self.close(outbound, code: CloseCode.goingAway, reason: "cannot check tokens right now; retry later")
-            return nil
-        }
         let session: SessionRecord
-        switch result {
-        case .failure(let failure):
-            await services.throttle.recordFailure(address)
-            services.metrics.failedAuthentications.increment()
-            services.logger.info("authentication failed", metadata: ["peer": "\(address)", "reason": "\(failure)"])
+        switch await services.authenticate(token: token, username: hello.user, from: context.requestContext.peerAddress) {
+        case .accepted(let record):
+            session = record
+        case .refused(let failure):
             try? await Self.close(outbound, code: CloseCode.authenticationFailed, reason: failure.description)
             return nil
-        case .success(let record):
-            await services.throttle.recordSuccess(address)
-            session = record
+        case .unavailable:
+            try? await Self.close(outbound, code: CloseCode.goingAway, reason: "cannot check tokens right now; retry later")
+            return nil
         }
 
         let hub = services.hub

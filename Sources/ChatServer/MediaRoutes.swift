@@ -29,7 +29,11 @@ struct MediaRoutes: Sendable {
     // MARK: Upload
 
     private func upload(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        let user: SessionRecord
+        switch await authenticate(request, context: context) {
+        case .success(let record): user = record
+        case .failure(let refusal): return refusal.response
+        }
         let query = request.uri.queryParameters
         let name = query.get("name") ?? "upload"
         let declaredSize = request.headers[.contentLength].flatMap { Int($0) }
@@ -79,7 +83,11 @@ struct MediaRoutes: Sendable {
     // MARK: Download
 
     private func blob(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        let user: SessionRecord
+        switch await authenticate(request, context: context) {
+        case .success(let record): user = record
+        case .failure(let refusal): return refusal.response
+        }
         guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return Self.notFound() }
         guard found.blob.state == .present else { return Self.gone() }
         return try await serve(path: media.blobPath(hash), size: found.blob.size, type: found.blob.mimeType, etag: hash,
@@ -87,7 +95,11 @@ struct MediaRoutes: Sendable {
     }
 
     private func thumbnail(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        guard let user = await authenticate(request, context: context) else { return Self.unauthorized() }
+        let user: SessionRecord
+        switch await authenticate(request, context: context) {
+        case .success(let record): user = record
+        case .failure(let refusal): return refusal.response
+        }
         guard let hash = Self.hash(context), let size = context.parameters.get("size"),
               let found = try await accessible(hash, user: user),
               let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }) else { return Self.notFound() }
@@ -147,18 +159,21 @@ struct MediaRoutes: Sendable {
 
     // MARK: Helpers
 
-    private func authenticate(_ request: Request, context: ChatRequestContext) async -> SessionRecord? {
-        let address = context.peerAddress
-        let delay = await services.throttle.delay(for: address)
-        if delay > .zero { try? await Task.sleep(for: delay) }
-        guard let token = ConnectionHandler.bearerToken(in: request.headers[.authorization]),
-              case .success(let record)? = try? await services.tokens.authenticate(token: token) else {
-            await services.throttle.recordFailure(address)
-            services.metrics.failedAuthentications.increment()
-            return nil
+    /// The request's user, or the response that refuses it (401 for a missing or wrong token, 503 when tokens
+    /// cannot be checked right now).
+    private func authenticate(_ request: Request, context: ChatRequestContext) async -> Result<SessionRecord, Refusal> {
+        let token = ConnectionHandler.bearerToken(in: request.headers[.authorization])
+        switch await services.authenticate(token: token, from: context.peerAddress) {
+        case .accepted(let record): return .success(record)
+        case .refused: return .failure(Refusal(response: Self.unauthorized()))
+        case .unavailable:
+            return .failure(Refusal(response: Self.error(status: .serviceUnavailable, code: .storeFailed,
+                                                         message: "cannot check tokens right now; retry later")))
         }
-        await services.throttle.recordSuccess(address)
-        return record
+    }
+
+    struct Refusal: Error {
+        var response: Response
     }
 
     private static func hash(_ context: ChatRequestContext) -> String? {

@@ -52,11 +52,7 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
-    public var databasePath: String {
-        URL(fileURLWithPath: dataDirectory).appendingPathComponent("chat.sqlite").path
-    }
+    public var databasePath: String { DataDirectory(dataDirectory).databasePath }
 
-    public var resolvedMediaDirectory: String {
-        mediaDirectory ?? URL(fileURLWithPath: dataDirectory).appendingPathComponent("media").path
-    }
+    public var resolvedMediaDirectory: String { mediaDirectory ?? DataDirectory(dataDirectory).mediaPath }
 }

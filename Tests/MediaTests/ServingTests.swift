@@ -64,6 +64,31 @@ struct ServingTests {
         await server.stop()
     }
 
+    @Test("tokens that cannot be checked are a 503 (HTTP) or 'retry later' (WebSocket), not a wrong token; fine again after")
+    func tokenStoreUnavailable() async throws {
+        let server = try await MediaServer.start()
+        defer { Task { await server.stop() } }
+        let aliceToken = try await server.makeToken("alice", role: .customer)
+        let (alice, _) = try await server.connect("alice", token: aliceToken)
+        let attachment = try await Self.attach(try await Samples.image("a.jpg", width: 64, height: 48), name: "a.jpg", via: alice)
+        let path = "/media/\(attachment.sha256)"
+        #expect(try await server.request("GET", path, token: aliceToken).status == 200)
+
+        // Another process breaks the token table under the running server.
+        let database = try server.database()
+        try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
+        let refused = try await server.request("GET", path, token: aliceToken)
+        #expect(refused.status == 503)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("store_failed"))
+        let socket = ChatConnection(url: server.url, bearer: aliceToken)
+        try socket.send(.hello(Hello(user: "alice")))
+        let closed = await socket.closed(timeout: frameWait)
+        #expect(closed?.code == CloseCode.goingAway, "closed with \(String(describing: closed))")
+
+        try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions_away RENAME TO sessions") }
+        #expect(try await server.request("GET", path, token: aliceToken).status == 200)
+    }
+
     @Test("Range requests and ETag revalidation")
     func rangeAndETag() async throws {
         let server = try await MediaServer.start()
