@@ -35,11 +35,69 @@ public enum UploadSource: Sendable {
     }
 }
 
+/// The client's side of upload flow control (docs/PROTOCOL.md, "Uploading over the WebSocket"): bytes go out at
+/// most `bytes` ahead of the last offset the server confirmed with `uploadProgress`, so neither side buffers a
+/// whole file.
+public struct UploadWindow: Sendable {
+    public static let defaultBytes = 8 << 20
+    public var bytes: Int
+
+    public init(bytes: Int = UploadWindow.defaultBytes) {
+        self.bytes = max(1, bytes)
+    }
+
+    /// Whether more may be sent with `sent` bytes out and `acknowledged` confirmed.
+    public func allows(sent: Int, acknowledged: Int) -> Bool {
+        sent - acknowledged < bytes
+    }
+}
+
+/// An upload's bytes chunk by chunk from an offset; a file is read as it goes, never loaded whole. One per send
+/// loop (it holds the open file).
+public final class UploadReader {
+    private let source: UploadSource
+    private let handle: FileHandle?
+    public private(set) var offset: Int
+
+    public init(_ source: UploadSource, from offset: Int) throws(UploadError) {
+        self.source = source
+        self.offset = offset
+        if case .file(let path) = source {
+            guard let opened = FileHandle(forReadingAtPath: path) else { throw .source("\(path) cannot be opened") }
+            do { try opened.seek(toOffset: UInt64(offset)) } catch { throw .source("\(error)") }
+            handle = opened
+        } else {
+            handle = nil
+        }
+    }
+
+    deinit {
+        try? handle?.close()
+    }
+
+    /// The next `count` bytes; an error when the source has fewer (a file that shrank since its size was taken).
+    public func next(_ count: Int) throws(UploadError) -> [UInt8] {
+        let chunk: [UInt8]
+        switch source {
+        case .bytes(let bytes):
+            guard offset + count <= bytes.count else { throw .source("short read") }
+            chunk = Array(bytes[offset..<(offset + count)])
+        case .file:
+            let data: Data?
+            do { data = try handle?.read(upToCount: count) } catch { throw .source("\(error)") }
+            guard let data, data.count == count else { throw .source("short read: the file changed while it was sent") }
+            chunk = [UInt8](data)
+        }
+        offset += count
+        return chunk
+    }
+}
+
 extension ChatConnection {
     /// Uploads a file: `uploadBegin`, binary chunks, `uploadEnd`. Returns the server's `uploadDone`, which comes
     /// after the file is stored and its thumbnails exist. At most `window` bytes are sent ahead of the server's
     /// progress acknowledgements, so neither side buffers the whole file.
-    public func upload(_ source: UploadSource, name: String, sha256: String? = nil, window: Int = 8 << 20,
+    public func upload(_ source: UploadSource, name: String, sha256: String? = nil, window: Int = UploadWindow.defaultBytes,
                        timeout: Duration = .seconds(60)) async throws(UploadError) -> UploadDone {
         let size = try source.size()
         let ready = try await beginUpload(UploadBegin(requestId: UUID().uuidString, name: name, size: size, sha256: sha256))
@@ -49,7 +107,7 @@ extension ChatConnection {
     }
 
     /// Resumes an interrupted upload on this connection from the offset the server has, and finishes it.
-    public func resumeUpload(_ source: UploadSource, uploadId: String, window: Int = 8 << 20,
+    public func resumeUpload(_ source: UploadSource, uploadId: String, window: Int = UploadWindow.defaultBytes,
                              timeout: Duration = .seconds(60)) async throws(UploadError) -> (offset: Int, done: UploadDone) {
         let size = try source.size()
         let requestId = UUID().uuidString
@@ -79,34 +137,14 @@ extension ChatConnection {
     /// Returns the last acknowledged offset.
     @discardableResult
     public func sendUploadBytes(_ source: UploadSource, uploadId: String, from start: Int, to end: Int, chunkSize: Int,
-                                window: Int = 8 << 20, timeout: Duration = .seconds(60)) async throws(UploadError) -> Int {
-        let chunkSize = max(1, chunkSize)
-        var handle: FileHandle?
-        if case .file(let path) = source {
-            guard let opened = FileHandle(forReadingAtPath: path) else { throw .source("\(path) cannot be opened") }
-            handle = opened
-            do { try opened.seek(toOffset: UInt64(start)) } catch { throw .source("\(error)") }
-        }
-        defer { try? handle?.close() }
-        var offset = start
+                                window: Int = UploadWindow.defaultBytes,
+                                timeout: Duration = .seconds(60)) async throws(UploadError) -> Int {
+        let reader = try UploadReader(source, from: start)
+        let flow = UploadWindow(bytes: window)
         var acknowledged = start
-        while offset < end {
-            let count = min(chunkSize, end - offset)
-            let chunk: [UInt8]
-            switch source {
-            case .bytes(let bytes):
-                chunk = Array(bytes[offset..<(offset + count)])
-            case .file:
-                do {
-                    guard let data = try handle?.read(upToCount: count), data.count == count else { throw UploadError.source("short read") }
-                    chunk = [UInt8](data)
-                } catch {
-                    throw .source("\(error)")
-                }
-            }
-            sendBinary(chunk)
-            offset += count
-            while offset - acknowledged > window {
+        while reader.offset < end {
+            sendBinary(try reader.next(min(max(1, chunkSize), end - reader.offset)))
+            while !flow.allows(sent: reader.offset, acknowledged: acknowledged) {
                 acknowledged = try await awaitUploadFrame(ref: [uploadId], timeout: timeout) { frame -> Int? in
                     if case .uploadProgress(let progress) = frame, progress.uploadId == uploadId { return progress.offset }
                     return nil

@@ -155,21 +155,13 @@ extension ChatApp {
     /// Sends chunks up to a window ahead of what the server confirmed, then `uploadEnd`.
     private func pump() {
         guard var job = media.uploads.first, job.ready, let uploadId = job.uploadId else { return }
-        let window = 4 << 20
-        if job.sent < job.size, job.sent < job.acknowledged + window {
-            guard let handle = FileHandle(forReadingAtPath: job.path) else {
-                media.uploads.removeFirst()
-                notice(.error, "upload of \(job.name) stopped: the file can no longer be read")
-                return
-            }
-            defer { try? handle.close() }
+        let flow = UploadWindow()
+        if job.sent < job.size, flow.allows(sent: job.sent, acknowledged: job.acknowledged) {
             do {
-                try handle.seek(toOffset: UInt64(job.sent))
-                while job.sent < job.size, job.sent < job.acknowledged + window {
-                    let chunk = try handle.read(upToCount: min(job.chunkSize, job.size - job.sent)) ?? Data()
-                    guard !chunk.isEmpty else { break }
-                    guard sendBinary(Array(chunk)) else { break }
-                    job.sent += chunk.count
+                let reader = try UploadReader(.file(job.path), from: job.sent)
+                while job.sent < job.size, flow.allows(sent: job.sent, acknowledged: job.acknowledged) {
+                    guard sendBinary(try reader.next(min(job.chunkSize, job.size - job.sent))) else { break }
+                    job.sent = reader.offset
                 }
             } catch {
                 media.uploads.removeFirst()

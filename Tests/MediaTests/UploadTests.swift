@@ -7,6 +7,27 @@ import Testing
 
 @Suite("Media uploads over WebSocket and HTTP", .serialized)
 struct UploadTests {
+    @Test("the client's upload reader and window: chunks from an offset, a file that shrank is an error, the window bound")
+    func readerAndWindow() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reader-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let bytes = randomBytes(10_000)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let reader = try UploadReader(.file(path), from: 1000)
+        #expect(try reader.next(4000) == Array(bytes[1000..<5000]))
+        #expect(reader.offset == 5000)
+        // The file is cut short behind the reader's back: the next chunk is refused, not padded or repeated.
+        try FileManager.default.removeItem(atPath: path)
+        try Data(bytes[0..<6000]).write(to: URL(fileURLWithPath: path))
+        let shrunk = try UploadReader(.file(path), from: 5000)
+        #expect(throws: UploadError.self) { try shrunk.next(4000) }
+        #expect(throws: UploadError.self) { try UploadReader(.bytes([1, 2, 3]), from: 2).next(2) }
+        #expect(throws: UploadError.self) { try UploadReader(.file(path + ".missing"), from: 0) }
+        let window = UploadWindow(bytes: 100)
+        #expect(window.allows(sent: 199, acknowledged: 100))
+        #expect(!window.allows(sent: 200, acknowledged: 100))
+    }
+
     @Test("a small file goes up over the WebSocket, rides on a message and comes back byte-exact")
     func smallRoundTrip() async throws {
         let server = try await MediaServer.start()
