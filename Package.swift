@@ -160,10 +160,20 @@ let package = Package(
         ),
         // Test helpers shared by the test targets: running external programs off the cooperative pool.
         .target(name: "TestProcesses", path: "Tests/TestProcesses"),
+        // The in-process chat server fixture of the server and media tests.
+        .target(
+            name: "ChatServerFixture",
+            dependencies: [
+                "ChatServer", "ChatStore", "ChatProtocol", "TestProcesses",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/ChatServerFixture"
+        ),
         .testTarget(
             name: "ChatServerTests",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "TestProcesses",
+                "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "TestProcesses",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -176,7 +186,8 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance", "Thumbnailer", "TestProcesses",
+                "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance",
+                "Thumbnailer", "TestProcesses",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ChatClient
 import ChatProtocol
 @testable import ChatServer
+import ChatServerFixture
 import ChatStore
 import Foundation
 import TestProcesses

@@ -1,5 +1,6 @@
 import ChatClient
 import ChatProtocol
+import ChatServerFixture
 import Foundation
 import TestProcesses
 import Testing

@@ -1,6 +1,7 @@
 import ChatClient
 import ChatProtocol
 import ChatServer
+import ChatServerFixture
 import ChatStore
 import Foundation
 #if canImport(FoundationNetworking)
@@ -11,66 +12,7 @@ import ServiceLifecycle
 import TestProcesses
 import Testing
 
-/// A real chat server on an ephemeral loopback port with its own temporary data directory.
-final class TestServer: Sendable {
-    let directory: String
-    let configuration: ServerConfiguration
-    let port: Int
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
-
-    var url: String { "ws://127.0.0.1:\(port)/ws" }
-    var httpBase: String { "http://127.0.0.1:\(port)" }
-
-    static func makeDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chat-test-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    /// Starts a server on `directory` (a new one by default). `configure` adjusts limits for a test.
-    static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in })
-        async throws -> TestServer {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory
-        configuration.durability = .normal
-        configuration.revocationPollInterval = .milliseconds(100)
-        configure(&configuration)
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .warning
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let group = try await ChatServer(configuration: configuration, logger: logger)
-            .makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
-        let task = Task { try await group.run() }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return TestServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
-    }
-
-    private init(directory: String, configuration: ServerConfiguration, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.directory = directory
-        self.configuration = configuration
-        self.port = port
-        self.group = group
-        self.task = task
-    }
-
-    /// Graceful shutdown, as on SIGTERM; returns when the server has stopped.
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
-
-    /// A second handle on the database, as `chat-admin` would open it.
-    func database() throws -> ChatDatabase {
-        try ChatDatabase(path: configuration.databasePath)
-    }
-
-    func makeToken(_ user: String, role: Role, expiresAt: Int64? = nil) async throws -> String {
-        try await TokenStore(database: try database()).create(username: user, role: role, expiresAt: expiresAt).token
-    }
-
+extension TestServer {
     /// Connects and completes hello; the token goes in the Authorization header.
     func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> Client {
         let connection = ChatConnection(url: url, bearer: token)

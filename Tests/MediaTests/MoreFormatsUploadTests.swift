@@ -1,4 +1,5 @@
 import ChatProtocol
+import ChatServerFixture
 import Foundation
 import TestProcesses
 import Testing

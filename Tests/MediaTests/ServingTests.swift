@@ -1,5 +1,6 @@
 import ChatClient
 import ChatProtocol
+import ChatServerFixture
 import ChatStore
 import Foundation
 import GRDB
@@ -67,7 +68,6 @@ struct ServingTests {
     @Test("tokens that cannot be checked are a 503 (HTTP) or 'retry later' (WebSocket), not a wrong token; fine again after")
     func tokenStoreUnavailable() async throws {
         let server = try await MediaServer.start()
-        defer { Task { await server.stop() } }
         let aliceToken = try await server.makeToken("alice", role: .customer)
         let (alice, _) = try await server.connect("alice", token: aliceToken)
         let attachment = try await Self.attach(try await Samples.image("a.jpg", width: 64, height: 48), name: "a.jpg", via: alice)
@@ -87,6 +87,7 @@ struct ServingTests {
 
         try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions_away RENAME TO sessions") }
         #expect(try await server.request("GET", path, token: aliceToken).status == 200)
+        await server.stop()
     }
 
     @Test("Range requests and ETag revalidation")

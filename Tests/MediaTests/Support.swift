@@ -1,6 +1,7 @@
 import ChatClient
 import ChatProtocol
 import ChatServer
+import ChatServerFixture
 import ChatStore
 import Crypto
 import Foundation
@@ -12,63 +13,10 @@ import ServiceLifecycle
 import TestProcesses
 import Testing
 
-/// A real chat server with media on an ephemeral loopback port and its own temporary data directory.
-final class MediaServer: Sendable {
-    let directory: String
-    let configuration: ServerConfiguration
-    let port: Int
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+/// The server fixture, with the media tests' helpers below.
+typealias MediaServer = TestServer
 
-    var url: String { "ws://127.0.0.1:\(port)/ws" }
-    var httpBase: String { "http://127.0.0.1:\(port)" }
-    var mediaDirectory: String { configuration.resolvedMediaDirectory }
-
-    static func makeDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("media-test-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> MediaServer {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory
-        configuration.durability = .normal
-        configuration.revocationPollInterval = .milliseconds(200)
-        configure(&configuration)
-        var logger = Logger(label: "media-test-server")
-        logger.logLevel = .warning
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let group = try await ChatServer(configuration: configuration, logger: logger)
-            .makeServiceGroup(gracefulShutdownSignals: []) { port in portContinuation.yield(port) }
-        let task = Task { try await group.run() }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return MediaServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
-    }
-
-    private init(directory: String, configuration: ServerConfiguration, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.directory = directory
-        self.configuration = configuration
-        self.port = port
-        self.group = group
-        self.task = task
-    }
-
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
-
-    func database() throws -> ChatDatabase {
-        try ChatDatabase(path: configuration.databasePath)
-    }
-
-    func makeToken(_ user: String, role: Role) async throws -> String {
-        try await TokenStore(database: try database()).create(username: user, role: role).token
-    }
-
+extension TestServer {
     /// Connects with a bearer token and completes hello.
     func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> (ChatConnection, Welcome) {
         let connection = ChatConnection(url: url, bearer: token, maxFrameSize: 4 << 20)

@@ -1,3 +1,4 @@
+import ChatServerFixture
 import Foundation
 import Testing
 import Thumbnailer

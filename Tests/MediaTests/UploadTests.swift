@@ -1,5 +1,6 @@
 import ChatClient
 import ChatProtocol
+import ChatServerFixture
 import ChatStore
 import Foundation
 import TestProcesses
