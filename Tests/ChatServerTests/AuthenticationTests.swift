@@ -9,6 +9,19 @@ import Testing
 
 @Suite("Authentication")
 struct AuthenticationTests {
+    @Test("tokens: 43 base64url characters, never starting with '-' (a command line would read that as an option)")
+    func tokenShape() {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        var tokens = Set<String>()
+        // 3,000 tokens: about 47 would start with '-' if nothing prevented it.
+        for _ in 0..<3000 {
+            let token = TokenStore.generateToken()
+            #expect(token.count == 43 && token.allSatisfy(alphabet.contains) && !token.hasPrefix("-"), "\(token)")
+            tokens.insert(token)
+        }
+        #expect(tokens.count == 3000)
+    }
+
     @Test("a valid token in the Authorization header is accepted")
     func headerToken() async throws {
         let server = try await TestServer.start()

@@ -118,7 +118,7 @@ struct BadInputTests {
         var acks = 0
         var limited: [ErrorFrame] = []
         while acks + limited.count < 8 {
-            let frame = try await customer.connection.receive { frame -> ServerFrame? in
+            let frame = try await customer.connection.receive(timeout: frameWait) { frame -> ServerFrame? in
                 switch frame {
                 case .ack, .error: frame
                 default: nil

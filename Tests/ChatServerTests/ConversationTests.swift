@@ -3,6 +3,7 @@ import ChatProtocol
 import ChatServerFixture
 import ChatStore
 import Foundation
+import TestProcesses
 import Testing
 
 @Suite("Conversations and delivery")
@@ -107,7 +108,7 @@ struct ConversationTests {
         let online = try await server.join("alice", role: .customer)
         let offlineToken = try await server.makeToken("bob", role: .customer)
         try agent.connection.send(.broadcast(Broadcast(clientId: "b-1", text: "maintenance at 22:00")))
-        let ack = try await agent.connection.receive { if case .broadcastAck(let ack) = $0 { ack } else { nil } }
+        let ack = try await agent.connection.receive(timeout: frameWait) { if case .broadcastAck(let ack) = $0 { ack } else { nil } }
         #expect(ack.conversations == 2)
         #expect(!ack.duplicate)
         let received = try await online.message()
@@ -121,7 +122,7 @@ struct ConversationTests {
 
         // Resending the broadcast stores nothing new.
         try agent.connection.send(.broadcast(Broadcast(clientId: "b-1", text: "maintenance at 22:00")))
-        let again = try await agent.connection.receive { if case .broadcastAck(let ack) = $0 { ack } else { nil } }
+        let again = try await agent.connection.receive(timeout: frameWait) { if case .broadcastAck(let ack) = $0 { ack } else { nil } }
         #expect(again.duplicate)
         #expect(try await MessageStore(database: try server.database()).messageCount() == 2)
 
@@ -181,7 +182,7 @@ struct ConversationTests {
         for index in 1...20 { try agent.send("new \(index)", to: "alice") }
         var seqs: [Int] = []
         while seqs.count < 320 {
-            let message = try await replaying.receive { if case .message(let message) = $0 { message } else { nil } }
+            let message = try await replaying.receive(timeout: frameWait) { if case .message(let message) = $0 { message } else { nil } }
             seqs.append(message.seq)
         }
         #expect(seqs == Array(1...320))
@@ -216,7 +217,7 @@ struct ConversationTests {
 
         func page(_ request: HistoryRequest) async throws -> HistoryPage {
             try customer.connection.send(.history(request))
-            return try await customer.connection.receive { if case .history(let page) = $0 { page } else { nil } }
+            return try await customer.connection.receive(timeout: frameWait) { if case .history(let page) = $0 { page } else { nil } }
         }
         let newest = try await page(HistoryRequest(limit: 5, requestId: "r1"))
         #expect(newest.requestId == "r1")
@@ -254,7 +255,7 @@ struct ConversationTests {
         try sam.connection.send(.read(ReadMarker(conversation: "alice", seq: second.seq)))
         let read = try await sam.rosterEntry("alice") { $0.unread == 0 }
         #expect(read.readSeq == second.seq)
-        let receipt = try await customer.connection.receive { if case .read(let receipt) = $0 { receipt } else { nil } }
+        let receipt = try await customer.connection.receive(timeout: frameWait) { if case .read(let receipt) = $0 { receipt } else { nil } }
         #expect(receipt.reader == "sam")
         #expect(receipt.seq == second.seq)
         let kimEntry = try await kim.rosterEntry("alice") { $0.unread == 2 }
@@ -281,12 +282,12 @@ struct ConversationTests {
         let agent = try await server.join("sam", role: .agent)
         let customer = try await server.join("alice", role: .customer)
         try customer.connection.send(.typing(Typing(active: true)))
-        let notice = try await agent.connection.receive { if case .typing(let notice) = $0 { notice } else { nil } }
+        let notice = try await agent.connection.receive(timeout: frameWait) { if case .typing(let notice) = $0 { notice } else { nil } }
         #expect(notice.user == "alice")
         #expect(notice.conversation == "alice")
         #expect(notice.active)
         try agent.connection.send(.typing(Typing(conversation: "alice", active: false)))
-        let back = try await customer.connection.receive { if case .typing(let notice) = $0 { notice } else { nil } }
+        let back = try await customer.connection.receive(timeout: frameWait) { if case .typing(let notice) = $0 { notice } else { nil } }
         #expect(back.user == "sam")
         #expect(!back.active)
         #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
@@ -297,13 +298,13 @@ struct ConversationTests {
     func presence() async throws {
         let server = try await TestServer.start()
         let customer = try await server.join("alice", role: .customer)
-        let initial = try await customer.connection.receive { if case .presence(let p) = $0 { p } else { nil } }
+        let initial = try await customer.connection.receive(timeout: frameWait) { if case .presence(let p) = $0 { p } else { nil } }
         #expect(initial.agentsOnline == 0)
         let agent = try await server.join("sam", role: .agent)
-        let online = try await customer.connection.receive { if case .presence(let p) = $0 { p } else { nil } }
+        let online = try await customer.connection.receive(timeout: frameWait) { if case .presence(let p) = $0 { p } else { nil } }
         #expect(online.agentsOnline == 1)
         agent.connection.close()
-        let offline = try await customer.connection.receive { if case .presence(let p) = $0 { p } else { nil } }
+        let offline = try await customer.connection.receive(timeout: frameWait) { if case .presence(let p) = $0 { p } else { nil } }
         #expect(offline.agentsOnline == 0)
         await server.stop()
     }

@@ -143,7 +143,7 @@ struct LifecycleTests {
         }
         // Kill the server part-way through the acknowledgements.
         while acked.count < total / 2 {
-            let ack = try await client.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+            let ack = try await client.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
             acked[ack.clientId] = ack.seq
         }
         try await offPool { [child] in child.kill() }

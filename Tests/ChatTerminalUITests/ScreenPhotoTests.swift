@@ -121,13 +121,17 @@ extension ScreenPhotoTests {
         #expect(chafa.width == ours.width && chafa.height == ours.height,
                 "chafa drew \(chafa.width)x\(chafa.height) pixels, ours \(ours.width)x\(ours.height)")
 
-        let source = try Thumbnailer().decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: thumbnail))))
-        let expected = ImageResize.resize(source, width: ours.width, height: ours.height)
-        let reference = Screenshot(width: expected.width, height: expected.height,
-                                   rgb: (0..<(expected.width * expected.height)).flatMap { Array(expected.pixels[($0 * 4)..<($0 * 4 + 3)]) })
-        let full = 0..<ours.height
-        let oursPSNR = reference.psnr(of: ours, rows: full, x: 0, y: 0)
-        let chafaPSNR = reference.psnr(of: chafa, rows: full, x: 0, y: 0)
+        // Pixel work off the cooperative pool (see Xterm.screenshot).
+        let (oursPSNR, chafaPSNR) = try await offPool { () throws -> (Double, Double) in
+            let source = try Thumbnailer().decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: thumbnail))))
+            let expected = ImageResize.resize(source, width: ours.width, height: ours.height)
+            var rgb = [UInt8]()
+            rgb.reserveCapacity(expected.width * expected.height * 3)
+            for pixel in 0..<(expected.width * expected.height) { rgb += expected.pixels[(pixel * 4)..<(pixel * 4 + 3)] }
+            let reference = Screenshot(width: expected.width, height: expected.height, rgb: rgb)
+            let full = 0..<ours.height
+            return (reference.psnr(of: ours, rows: full, x: 0, y: 0), reference.psnr(of: chafa, rows: full, x: 0, y: 0))
+        }
         #expect(oursPSNR >= chafaPSNR, "ours \(oursPSNR) dB, chafa's \(chafaPSNR) dB against the thumbnail")
 
         // And the chat shows exactly that preview.
@@ -162,20 +166,22 @@ struct PreviewReferences: Sendable {
                     defer { terminal.stop() }
                     // Done when something taller than a text row is drawn and two screenshots in a row agree. Rows
                     // with a few pixels only (the cursor) are not part of the picture.
-                    var last: Screenshot?
-                    let shot = try await terminal.waitFor("the drawing of \(item.key) at \(item.rows) rows") { shot in
-                        defer { last = shot }
-                        let cell = shot.cell(columns: 100, rows: item.rows)
+                    let rows = item.rows
+                    let shot = try await terminal.waitFor("the drawing of \(item.key) at \(rows) rows") { shot, last in
+                        let cell = shot.cell(columns: 100, rows: rows)
                         guard let box = shot.contentBox(minimumPerRow: 2 * cell.width), box.height > 2 * cell.height else {
                             return "no picture yet"
                         }
                         return last?.rgb == shot.rgb ? nil : "still drawing"
                     }
-                    let cell = shot.cell(columns: 100, rows: item.rows)
-                    guard let box = shot.contentBox(minimumPerRow: 2 * cell.width) else {
-                        throw TestFailure("\(item.command) drew nothing")
+                    let cell = shot.cell(columns: 100, rows: rows)
+                    let picture = try await offPool { () throws -> Screenshot in
+                        guard let box = shot.contentBox(minimumPerRow: 2 * cell.width) else {
+                            throw TestFailure("\(item.command) drew nothing")
+                        }
+                        return shot.crop(x: box.x, y: box.y, width: box.width, height: box.height)
                     }
-                    return (Self.key(item.key, item.rows), shot.crop(x: box.x, y: box.y, width: box.width, height: box.height), cell)
+                    return (Self.key(item.key, rows), picture, cell)
                 }
             }
             for try await (key, picture, cell) in group {
@@ -201,9 +207,11 @@ extension Xterm {
     func expect(_ what: String, _ references: PreviewReferences, rows: Int, whole: [String] = [], clipped: [String] = [],
                 absent: [String] = [], timeout: Duration = .seconds(25)) async throws -> Screenshot {
         let templates = try (whole + clipped + absent).map { ($0, try references.picture($0, rows: rows)) }
+        let columns = self.columns
         do {
-            return try await waitFor(what, timeout: timeout) { shot in check(shot, templates, rows: rows, whole: whole,
-                                                                           clipped: clipped, absent: absent) }
+            return try await waitFor(what, timeout: timeout) { shot, _ in
+                Self.check(shot, templates, columns: columns, rows: rows, whole: whole, clipped: clipped, absent: absent)
+            }
         } catch {
             // The pictures looked for, beside the screen, for whoever reads the failure.
             var kept: [String] = []
@@ -214,8 +222,8 @@ extension Xterm {
         }
     }
 
-    private func check(_ shot: Screenshot, _ templates: [(String, Screenshot)], rows: Int, whole: [String], clipped: [String],
-                       absent: [String]) -> String? {
+    private static func check(_ shot: Screenshot, _ templates: [(String, Screenshot)], columns: Int, rows: Int,
+                              whole: [String], clipped: [String], absent: [String]) -> String? {
         let cell = shot.cell(columns: columns, rows: rows)
         guard shot.height == 2 * Screenshot.border + rows * cell.height else { return "the window is not \(rows) rows yet" }
         let area = Screenshot.border..<(Screenshot.border + (rows - 2) * cell.height)

@@ -28,7 +28,7 @@ import Thumbnailer
         _ = try await alice.hello(Hello(user: "alice"))
         let done = try await alice.upload(.bytes([UInt8](TestImages.png(width: 160, height: 96))), name: "photo.png")
         try alice.send(.send(Send(clientId: "photo", text: "here is the photo", attachments: [AttachmentReference(uploadId: done.uploadId)])))
-        _ = try await alice.receive { if case .ack(let ack) = $0 { ack } else { nil } }
+        _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
         alice.close()
 
         // 120x40 cells of 10x20 pixels, 256 colour registers, DA1 with 4 (sixel): what xterm -ti vt340 answers.

@@ -145,31 +145,35 @@ final class Xterm: Sendable {
         guard result.status == 0 else { throw TestFailure("xdotool \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
 
-    /// What the window shows now.
+    /// What the window shows now. Decoded on a thread of its own, like every look at the pixels: in a debug build
+    /// that is CPU work for a good fraction of a second, which on the cooperative pool (two threads on the CI machine)
+    /// would starve the servers of the tests running beside this one.
     func screenshot() async throws -> Screenshot {
         let result = try await runTool(try requireExecutable("xwd"), ["-display", display, "-id", window, "-nobdrs", "-silent"],
                                        timeout: .seconds(10))
         guard result.status == 0 else { throw TestFailure("xwd: \(result.stderr)") }
-        return try Screenshot(xwd: result.stdout)
+        return try await offPool { try Screenshot(xwd: result.stdout) }
     }
 
-    /// Takes screenshots until `check` finds nothing missing (nil), and returns that screenshot. On timeout the
-    /// last screenshot is kept as a PNG and the error names it and what was missing.
+    /// Takes screenshots until `check` (given the screenshot and the one before it) finds nothing missing (nil),
+    /// and returns that screenshot. `check` runs off the cooperative pool. On timeout the last screenshot is kept as
+    /// a PNG and the error names it and what was missing.
     @discardableResult
-    func waitFor(_ what: String, timeout: Duration = .seconds(20), _ check: (Screenshot) -> String?) async throws -> Screenshot {
+    func waitFor(_ what: String, timeout: Duration = .seconds(20),
+                 _ check: @escaping @Sendable (Screenshot, Screenshot?) -> String?) async throws -> Screenshot {
         let deadline = ContinuousClock.now + timeout
-        var shot = try await screenshot()
-        var missing = check(shot)
-        while let reason = missing {
+        var previous: Screenshot?
+        while true {
+            let shot = try await screenshot()
+            let before = previous
+            guard let reason = try await offPool({ check(shot, before) }) else { return shot }
             guard ContinuousClock.now < deadline else {
                 let path = try await shot.keep(named: what)
                 throw TestFailure("\(what): \(reason); the screen is kept in \(path)")
             }
+            previous = shot
             try await Task.sleep(for: .milliseconds(150))
-            shot = try await screenshot()
-            missing = check(shot)
         }
-        return shot
     }
 
     /// Closes the window at once (xterm holding a window ignores SIGTERM); its program gets SIGHUP from the pty.
