@@ -1,20 +1,12 @@
 // giflib decode of a GIF's first frame, quiet, with the canvas known before any pixel buffer and frames counted
 // without decoding them.
-#include "image_codecs.h"
+#include "codec_status.h"
 
 #include <gif_lib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_status(ic_status *st, ic_code code, const char *fmt, ...) {
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-}
 
 // giflib reads through a callback: serve it from memory and note when the data runs out, which giflib reports
 // only as a generic read failure.
@@ -38,11 +30,11 @@ static int gif_read(GifFileType *gif, GifByteType *out, int n) {
 static void gif_fail(ic_status *st, int error, const gif_source *src) {
     const char *text = GifErrorString(error);
     if (src->ran_out) {
-        set_status(st, IC_ERR_TRUNCATED, "GIF data ends early");
+        ic_set_status(st, IC_ERR_TRUNCATED, "GIF data ends early");
         return;
     }
     ic_code code = error == D_GIF_ERR_NOT_ENOUGH_MEM ? IC_ERR_NOMEM : IC_ERR_CORRUPT;
-    set_status(st, code, "%s", text ? text : "GIF decoding failed");
+    ic_set_status(st, code, "%s", text ? text : "GIF decoding failed");
 }
 
 static GifFileType *gif_open(gif_source *src, ic_status *st) {
@@ -75,14 +67,14 @@ static int skip_extension(GifFileType *gif, GifByteType *block) {
 
 ic_gif_decoder *ic_gif_open(const uint8_t *data, size_t size, ic_gif_info *info, ic_status *st) {
     memset(info, 0, sizeof *info);
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (data == NULL || size == 0) {
-        set_status(st, IC_ERR_TRUNCATED, "empty input");
+        ic_set_status(st, IC_ERR_TRUNCATED, "empty input");
         return NULL;
     }
     ic_gif_decoder *dec = calloc(1, sizeof *dec);
     if (dec == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     dec->src = (gif_source){ data, size, 0, 0 };
@@ -104,7 +96,7 @@ ic_gif_decoder *ic_gif_open(const uint8_t *data, size_t size, ic_gif_info *info,
             break;
         }
         if (type == TERMINATE_RECORD_TYPE) {
-            set_status(st, IC_ERR_CORRUPT, "GIF has no image");
+            ic_set_status(st, IC_ERR_CORRUPT, "GIF has no image");
             ic_gif_close(dec);
             return NULL;
         }
@@ -119,12 +111,12 @@ ic_gif_decoder *ic_gif_open(const uint8_t *data, size_t size, ic_gif_info *info,
     }
     const GifImageDesc *frame = &gif->Image;
     if (frame->Width <= 0 || frame->Height <= 0) {
-        set_status(st, IC_ERR_CORRUPT, "first GIF frame is empty (%dx%d)", frame->Width, frame->Height);
+        ic_set_status(st, IC_ERR_CORRUPT, "first GIF frame is empty (%dx%d)", frame->Width, frame->Height);
         ic_gif_close(dec);
         return NULL;
     }
     if (frame->ColorMap == NULL && gif->SColorMap == NULL) {
-        set_status(st, IC_ERR_CORRUPT, "GIF has no colour table");
+        ic_set_status(st, IC_ERR_CORRUPT, "GIF has no colour table");
         ic_gif_close(dec);
         return NULL;
     }
@@ -154,16 +146,16 @@ fail:
 
 ic_code ic_gif_read_rgba(ic_gif_decoder *dec, uint8_t *dst, size_t dst_size, int *partial, ic_status *st) {
     *partial = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->used) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     dec->used = 1;
     const ic_gif_info *h = &dec->header;
     const size_t stride = (size_t)h->width * 4;
     if (stride * (size_t)h->height != dst_size) {
-        set_status(st, IC_ERR_ARGUMENT, "output buffer size mismatch");
+        ic_set_status(st, IC_ERR_ARGUMENT, "output buffer size mismatch");
         return st->code;
     }
     GifFileType *gif = dec->gif;
@@ -179,7 +171,7 @@ ic_code ic_gif_read_rgba(ic_gif_decoder *dec, uint8_t *dst, size_t dst_size, int
     }
     GifPixelType *line = malloc((size_t)h->frame_width);
     if (line == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return st->code;
     }
     memset(dst, 0, dst_size); // transparent canvas, as browsers start an animation
@@ -221,10 +213,10 @@ ic_code ic_gif_count_frames(const uint8_t *data, size_t size, int max_frames, in
                             ic_status *st) {
     *frames = 0;
     *complete = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     gif_source src = { data, size, 0, 0 };
     if (data == NULL || size == 0) {
-        set_status(st, IC_ERR_TRUNCATED, "empty input");
+        ic_set_status(st, IC_ERR_TRUNCATED, "empty input");
         return st->code;
     }
     GifFileType *gif = gif_open(&src, st);

@@ -1,6 +1,6 @@
 // libheif decode of a HEIC/HEIF's primary image, upright by the file's own transforms, quiet, with the sizes known
 // before anything is decoded; and an encoder for the tests.
-#include "image_codecs.h"
+#include "codec_status.h"
 
 #include <libheif/heif.h>
 #include <pthread.h>
@@ -8,14 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_status(ic_status *st, ic_code code, const char *fmt, ...) {
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-}
 
 // heif_init registers the decoder plugins; it is reference counted and not meant to run per image. Once per
 // process, never undone: the plugins stay for the next image.
@@ -30,7 +22,7 @@ static ic_code heif_fail(ic_status *st, struct heif_error error) {
     else if (error.code == heif_error_Unsupported_filetype || error.code == heif_error_Unsupported_feature)
         code = IC_ERR_UNSUPPORTED;
     else code = IC_ERR_CORRUPT;
-    set_status(st, code, "%s", error.message ? error.message : "HEIF decoding failed");
+    ic_set_status(st, code, "%s", error.message ? error.message : "HEIF decoding failed");
     return code;
 }
 
@@ -90,16 +82,16 @@ void ic_heif_close(ic_heif_decoder *dec) {
 ic_heif_decoder *ic_heif_open(const uint8_t *data, size_t size, int max_dimension, ic_heif_info *info,
                               ic_status *st) {
     memset(info, 0, sizeof *info);
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (data == NULL || size == 0) {
-        set_status(st, IC_ERR_TRUNCATED, "empty input");
+        ic_set_status(st, IC_ERR_TRUNCATED, "empty input");
         return NULL;
     }
     pthread_once(&heif_once, heif_start);
     ic_heif_decoder *dec = calloc(1, sizeof *dec);
     if (dec == NULL || (dec->context = heif_context_alloc()) == NULL) {
         free(dec);
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     // libheif checks every item's coded size (ispe) against this while parsing, before it allocates pixels.
@@ -130,15 +122,15 @@ ic_heif_decoder *ic_heif_open(const uint8_t *data, size_t size, int max_dimensio
 }
 
 ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st) {
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->used || dec->handle == NULL) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     dec->used = 1;
     struct heif_decoding_options *options = heif_decoding_options_alloc();
     if (options == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return st->code;
     }
     options->ignore_transformations = 0; // libheif applies irot/imir/clap: the image comes out as displayed
@@ -163,7 +155,7 @@ ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st) {
     const int height = heif_image_get_height(dec->image, heif_channel_interleaved);
     if (pixels == NULL || width != expected_width || height != expected_height || stride < width * dec->channels ||
         heif_image_get_bits_per_pixel(dec->image, heif_channel_interleaved) != 8 * dec->channels) {
-        set_status(st, IC_ERR_CORRUPT, "decoded HEIF image is %dx%d, not the %dx%d its header gives", width, height,
+        ic_set_status(st, IC_ERR_CORRUPT, "decoded HEIF image is %dx%d, not the %dx%d its header gives", width, height,
                    expected_width, expected_height);
         heif_image_release(dec->image);
         dec->image = NULL;
@@ -178,10 +170,10 @@ ic_code ic_heif_decode(ic_heif_decoder *dec, ic_status *st) {
 
 ic_code ic_heif_read_rows(const ic_heif_decoder *dec, int first_row, int rows, uint8_t *dst, size_t dst_size,
                           ic_status *st) {
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->pixels == NULL || first_row < 0 || rows < 0 || rows > dec->height - first_row ||
         dst_size < (size_t)rows * (size_t)dec->width * 4) {
-        set_status(st, IC_ERR_ARGUMENT, "invalid rows or buffer for the decoded HEIF image");
+        ic_set_status(st, IC_ERR_ARGUMENT, "invalid rows or buffer for the decoded HEIF image");
         return st->code;
     }
     const size_t out_row = (size_t)dec->width * 4;
@@ -229,9 +221,9 @@ ic_code ic_heif_encode_rgba(const uint8_t *rgba, int width, int height, int qual
                             const uint8_t *exif, size_t exif_size, uint8_t **out, size_t *out_size, ic_status *st) {
     *out = NULL;
     *out_size = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (rgba == NULL || width <= 0 || height <= 0 || orientation < 1 || orientation > 8) {
-        set_status(st, IC_ERR_ARGUMENT, "invalid image %dx%d or orientation %d for HEIF", width, height, orientation);
+        ic_set_status(st, IC_ERR_ARGUMENT, "invalid image %dx%d or orientation %d for HEIF", width, height, orientation);
         return st->code;
     }
     pthread_once(&heif_once, heif_start);
@@ -269,7 +261,7 @@ ic_code ic_heif_encode_rgba(const uint8_t *rgba, int width, int height, int qual
     heif_context_free(ctx);
     if (error.code != heif_error_Ok) {
         free(written.p);
-        set_status(st, IC_ERR_ARGUMENT, "%s", error.message ? error.message : "HEIF encoding failed");
+        ic_set_status(st, IC_ERR_ARGUMENT, "%s", error.message ? error.message : "HEIF encoding failed");
         return st->code;
     }
     *out = written.p;

@@ -1,5 +1,5 @@
 // libjpeg(-turbo) decode/encode behind setjmp, with quiet error handling and limits for hostile input.
-#include "image_codecs.h"
+#include "codec_status.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,14 +11,6 @@
 #include <jerror.h>
 
 void ic_free(void *p) { free(p); }
-
-static void set_status(ic_status *st, ic_code code, const char *fmt, ...) {
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-}
 
 // MARK: Error manager shared by the decoder and the encoder
 
@@ -57,9 +49,9 @@ static void err_exit(j_common_ptr cinfo) {
     ic_code code = code_for(cinfo->err->msg_code);
     if (code == IC_ERR_CORRUPT && err->saw_eof) code = IC_ERR_TRUNCATED;
     if (cinfo->err->msg_code == JERR_NO_BACKING_STORE)
-        set_status(err->st, code, "decoder memory limit exceeded");
+        ic_set_status(err->st, code, "decoder memory limit exceeded");
     else
-        set_status(err->st, code, "%s", buf);
+        ic_set_status(err->st, code, "%s", buf);
     longjmp(err->jump, 1);
 }
 
@@ -80,7 +72,7 @@ static void emit_message(j_common_ptr cinfo, int msg_level) {
     }
     // A damaged stream can warn once per MCU; past the limit treat it as an error (libjpeg-turbo's advice).
     if (err->max_warnings > 0 && err->pub.num_warnings > err->max_warnings) {
-        set_status(err->st, err->saw_eof ? IC_ERR_TRUNCATED : IC_ERR_CORRUPT,
+        ic_set_status(err->st, err->saw_eof ? IC_ERR_TRUNCATED : IC_ERR_CORRUPT,
                    "too many corrupt-data warnings (over %d)", err->max_warnings);
         longjmp(err->jump, 1);
     }
@@ -116,7 +108,7 @@ static void progress_monitor(j_common_ptr cinfo) {
     ic_jpeg_decoder *dec = (ic_jpeg_decoder *)cinfo->client_data;
     // Each scan of a progressive file is a full pass over the coefficients: bound the work for crafted files.
     if (dec->max_scans > 0 && d->input_scan_number > dec->max_scans) {
-        set_status(dec->err.st, IC_ERR_LIMIT, "more than %d scans in a progressive JPEG", dec->max_scans);
+        ic_set_status(dec->err.st, IC_ERR_LIMIT, "more than %d scans in a progressive JPEG", dec->max_scans);
         longjmp(dec->err.jump, 1);
     }
 }
@@ -124,14 +116,14 @@ static void progress_monitor(j_common_ptr cinfo) {
 ic_jpeg_decoder *ic_jpeg_open(const uint8_t *data, size_t size, const ic_jpeg_limits *limits,
                               ic_jpeg_info *info, ic_status *st) {
     memset(info, 0, sizeof *info);
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (data == NULL || size == 0) {
-        set_status(st, IC_ERR_TRUNCATED, "empty input");
+        ic_set_status(st, IC_ERR_TRUNCATED, "empty input");
         return NULL;
     }
     ic_jpeg_decoder *dec = calloc(1, sizeof *dec);
     if (dec == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     init_err(&dec->err, st, limits->max_warnings);
@@ -201,7 +193,7 @@ static ic_code guarded(ic_jpeg_decoder *dec, ic_status *st, ic_code (*body)(ic_j
 }
 
 static ic_code fail(ic_jpeg_decoder *dec, ic_status *st, ic_code code, const char *message) {
-    set_status(st, code, "%s", message);
+    ic_set_status(st, code, "%s", message);
     dec->unusable = 1;
     return code;
 }
@@ -230,7 +222,7 @@ static ic_code start_body(ic_jpeg_decoder *dec, void *raw) {
         dec->cmyk = 1;
         break;
     default:
-        set_status(a->st, IC_ERR_UNSUPPORTED, "unsupported JPEG colour space with %d components",
+        ic_set_status(a->st, IC_ERR_UNSUPPORTED, "unsupported JPEG colour space with %d components",
                    cinfo->num_components);
         dec->unusable = 1;
         return IC_ERR_UNSUPPORTED;
@@ -250,9 +242,9 @@ ic_code ic_jpeg_start(ic_jpeg_decoder *dec, int scale_num, int block_smoothing, 
                       ic_status *st) {
     *out_width = 0;
     *out_height = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->unusable || dec->started || scale_num < 1 || scale_num > 8) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     start_args a = {scale_num, block_smoothing, out_width, out_height, st};
@@ -295,9 +287,9 @@ static ic_code read_rows_body(ic_jpeg_decoder *dec, void *raw) {
 
 ic_code ic_jpeg_read_rows(ic_jpeg_decoder *dec, uint8_t *dst, int max_rows, int *rows, ic_status *st) {
     *rows = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->unusable || !dec->started || max_rows < 1) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     read_args a = {dst, max_rows, rows, st};
@@ -470,14 +462,14 @@ static ic_code encode(const uint8_t *rgba, int width, int height, J_COLOR_SPACE 
                       int quality, int progressive, uint8_t **out, size_t *out_size, ic_status *st) {
     *out = NULL;
     *out_size = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (rgba == NULL || width <= 0 || height <= 0 || width > 65500 || height > 65500) {
-        set_status(st, IC_ERR_ARGUMENT, "invalid image size %dx%d for JPEG", width, height);
+        ic_set_status(st, IC_ERR_ARGUMENT, "invalid image size %dx%d for JPEG", width, height);
         return st->code;
     }
     ic_jpeg_enc *enc = calloc(1, sizeof *enc); // on the heap: fields stay valid across longjmp
     if (enc == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return st->code;
     }
     init_err(&enc->err, st, 0);

@@ -1,5 +1,5 @@
 // libpng decode/encode behind setjmp, quiet, with size and chunk limits for hostile input.
-#include "image_codecs.h"
+#include "codec_status.h"
 
 #include <png.h>
 #include <setjmp.h>
@@ -7,14 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_status(ic_status *st, ic_code code, const char *fmt, ...) {
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-}
 
 struct ic_png_decoder {
     png_structp png;
@@ -30,7 +22,7 @@ struct ic_png_decoder {
 
 static void png_err(png_structp png, png_const_charp msg) {
     struct ic_png_decoder *dec = png_get_error_ptr(png);
-    if (dec->st->code == IC_OK) set_status(dec->st, IC_ERR_CORRUPT, "%s", msg);
+    if (dec->st->code == IC_OK) ic_set_status(dec->st, IC_ERR_CORRUPT, "%s", msg);
     png_longjmp(png, 1);
 }
 
@@ -40,7 +32,7 @@ static void png_read_mem(png_structp png, png_bytep out, size_t n) {
     struct ic_png_decoder *dec = png_get_io_ptr(png);
     if (n > dec->size - dec->pos) {
         dec->truncated = 1;
-        set_status(dec->st, IC_ERR_TRUNCATED, "PNG data ends early");
+        ic_set_status(dec->st, IC_ERR_TRUNCATED, "PNG data ends early");
         png_error(png, "PNG data ends early");
     }
     memcpy(out, dec->data + dec->pos, n);
@@ -59,9 +51,9 @@ static void destroy(struct ic_png_decoder *dec) {
 ic_png_decoder *ic_png_open(const uint8_t *data, size_t size, const ic_png_limits *limits,
                             ic_png_info *info, ic_status *st) {
     memset(info, 0, sizeof *info);
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (data == NULL || size < 8 || png_sig_cmp(data, 0, 8) != 0) {
-        set_status(st, size < 8 ? IC_ERR_TRUNCATED : IC_ERR_CORRUPT, "not a PNG file (bad signature)");
+        ic_set_status(st, size < 8 ? IC_ERR_TRUNCATED : IC_ERR_CORRUPT, "not a PNG file (bad signature)");
         return NULL;
     }
     // Peek at IHDR so the caller gets a precise "too many pixels" error before libpng allocates anything.
@@ -72,13 +64,13 @@ ic_png_decoder *ic_png_open(const uint8_t *data, size_t size, const ic_png_limit
         if ((limits->max_pixels && pixels > limits->max_pixels) ||
             (limits->max_width && info->width > limits->max_width) ||
             (limits->max_height && info->height > limits->max_height)) {
-            set_status(st, IC_ERR_LIMIT, "image is %ux%u, over the limits", info->width, info->height);
+            ic_set_status(st, IC_ERR_LIMIT, "image is %ux%u, over the limits", info->width, info->height);
             return NULL;
         }
     }
     struct ic_png_decoder *dec = calloc(1, sizeof *dec);
     if (dec == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     dec->data = data;
@@ -87,13 +79,13 @@ ic_png_decoder *ic_png_open(const uint8_t *data, size_t size, const ic_png_limit
     dec->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, dec, png_err, png_warn);
     if (dec->png == NULL) {
         free(dec);
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     dec->info = png_create_info_struct(dec->png);
     if (dec->info == NULL) {
         destroy(dec);
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     if (setjmp(png_jmpbuf(dec->png))) {
@@ -136,16 +128,16 @@ ic_code ic_png_read_rgba(ic_png_decoder *dec, uint8_t *dst, size_t dst_size, int
 
 static ic_code read_rgba(ic_png_decoder *dec, uint8_t *dst, size_t dst_size, int *partial, ic_status *st) {
     *partial = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->unusable) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     dec->st = st;
     const size_t stride = (size_t)dec->header.width * 4;
     const uint32_t height = dec->header.height;
     if (stride * height != dst_size) {
-        set_status(st, IC_ERR_ARGUMENT, "output buffer size mismatch");
+        ic_set_status(st, IC_ERR_ARGUMENT, "output buffer size mismatch");
         return st->code;
     }
     volatile uint32_t rows_done = 0; // read after longjmp
@@ -179,7 +171,7 @@ static ic_code read_rgba(ic_png_decoder *dec, uint8_t *dst, size_t dst_size, int
     int passes = png_set_interlace_handling(png);
     png_read_update_info(png, dec->info);
     if (png_get_rowbytes(png, dec->info) != stride) {
-        set_status(st, IC_ERR_UNSUPPORTED, "unexpected PNG row layout");
+        ic_set_status(st, IC_ERR_UNSUPPORTED, "unexpected PNG row layout");
         dec->unusable = 1;
         return st->code;
     }
@@ -214,7 +206,7 @@ static void png_write_mem(png_structp png, png_bytep data, size_t n) {
         while (n > cap - out->len) cap *= 2;
         uint8_t *p = realloc(out->p, cap);
         if (p == NULL) {
-            set_status(out->st, IC_ERR_NOMEM, "out of memory");
+            ic_set_status(out->st, IC_ERR_NOMEM, "out of memory");
             png_error(png, "out of memory");
         }
         out->p = p;
@@ -228,7 +220,7 @@ static void png_flush_mem(png_structp png) { (void)png; }
 
 static void png_enc_err(png_structp png, png_const_charp msg) {
     ic_png_out *out = png_get_error_ptr(png);
-    if (out->st->code == IC_OK) set_status(out->st, IC_ERR_ARGUMENT, "%s", msg);
+    if (out->st->code == IC_OK) ic_set_status(out->st, IC_ERR_ARGUMENT, "%s", msg);
     png_longjmp(png, 1);
 }
 
@@ -236,14 +228,14 @@ ic_code ic_png_encode_rgba(const uint8_t *rgba, int width, int height, int compr
                            uint8_t **out, size_t *out_size, ic_status *st) {
     *out = NULL;
     *out_size = 0;
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (rgba == NULL || width <= 0 || height <= 0) {
-        set_status(st, IC_ERR_ARGUMENT, "invalid image size %dx%d for PNG", width, height);
+        ic_set_status(st, IC_ERR_ARGUMENT, "invalid image size %dx%d for PNG", width, height);
         return st->code;
     }
     ic_png_out *o = calloc(1, sizeof *o); // on the heap: stays valid across longjmp
     if (o == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return st->code;
     }
     o->st = st;
@@ -252,7 +244,7 @@ ic_code ic_png_encode_rgba(const uint8_t *rgba, int width, int height, int compr
     if (png == NULL || info == NULL) {
         png_destroy_write_struct(&png, NULL);
         free(o);
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return st->code;
     }
     if (setjmp(png_jmpbuf(png))) {

@@ -1,6 +1,6 @@
 // libwebp decode of a still WebP (optionally scaled while decoding) or of an animation's first frame, quiet, with
 // the canvas known before any pixel buffer and frames counted in constant memory.
-#include "image_codecs.h"
+#include "codec_status.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,14 +8,6 @@
 #include <string.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
-
-static void set_status(ic_status *st, ic_code code, const char *fmt, ...) {
-    st->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-}
 
 static ic_code webp_code(VP8StatusCode status) {
     switch (status) {
@@ -90,15 +82,15 @@ void ic_webp_close(ic_webp_decoder *dec) { free(dec); }
 
 ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, ic_webp_info *info, ic_status *st) {
     memset(info, 0, sizeof *info);
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (data == NULL || size == 0) {
-        set_status(st, IC_ERR_TRUNCATED, "empty input");
+        ic_set_status(st, IC_ERR_TRUNCATED, "empty input");
         return NULL;
     }
     WebPBitstreamFeatures features;
     VP8StatusCode status = WebPGetFeatures(data, size, &features);
     if (status != VP8_STATUS_OK) {
-        set_status(st, webp_code(status), "%s", webp_text(status));
+        ic_set_status(st, webp_code(status), "%s", webp_text(status));
         return NULL;
     }
     info->width = features.width;
@@ -109,7 +101,7 @@ ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, 
     info->frames_complete = 1;
     ic_webp_decoder *dec = calloc(1, sizeof *dec);
     if (dec == NULL) {
-        set_status(st, IC_ERR_NOMEM, "out of memory");
+        ic_set_status(st, IC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     dec->data = data;
@@ -118,7 +110,7 @@ ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, 
         size_t first_end;
         walk_frames(data, size, max_frames > 0 ? max_frames : 1, &info->frames, &info->frames_complete, &first_end);
         if (info->frames == 0) {
-            set_status(st, info->frames_complete ? IC_ERR_CORRUPT : IC_ERR_TRUNCATED, "animated WebP has no frame");
+            ic_set_status(st, info->frames_complete ? IC_ERR_CORRUPT : IC_ERR_TRUNCATED, "animated WebP has no frame");
             free(dec);
             return NULL;
         }
@@ -128,7 +120,7 @@ ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, 
         WebPIterator iter;
         memset(&iter, 0, sizeof iter);
         if (demux == NULL || state == WEBP_DEMUX_PARSE_ERROR || !WebPDemuxGetFrame(demux, 1, &iter) || !iter.complete) {
-            set_status(st, demux == NULL || state == WEBP_DEMUX_PARSE_ERROR ? IC_ERR_CORRUPT : IC_ERR_TRUNCATED,
+            ic_set_status(st, demux == NULL || state == WEBP_DEMUX_PARSE_ERROR ? IC_ERR_CORRUPT : IC_ERR_TRUNCATED,
                        "first frame of the animated WebP is unreadable");
             if (demux) {
                 WebPDemuxReleaseIterator(&iter);
@@ -151,7 +143,7 @@ ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, 
         if (status != VP8_STATUS_OK || frame.width != dec->frame_width || frame.height != dec->frame_height ||
             dec->frame_x < 0 || dec->frame_y < 0 || dec->frame_width <= 0 || dec->frame_height <= 0 ||
             dec->frame_x + dec->frame_width > info->width || dec->frame_y + dec->frame_height > info->height) {
-            set_status(st, status == VP8_STATUS_OK ? IC_ERR_CORRUPT : webp_code(status),
+            ic_set_status(st, status == VP8_STATUS_OK ? IC_ERR_CORRUPT : webp_code(status),
                        "first frame of the animated WebP does not fit its canvas");
             free(dec);
             return NULL;
@@ -163,9 +155,9 @@ ic_webp_decoder *ic_webp_open(const uint8_t *data, size_t size, int max_frames, 
 
 ic_code ic_webp_read_rgba(ic_webp_decoder *dec, uint8_t *dst, size_t dst_size, int out_width, int out_height,
                           ic_status *st) {
-    set_status(st, IC_OK, "");
+    ic_set_status(st, IC_OK, "");
     if (dec == NULL || dec->used) {
-        set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
+        ic_set_status(st, IC_ERR_ARGUMENT, "decoder not usable");
         return st->code;
     }
     dec->used = 1;
@@ -173,13 +165,13 @@ ic_code ic_webp_read_rgba(ic_webp_decoder *dec, uint8_t *dst, size_t dst_size, i
     const int scaled = out_width != h->width || out_height != h->height;
     if (out_width <= 0 || out_height <= 0 || out_width > h->width || out_height > h->height ||
         (scaled && h->animated) || (size_t)out_width * 4 * (size_t)out_height != dst_size) {
-        set_status(st, IC_ERR_ARGUMENT, "invalid output size %dx%d for a %dx%d WebP", out_width, out_height,
+        ic_set_status(st, IC_ERR_ARGUMENT, "invalid output size %dx%d for a %dx%d WebP", out_width, out_height,
                    h->width, h->height);
         return st->code;
     }
     WebPDecoderConfig config;
     if (!WebPInitDecoderConfig(&config)) {
-        set_status(st, IC_ERR_ARGUMENT, "libwebp version mismatch");
+        ic_set_status(st, IC_ERR_ARGUMENT, "libwebp version mismatch");
         return st->code;
     }
     config.output.colorspace = MODE_RGBA;
@@ -212,7 +204,7 @@ ic_code ic_webp_read_rgba(ic_webp_decoder *dec, uint8_t *dst, size_t dst_size, i
     VP8StatusCode status = WebPDecode(bitstream, bitstream_size, &config);
     WebPFreeDecBuffer(&config.output); // external memory: frees nothing of ours
     if (status != VP8_STATUS_OK) {
-        set_status(st, webp_code(status), "%s", webp_text(status));
+        ic_set_status(st, webp_code(status), "%s", webp_text(status));
         return st->code;
     }
     return IC_OK;
