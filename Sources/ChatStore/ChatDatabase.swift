@@ -3,7 +3,7 @@ import GRDB
 import Logging
 
 /// Errors from the store. Each says what failed and what to do.
-public enum StoreError: Error, Sendable, CustomStringConvertible {
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database file could not be opened or migrated.
     case cannotOpen(path: String, reason: String)
     /// A username that is not 1-64 of letters, digits, `.`, `_`, `-`, `@`.
@@ -13,7 +13,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// No such user or token.
     case notFound(String)
     /// SQLite refused the operation (disk full, I/O error, locked too long...).
-    case database(String)
+    case database(DatabaseFailure)
     /// A file to import is missing, not SQLite, or not the expected table.
     case unreadableImport(path: String, reason: String)
 
@@ -27,8 +27,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "\(user) already has \(existing) tokens; a user has one role. Revoke them first or pick another name."
         case .notFound(let what):
             "\(what) not found"
-        case .database(let reason):
-            "database error: \(reason)"
+        case .database(let failure):
+            "database error: \(failure)"
         case .unreadableImport(let path, let reason):
             "cannot import \(path): \(reason)"
         }
@@ -69,7 +69,7 @@ public final class ChatDatabase: Sendable {
         do {
             return try pool.read { db in try Self.migrator.appliedMigrations(db) }
         } catch {
-            throw .database("\(error)")
+            throw .wrap(error)
         }
     }
 
@@ -91,9 +91,43 @@ public func epochMilliseconds(_ date: Date = Date()) -> Int64 {
 }
 
 extension StoreError {
-    /// Wraps any thrown error from GRDB.
+    /// Wraps any thrown error from GRDB, keeping it and SQLite's result code.
     public static func wrap(_ error: any Error) -> StoreError {
         if let error = error as? StoreError { return error }
-        return .database("\(error)")
+        return .database(DatabaseFailure(error))
     }
+}
+
+/// Why the database refused an operation: the error as thrown, and SQLite's extended result code when SQLite said
+/// no (`SQLITE_FULL` 13, `SQLITE_BUSY` 5, `SQLITE_IOERR` 10 and its extended codes...), for callers that act on
+/// the kind of failure rather than its text.
+public struct DatabaseFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// SQLite's extended result code; nil when the cause was not SQLite's.
+    public let resultCode: Int32?
+    public let cause: any Error & Sendable
+
+    public init(_ error: any Error) {
+        if let sqlite = error as? DatabaseError {
+            resultCode = sqlite.extendedResultCode.rawValue
+            cause = sqlite
+        } else {
+            resultCode = nil
+            cause = DescribedError(description: "\(error)")
+        }
+    }
+
+    /// The primary result code (the extended code's low byte), e.g. 13 for any kind of full disk.
+    public var primaryResultCode: Int32? { resultCode.map { $0 & 0xFF } }
+
+    public var description: String { "\(cause)" }
+
+    /// The same code and the same text: errors do not compare otherwise.
+    public static func == (a: DatabaseFailure, b: DatabaseFailure) -> Bool {
+        a.resultCode == b.resultCode && a.description == b.description
+    }
+}
+
+/// A non-Sendable error kept by its description.
+private struct DescribedError: Error, Sendable, CustomStringConvertible {
+    var description: String
 }

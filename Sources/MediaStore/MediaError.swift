@@ -18,7 +18,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(String)
     /// A file operation failed (`errno`); ENOSPC and friends mean the disk is full.
     case storage(operation: String, errno: Int32)
-    case database(String)
+    case database(StoreError)
     case sniffer(String)
 
     public var description: String {
@@ -82,5 +82,5 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func wrap(_ error: StoreError) -> MediaError { .database(error.description) }
+    static func wrap(_ error: StoreError) -> MediaError { .database(error) }
 }

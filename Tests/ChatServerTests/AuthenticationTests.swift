@@ -22,6 +22,24 @@ struct AuthenticationTests {
         #expect(tokens.count == 3000)
     }
 
+    @Test("a database failure keeps SQLite's result code and its message, not only a string")
+    func databaseFailureKeepsItsCause() async throws {
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try ChatDatabase(path: DataDirectory(directory).databasePath)
+        let tokens = TokenStore(database: database)
+        let token = try await tokens.create(username: "alice", role: .customer).token
+        try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
+        do {
+            _ = try await tokens.authenticate(token: token)
+            Issue.record("a token was checked against a missing table")
+        } catch {
+            guard case .database(let failure) = error else { Issue.record("not a database error: \(error)"); return }
+            #expect(failure.primaryResultCode == 1, "SQLITE_ERROR, got \(String(describing: failure.resultCode))")
+            #expect(failure.description.contains("no such table"))
+        }
+    }
+
     @Test("a valid token in the Authorization header is accepted")
     func headerToken() async throws {
         let server = try await TestServer.start()
