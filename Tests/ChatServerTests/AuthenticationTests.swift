@@ -109,7 +109,7 @@ struct AuthenticationTests {
     func helloTimeout() async throws {
         let server = try await TestServer.start { $0.helloTimeout = .milliseconds(300) }
         let connection = ChatConnection(url: server.url)
-        let info = await connection.closed(timeout: .seconds(5))
+        let info = await connection.closed(timeout: frameWait)
         #expect(info?.code == CloseCode.helloExpected)
         await server.stop()
     }
@@ -121,9 +121,9 @@ struct AuthenticationTests {
         _ = try await client.synced()
         try await TokenStore(database: try server.database()).revoke(username: "alice")
         // The server notices revocations by polling (every 100 ms here); the cut must come from that poll, with its
-        // code, well before the client's 3 s wait ends. No wall-clock bound on this side: when the whole suite runs
-        // on 2 cores, this task can resume seconds late. The shipped poll interval is what bounds the delay.
-        let info = await client.connection.closed(timeout: .seconds(3))
+        // code. No wall-clock bound on this side: when the whole suite runs on 2 cores, this task can resume seconds
+        // late. The shipped poll interval is what bounds the delay.
+        let info = await client.connection.closed(timeout: frameWait)
         #expect(info?.code == CloseCode.sessionRevoked)
         #expect(ServerConfiguration().revocationPollInterval <= .milliseconds(500), "sessions are cut within a second")
         await server.stop()

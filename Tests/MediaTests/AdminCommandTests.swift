@@ -195,5 +195,5 @@ private func admin(_ arguments: [String]) async throws -> [String: Any] {
 private func refusal(_ server: MediaServer, _ user: String, _ token: String) async -> UInt16? {
     let connection = ChatConnection(url: server.url, bearer: token)
     if (try? await connection.hello(Hello(user: user))) != nil { return nil }
-    return await connection.closed(timeout: .seconds(3))?.code
+    return await connection.closed(timeout: frameWait)?.code
 }
