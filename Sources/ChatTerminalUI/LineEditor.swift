@@ -14,6 +14,8 @@ public enum Key: Sendable, Equatable {
 /// read may end in the middle of one.
 public struct KeyDecoder: Sendable {
     private var pending: [UInt8] = []
+    /// Longer than any probe answer (`OSC 4;255;rgb:ffff/ffff/ffff ST` is 29 bytes).
+    static let longestAnswer = 256
 
     public init() {}
 
@@ -56,6 +58,20 @@ public struct KeyDecoder: Sendable {
                     default: break  // unknown sequences (function keys, focus events) are ignored
                     }
                     i = j + 1
+                } else if b[i + 1] == 0x5D || b[i + 1] == 0x50, i + 2 < b.count, (0x30...0x39).contains(b[i + 2]) {
+                    // OSC or DCS with a number: a terminal's late answer to the start-up probe (a palette colour),
+                    // never a key. Dropped up to its BEL or ST; one still arriving waits for the rest, up to a size
+                    // no answer has (then it was typed after all, and is taken as keys).
+                    var j = i + 2
+                    while j < b.count, j - i < Self.longestAnswer, b[j] != 0x07,
+                          !(b[j] == 0x1B && j + 1 < b.count && b[j + 1] == 0x5C) { j += 1 }
+                    if j - i >= Self.longestAnswer {
+                        keys.append(.escape); i += 1
+                    } else if j < b.count {
+                        i = b[j] == 0x07 ? j + 1 : j + 2
+                    } else {
+                        break parse
+                    }
                 } else if b[i + 1] == 0x62 {
                     keys.append(.wordLeft); i += 2  // Alt-b
                 } else if b[i + 1] == 0x66 {

@@ -64,6 +64,18 @@ import Testing
         #expect(decoder.feed(Array("D".utf8)) == [.wordLeft])
     }
 
+    @Test func lateProbeAnswersAreDroppedNotTyped() {
+        var decoder = KeyDecoder()
+        // A palette answer after the probe's budget, split across reads, between typed keys.
+        #expect(decoder.feed(Array("a\u{1B}]4;1;rgb:cd".utf8)) == [.character("a")])
+        #expect(decoder.feed(Array("cd/0000/0000\u{1B}\\b\u{1B}]4;2;rgb:00/cd/00\u{07}c".utf8)) == [.character("b"), .character("c")])
+        // Alt-] typed by a person is not an answer: it never holds the input back.
+        #expect(decoder.feed(Array("\u{1B}]x".utf8)) == [.escape, .character("]"), .character("x")])
+        var long = KeyDecoder()
+        let keys = long.feed(Array(("\u{1B}]1" + String(repeating: "y", count: 300)).utf8))
+        #expect(keys.first == .escape && keys.count == 303, "no terminator within any answer's length: keys after all")
+    }
+
     @Test func emojiWithModifierIsOneKey() {
         var decoder = KeyDecoder()
         #expect(decoder.feed(Array("👍🏽".utf8)) == [.character("👍🏽")])
