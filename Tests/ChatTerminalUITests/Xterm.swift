@@ -44,9 +44,7 @@ final class VirtualDisplay: Sendable {
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !waitForExit(process, within: .seconds(5)) { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -180,8 +178,7 @@ final class Xterm: Sendable {
     func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        _ = waitForExit(process, within: .seconds(5))
     }
 }
 
@@ -364,17 +361,4 @@ struct PictureMatch: Sendable, CustomStringConvertible {
         "at y \(top)" + (whole ? " whole" : " rows \(visibleRows.lowerBound)..<\(visibleRows.upperBound)")
             + String(format: " (%.1f dB)", psnr)
     }
-}
-
-func findExecutable(_ name: String) -> String? {
-    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-        let path = "\(directory)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
-}
-
-func requireExecutable(_ name: String) throws -> String {
-    guard let path = findExecutable(name) else { throw TestFailure("\(name) is not installed (see .ci/run)") }
-    return path
 }

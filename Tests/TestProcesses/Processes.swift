@@ -70,13 +70,29 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Durati
 /// Waits, sleeping, until `process` has exited or `limit` has passed; false when it is still running. Not
 /// `waitUntilExit`: on Linux that spins on an empty run loop, with no limit, and in a full test run it once spun for
 /// good after an exit went unnoticed, holding one of the two cooperative threads and hanging the suite.
-func waitForExit(_ process: Process, within limit: Duration) -> Bool {
+public func waitForExit(_ process: Process, within limit: Duration) -> Bool {
     let deadline = ContinuousClock.now + limit
     while process.isRunning {
         guard ContinuousClock.now < deadline else { return false }
         usleep(10_000)
     }
     return true
+}
+
+/// The path of the program `name` on `PATH` (and the usual system directories), or nil when it is not installed.
+public func findExecutable(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    for directory in path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let candidate = directory + "/" + name
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+/// Like `findExecutable`, but a missing program is an error that says `.ci/run` installs it.
+public func requireExecutable(_ name: String) throws -> String {
+    guard let path = findExecutable(name) else { throw TestFailure("\(name) is not installed (see .ci/run)") }
+    return path
 }
 
 /// Like `runTool`, but a non-zero exit is an error carrying the program's stderr; returns standard output.

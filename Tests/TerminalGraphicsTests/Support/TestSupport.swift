@@ -97,13 +97,7 @@ enum TestSupport {
 
     /// Full path of an executable on PATH (or the usual system directories), nil when absent.
     static func tool(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let dirs = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/bin"]
-        for dir in dirs {
-            let candidate = dir + "/" + name
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        findExecutable(name)
     }
 
     struct ToolFailure: Error, CustomStringConvertible {
