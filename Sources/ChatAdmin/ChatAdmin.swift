@@ -66,7 +66,7 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = TokenStore(database: try options.open())
+            let store = SQLiteTokenStore(database: try options.open())
             let expiresAt = try expiry(expires)
             do {
                 let (token, record) = try await store.create(username: user, role: role, expiresAt: expiresAt)
@@ -91,7 +91,7 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = TokenStore(database: try options.open())
+            let store = SQLiteTokenStore(database: try options.open())
             let expiresAt = try expiry(expires)
             do {
                 let (token, record, revoked) = try await store.rotate(username: user, expiresAt: expiresAt)
@@ -130,7 +130,7 @@ extension ChatAdmin.Tokens {
             let report: LegacyImportReport
             do {
                 let sessions = try LegacySession.read(path: path)
-                let store = TokenStore(database: try options.open())
+                let store = SQLiteTokenStore(database: try options.open())
                 let role = role, agents = Set(agents)
                 report = try await store.importLegacy(sessions, role: { agents.contains($0) ? .agent : role }, dryRun: dryRun)
             } catch {
@@ -156,7 +156,7 @@ extension ChatAdmin.Tokens {
 
         func run() async throws {
             let records: [SessionRecord]
-            let store = TokenStore(database: try options.open())
+            let store = SQLiteTokenStore(database: try options.open())
             do { records = try await store.list() } catch { throw AdminFailure(error.description) }
             let now = epochMilliseconds()
             if options.json {
@@ -186,7 +186,7 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = TokenStore(database: try options.open())
+            let store = SQLiteTokenStore(database: try options.open())
             do {
                 let revoked: [SessionRecord]
                 if let id = Int64(target) {

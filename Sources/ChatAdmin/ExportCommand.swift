@@ -39,7 +39,7 @@ extension ChatAdmin {
             }
             let messages: [ChatMessage]
             do {
-                messages = try await MessageStore(database: try options.open()).transcript(customer: user, since: sinceMs)
+                messages = try await SQLiteMessageStore(database: try options.open()).transcript(customer: user, since: sinceMs)
             } catch {
                 throw AdminFailure("\(error)")
             }

@@ -69,7 +69,7 @@ struct ChatBench: AsyncParsableCommand {
         case nil:
             let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
                 .appendingPathComponent("chat-server").path
-            tokens = .chatServer(TokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal)))
+            tokens = .chatServer(SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal)))
             child = try ServerProcess(executable: binary, arguments: [
                 "--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
                 "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"])

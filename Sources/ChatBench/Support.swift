@@ -136,7 +136,7 @@ struct PeerTokens {
     }
 
     func make(_ user: String, role: Role) throws -> String {
-        let token = TokenStore.generateToken()
+        let token = Tokens.generate()
         try queue.write { db in
             try db.execute(sql: "INSERT INTO Sessions (username, session_token, role) VALUES (?, ?, ?)",
                            arguments: [user, token, role.rawValue])

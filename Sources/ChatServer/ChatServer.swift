@@ -61,16 +61,18 @@ public struct ChatServer: Sendable {
             throw ServerStartError.store(error)
         }
         let metrics = ChatMetrics()
-        let messages = MessageStore(database: database)
-        let tokens = TokenStore(database: database)
-        let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes)
+        let storage = database.storage
+        let roster: Roster
         do {
-            await hub.load(summaries: try await messages.conversationSummaries(), customers: try await messages.customers(),
-                           markers: try await messages.readMarkers())
+            roster = Roster(summaries: try await storage.messages.conversationSummaries(),
+                            customers: try await storage.messages.customers(), markers: try await storage.readMarkers.readMarkers())
         } catch {
             throw ServerStartError.store(error)
         }
-        let writer = MessageWriter(store: messages, hub: hub, metrics: metrics, logger: logger,
+        let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes, roster: roster)
+        let bus = LocalDeliveryBus()
+        await bus.subscribe(hub)
+        let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
         let media: MediaStore
         do {
@@ -80,8 +82,8 @@ public struct ChatServer: Sendable {
         } catch {
             throw ServerStartError.media(error)
         }
-        let services = ChatServices(configuration: configuration, hub: hub, writer: writer, tokens: tokens,
-                                    messages: messages, media: media, catalog: MediaCatalog(database: database),
+        let services = ChatServices(configuration: configuration, hub: hub, bus: bus, writer: writer, storage: storage,
+                                    media: media, catalog: MediaCatalog(database: database),
                                     metrics: metrics, throttle: AuthThrottle(), logger: logger)
 
         let router = Router(context: ChatRequestContext.self)
@@ -128,7 +130,7 @@ public struct ChatServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        let lifecycle = ChatLifecycle(hub: hub, writer: writer, tokens: tokens, logger: logger,
+        let lifecycle = ChatLifecycle(hub: hub, bus: bus, writer: writer, tokens: storage.tokens, logger: logger,
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
@@ -155,34 +157,22 @@ public struct ChatServer: Sendable {
     }
 }
 
-/// Runs beside the HTTP server: cuts sessions whose tokens `chat-admin` revoked, and on graceful shutdown commits
-/// what is queued and closes every connection with "going away".
+/// Runs beside the HTTP server: roster updates, and the watch that cuts sessions whose tokens `chat-admin`
+/// revoked; on graceful shutdown commits what is queued and closes every connection with "going away".
 struct ChatLifecycle: Service {
     let hub: Hub
+    let bus: any DeliveryBus
     let writer: MessageWriter
-    let tokens: TokenStore
+    let tokens: any TokenStore
     let logger: Logger
     let pollInterval: Duration
 
     func run() async throws {
         let hub = self.hub
-        let tokens = self.tokens
-        let logger = self.logger
-        let pollInterval = self.pollInterval
-        try? await cancelWhenGracefulShutdown {
-            var watermark = epochMilliseconds()
-            while !Task.isCancelled {
-                try await Task.sleep(for: pollInterval)
-                do {
-                    let revoked = try await tokens.revokedSessions(since: watermark)
-                    if !revoked.ids.isEmpty {
-                        await hub.disconnect(sessions: Set(revoked.ids), code: CloseCode.sessionRevoked, reason: "token revoked")
-                    }
-                    watermark = revoked.newest
-                } catch where !Task.isCancelled {  // cancelled: the server is stopping, nothing went wrong
-                    logger.warning("checking for revoked tokens failed", metadata: ["error": "\(error)"])
-                }
-            }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await hub.runRosterUpdates() }
+            await cancelWhenGracefulShutdown { await watchRevocations() }
+            group.cancelAll()
         }
         logger.info("shutting down: storing queued messages and closing connections")
         await writer.close()
@@ -192,5 +182,22 @@ struct ChatLifecycle: Service {
             try? await Task.sleep(for: .milliseconds(20))
         }
         logger.info("chat connections closed")
+    }
+
+    /// Polls the token store for revocations and publishes them, until cancelled.
+    private func watchRevocations() async {
+        var watermark = epochMilliseconds()
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: pollInterval)
+                let revoked = try await tokens.revokedSessions(since: watermark)
+                if !revoked.ids.isEmpty { await bus.publish(.revoked(sessions: Set(revoked.ids))) }
+                watermark = revoked.newest
+            } catch where !Task.isCancelled {  // cancelled: the server is stopping, nothing went wrong
+                logger.warning("checking for revoked tokens failed", metadata: ["error": "\(error)"])
+            } catch {
+                return
+            }
+        }
     }
 }

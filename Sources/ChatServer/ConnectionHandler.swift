@@ -30,8 +30,10 @@ final class ChatServices: Sendable {
     let configuration: ServerConfiguration
     let hub: Hub
     let writer: MessageWriter
-    let tokens: TokenStore
-    let messages: MessageStore
+    let bus: any DeliveryBus
+    let tokens: any TokenStore
+    let messages: any MessageStore
+    let readMarkers: any ReadMarkerStore
     let media: MediaStore
     let catalog: MediaCatalog
     let metrics: ChatMetrics
@@ -39,13 +41,15 @@ final class ChatServices: Sendable {
     let logger: Logger
     let keepAlive: KeepAlive
 
-    init(configuration: ServerConfiguration, hub: Hub, writer: MessageWriter, tokens: TokenStore, messages: MessageStore,
+    init(configuration: ServerConfiguration, hub: Hub, bus: any DeliveryBus, writer: MessageWriter, storage: ChatStorage,
          media: MediaStore, catalog: MediaCatalog, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
         self.configuration = configuration
         self.hub = hub
+        self.bus = bus
         self.writer = writer
-        self.tokens = tokens
-        self.messages = messages
+        tokens = storage.tokens
+        messages = storage.messages
+        readMarkers = storage.readMarkers
         self.media = media
         self.catalog = catalog
         self.metrics = metrics
@@ -116,8 +120,16 @@ struct ConnectionHandler: Sendable {
         await session.connectionEnded()
         connection.outbox.finish()
         expiry?.cancel()
-        await services.hub.unregister(connection)
+        await leave(connection)
         log("disconnected", connection)
+    }
+
+    /// Unregisters a connection; the user's last one here makes them offline on this node.
+    @inline(never)
+    private func leave(_ connection: Connection) async {
+        guard await services.hub.unregister(connection) else { return }
+        await services.bus.publish(.presence(PresenceChange(user: connection.user, role: connection.role, online: false,
+                                                            node: services.bus.node)))
     }
 
     /// Metadata per message rather than a logger with metadata kept for the connection's life: that one would hold a
@@ -190,9 +202,13 @@ struct ConnectionHandler: Sendable {
         }
         let connection = Connection(id: await hub.makeConnectionId(), user: session.username, role: session.role,
                                     sessionId: session.id, outbox: outbox)
-        guard let roster = await hub.register(connection) else {
+        guard let (roster, firstOfUser) = await hub.register(connection) else {
             try? await Self.close(outbound, code: CloseCode.goingAway, reason: "server shutting down; reconnect later")
             return nil
+        }
+        if firstOfUser {
+            await services.bus.publish(.presence(PresenceChange(user: connection.user, role: connection.role, online: true,
+                                                                node: services.bus.node)))
         }
         do {
             let limits = Limits(maxTextBytes: configuration.maxTextBytes, messagesPerSecond: configuration.messagesPerSecond,
@@ -221,7 +237,7 @@ struct ConnectionHandler: Sendable {
             try await Self.write(.synced(Synced(lastSeqs: replayed)), to: outbound)
             await hub.finishSync(connection, replayed: replayed)
         } catch {
-            await hub.unregister(connection)
+            await leave(connection)
             return nil
         }
         return (connection, session.expiresAt)

@@ -28,23 +28,12 @@ struct EncodedFrame: Sendable {
     var seq: Int?
 }
 
-/// Who is connected, what each agent's roster looks like, and fan-out of messages and live events.
+/// Who is connected here, and fan-out of what the delivery bus carries to them.
 ///
-/// Owns all live routing state; every change goes through this actor. Work done here is small per event: frames
-/// are encoded before they arrive (once per message, not per recipient) and a whole commit batch is handed over in
-/// one call.
-actor Hub {
-    private struct ConversationInfo {
-        var lastSeq = 0
-        var customerMessages = 0
-        var lastMessage: MessagePreview?
-    }
-
-    private struct ReadState {
-        var seq = 0
-        var customerMessagesRead = 0
-    }
-
+/// Owns the connection registry and the resync buffers; what rosters say is `Roster`'s. Work done here is small
+/// per event: frames are encoded before they arrive (once per message, not per recipient) and a whole commit batch
+/// is handed over in one call.
+actor Hub: DeliverySubscriber {
     private let metrics: ChatMetrics
     private var connections: [UInt64: Connection] = [:]
     private var byUser: [String: Set<UInt64>] = [:]
@@ -60,33 +49,18 @@ actor Hub {
         var bytes = 0
     }
 
-    private var conversations: [String: ConversationInfo] = [:]
-    /// Customers known to exist (a token or a conversation), for the roster.
-    private var customers: Set<String> = []
-    /// agent -> customer -> read state
-    private var readStates: [String: [String: ReadState]] = [:]
-    private var dirtyCustomers: Set<String> = []
-    private var rosterFlushScheduled = false
+    private var roster: Roster
+    /// Wakes `runRosterUpdates`; holds at most one pending wake-up.
+    private let rosterChanged: AsyncStream<Void>.Continuation
+    private let rosterChanges: AsyncStream<Void>
     private var shuttingDown = false
     private var nextId: UInt64 = 1
 
-    init(metrics: ChatMetrics, syncBufferBytes: Int) {
+    init(metrics: ChatMetrics, syncBufferBytes: Int, roster: Roster) {
         self.metrics = metrics
         self.syncBufferBytes = syncBufferBytes
-    }
-
-    /// Loads roster state from the store at start-up.
-    func load(summaries: [ConversationSummary], customers: [String], markers: [StoredReadMarker]) {
-        for summary in summaries {
-            conversations[summary.customer] = ConversationInfo(lastSeq: summary.state.lastSeq,
-                                                               customerMessages: summary.state.customerMessages,
-                                                               lastMessage: summary.lastMessage)
-        }
-        self.customers = Set(customers).union(summaries.map(\.customer))
-        for marker in markers {
-            readStates[marker.user, default: [:]][marker.customer] = ReadState(seq: marker.seq,
-                                                                             customerMessagesRead: marker.customerMessagesRead)
-        }
+        self.roster = roster
+        (rosterChanges, rosterChanged) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     func makeConnectionId() -> UInt64 {
@@ -96,25 +70,20 @@ actor Hub {
 
     var isShuttingDown: Bool { shuttingDown }
 
-    /// Registers a connection in the replaying state. Returns nil when the server is shutting down; for agents,
-    /// returns the roster as this agent sees it.
-    func register(_ connection: Connection) -> [RosterEntry]? {
+    /// Registers a connection in the replaying state. Returns nil when the server is shutting down; otherwise the
+    /// roster as this user sees it (empty for customers) and whether this is the user's first connection here.
+    func register(_ connection: Connection) -> (roster: [RosterEntry], firstOfUser: Bool)? {
         guard !shuttingDown else { return nil }
         connections[connection.id] = connection
         let firstOfUser = byUser[connection.user, default: []].isEmpty
         byUser[connection.user, default: []].insert(connection.id)
         syncing[connection.id] = SyncBuffer()
         switch connection.role {
-        case .agent:
-            agentConnections.insert(connection.id)
-            publishPresence()
-        case .customer:
-            customerConnectionCount += 1
-            customers.insert(connection.user)
-            if firstOfUser { markDirty(connection.user) }
+        case .agent: agentConnections.insert(connection.id)
+        case .customer: customerConnectionCount += 1
         }
         updateConnectionGauges()
-        return connection.role == .agent ? roster(for: connection.user) : []
+        return (connection.role == .agent ? roster.entries(for: connection.user) : [], firstOfUser)
     }
 
     /// Ends the replay: frames that arrived meanwhile are queued, except messages the backlog already carried.
@@ -128,54 +97,59 @@ actor Hub {
         }
     }
 
-    func unregister(_ connection: Connection) {
-        guard connections.removeValue(forKey: connection.id) != nil else { return }
+    /// Forgets a connection. Returns whether it was the user's last one here.
+    func unregister(_ connection: Connection) -> Bool {
+        guard connections.removeValue(forKey: connection.id) != nil else { return false }
         syncing[connection.id] = nil
         byUser[connection.user]?.remove(connection.id)
         let lastOfUser = byUser[connection.user]?.isEmpty ?? true
         if lastOfUser { byUser[connection.user] = nil }
         switch connection.role {
-        case .agent:
-            agentConnections.remove(connection.id)
-            publishPresence()
-        case .customer:
-            customerConnectionCount -= 1
-            if lastOfUser { markDirty(connection.user) }
+        case .agent: agentConnections.remove(connection.id)
+        case .customer: customerConnectionCount -= 1
         }
         updateConnectionGauges()
+        return lastOfUser
     }
 
-    var agentsOnline: Int {
-        Set(agentConnections.compactMap { connections[$0]?.user }).count
-    }
+    var agentsOnline: Int { roster.agentsOnline }
 
     func isCustomer(_ name: String) -> Bool {
-        customers.contains(name)
-    }
-
-    func lastSeq(of customer: String) -> Int {
-        conversations[customer]?.lastSeq ?? 0
+        roster.isCustomer(name)
     }
 
     // MARK: Delivery
 
+    func deliver(_ event: DeliveryEvent) {
+        switch event {
+        case .committed(let deliveries):
+            publish(deliveries)
+        case .typing(let conversation, let frame, let origin):
+            relay(frame, conversation: conversation, except: origin)
+        case .read(let marker, let role, let receipt, let origin):
+            roster.markRead(marker, role: role)
+            rosterDidChange()
+            relay(receipt, conversation: marker.customer, except: origin)
+        case .presence(let change):
+            guard roster.apply(change) else { return }
+            switch change.role {
+            case .agent: publishPresence()
+            case .customer: rosterDidChange()
+            }
+        case .revoked(let sessions):
+            disconnect(sessions: sessions, code: CloseCode.sessionRevoked, reason: "token revoked")
+        }
+    }
+
     /// Fans out stored messages, in commit order. Each message goes to its customer's connections and to every
     /// agent connection, except the connection that sent it (it got an ack).
-    func publish(_ deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)]) {
+    private func publish(_ deliveries: [Delivery]) {
         var delivered = 0
         // A batch's frames for one connection leave together: one event-loop task and one flush each.
         var outgoing = OutboundBatch()
         for delivery in deliveries {
-            let message = delivery.message
-            var info = conversations[message.conversation] ?? ConversationInfo()
-            info.lastSeq = max(info.lastSeq, message.seq)
-            if message.senderRole == .customer { info.customerMessages += 1 }
-            info.lastMessage = MessagePreview(sender: message.sender, text: ConversationSummary.previewText(message.text),
-                                              sentAt: message.sentAt, seq: message.seq)
-            conversations[message.conversation] = info
-            customers.insert(message.conversation)
-            markDirty(message.conversation)
-            for id in byUser[message.conversation] ?? [] where id != delivery.origin {
+            roster.record(delivery.message)
+            for id in byUser[delivery.message.conversation] ?? [] where id != delivery.origin {
                 if let connection = route(delivery.frame, to: id) { outgoing.add(delivery.frame.buffer, to: connection) }
                 delivered += 1
             }
@@ -184,27 +158,18 @@ actor Hub {
                 delivered += 1
             }
         }
+        if !deliveries.isEmpty { rosterDidChange() }
         outgoing.send()
         metrics.messagesDelivered.increment(by: delivered)
     }
 
     /// Sends a live event (typing, read receipt) to a conversation's customer and all agents, except `origin`.
-    func relay(_ frame: EncodedFrame, conversation: String, except origin: UInt64) {
-        for id in byUser[conversation] ?? [] where id != origin { deliver(frame, to: id) }
-        for id in agentConnections where id != origin { deliver(frame, to: id) }
+    private func relay(_ frame: EncodedFrame, conversation: String, except origin: UInt64?) {
+        for id in byUser[conversation] ?? [] where id != origin { send(frame, to: id) }
+        for id in agentConnections where id != origin { send(frame, to: id) }
     }
 
-    /// Records a read marker; agents' rosters change, the other side gets a receipt.
-    func markRead(_ marker: StoredReadMarker, role: Role, receipt: EncodedFrame, origin: UInt64) {
-        if role == .agent {
-            readStates[marker.user, default: [:]][marker.customer] = ReadState(seq: marker.seq,
-                                                                             customerMessagesRead: marker.customerMessagesRead)
-            markDirty(marker.customer)
-        }
-        relay(receipt, conversation: marker.customer, except: origin)
-    }
-
-    private func deliver(_ frame: EncodedFrame, to id: UInt64) {
+    private func send(_ frame: EncodedFrame, to id: UInt64) {
         route(frame, to: id)?.outbox.send(frame.buffer)
     }
 
@@ -227,57 +192,45 @@ actor Hub {
     }
 
     private func publishPresence() {
-        guard let buffer = try? encodeFrame(.presence(Presence(agentsOnline: agentsOnline))) else { return }
+        guard let buffer = try? encodeFrame(.presence(Presence(agentsOnline: roster.agentsOnline))) else { return }
         let frame = EncodedFrame(buffer: buffer)
-        for (id, connection) in connections where connection.role == .customer { deliver(frame, to: id) }
+        for (id, connection) in connections where connection.role == .customer { send(frame, to: id) }
     }
 
-    // MARK: Roster
+    // MARK: Roster updates
 
-    private func roster(for agent: String) -> [RosterEntry] {
-        customers.sorted().map { entry(for: $0, agent: agent) }
-    }
-
-    private func entry(for customer: String, agent: String) -> RosterEntry {
-        let info = conversations[customer] ?? ConversationInfo()
-        let read = readStates[agent]?[customer] ?? ReadState()
-        return RosterEntry(customer: customer, online: !(byUser[customer]?.isEmpty ?? true), lastSeq: info.lastSeq,
-                           lastMessage: info.lastMessage,
-                           unread: max(0, info.customerMessages - read.customerMessagesRead), readSeq: read.seq)
+    private func rosterDidChange() {
+        guard !agentConnections.isEmpty else { return }
+        rosterChanged.yield()
     }
 
     /// Roster changes are coalesced: at most one `rosterUpdate` per agent connection every 50 ms, carrying every
     /// customer that changed, so a busy conversation costs agents one small frame per interval, not one per message.
-    private func markDirty(_ customer: String) {
-        dirtyCustomers.insert(customer)
-        guard !rosterFlushScheduled, !agentConnections.isEmpty else { return }
-        rosterFlushScheduled = true
-        Task {
-            try? await Task.sleep(for: .milliseconds(50))
-            self.flushRoster()
+    /// Runs until the task running it is cancelled.
+    nonisolated func runRosterUpdates() async {
+        for await _ in rosterChanges {
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
+            await flushRoster()
         }
     }
 
     private func flushRoster() {
-        rosterFlushScheduled = false
-        let changed = dirtyCustomers.sorted()
-        dirtyCustomers.removeAll(keepingCapacity: true)
+        let changed = roster.takeChanged()
         guard !changed.isEmpty else { return }
         var perAgent: [String: ByteBuffer] = [:]
         for id in agentConnections {
             guard let agent = connections[id]?.user else { continue }
             if perAgent[agent] == nil {
-                let entries = changed.map { entry(for: $0, agent: agent) }
-                perAgent[agent] = try? encodeFrame(.rosterUpdate(entries))
+                perAgent[agent] = try? encodeFrame(.rosterUpdate(changed.map { roster.entry(for: $0, agent: agent) }))
             }
-            if let buffer = perAgent[agent] { deliver(EncodedFrame(buffer: buffer), to: id) }
+            if let buffer = perAgent[agent] { send(EncodedFrame(buffer: buffer), to: id) }
         }
     }
 
     // MARK: Closing
 
     /// Closes the connections of the given sessions (revoked tokens).
-    func disconnect(sessions: Set<Int64>, code: UInt16, reason: String) {
+    private func disconnect(sessions: Set<Int64>, code: UInt16, reason: String) {
         for connection in connections.values where sessions.contains(connection.sessionId) {
             connection.outbox.close(code: code, reason: reason)
         }
@@ -286,6 +239,7 @@ actor Hub {
     /// Stops accepting connections and closes every open one with "going away".
     func shutdown() {
         shuttingDown = true
+        rosterChanged.finish()
         for connection in connections.values {
             connection.outbox.close(code: CloseCode.goingAway, reason: "server shutting down; reconnect later", drain: true)
         }

@@ -5,7 +5,7 @@ import Metrics
 import NIOCore
 
 /// Group commit: messages from every connection queue here and are stored in batches, one transaction (one fsync)
-/// per batch. After each commit the senders get their acks and the hub gets the batch to deliver, in commit order.
+/// per batch. After each commit the senders get their acks and the delivery bus gets the batch, in commit order.
 /// Whatever arrives while a batch is being written forms the next batch, so batches grow with load by themselves.
 ///
 /// Acks and delivery of one batch overlap the commit of the next: each batch's delivery waits for the one before
@@ -23,8 +23,8 @@ actor MessageWriter {
         case shuttingDown
     }
 
-    private let store: MessageStore
-    private let hub: Hub
+    private let store: any MessageStore
+    private let bus: any DeliveryBus
     private let metrics: ChatMetrics
     private let logger: Logger
     private let maxPending: Int
@@ -33,14 +33,13 @@ actor MessageWriter {
     private var queue: [Pending] = []
     private var draining = false
     private var closed = false
-    private var states: [String: ConversationState] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// Acks and delivery of the last committed batch.
     private var delivering: Task<Void, Never>?
 
-    init(store: MessageStore, hub: Hub, metrics: ChatMetrics, logger: Logger, maxPending: Int) {
+    init(store: any MessageStore, bus: any DeliveryBus, metrics: ChatMetrics, logger: Logger, maxPending: Int) {
         self.store = store
-        self.hub = hub
+        self.bus = bus
         self.metrics = metrics
         self.logger = logger
         self.maxPending = maxPending
@@ -90,20 +89,17 @@ actor MessageWriter {
     private func commit(_ batch: [Pending]) async {
         let outcomes: [CommitOutcome]
         do {
-            let result = try await store.commit(batch.map(\.message), known: states)
-            outcomes = result.outcomes
-            states = result.states
+            outcomes = try await store.commit(batch.map(\.message))
         } catch {
             // Nothing of the batch is stored: say so to every sender, who may resend with the same ids.
-            states.removeAll()
             logger.error("storing a batch of messages failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
             let failed = CommitOutcome.rejected(.storeFailed, "the message could not be stored (\(error)); resend it later with the same clientId")
             afterPrevious { Self.replies(to: batch, outcomes: Array(repeating: failed, count: batch.count)).send() }
             return
         }
         metrics.commitBatchSize.record(batch.count)
-        let (hub, metrics) = (hub, metrics)
-        afterPrevious { await Self.deliver(batch, outcomes: outcomes, hub: hub, metrics: metrics) }
+        let (bus, metrics) = (bus, metrics)
+        afterPrevious { await Self.deliver(batch, outcomes: outcomes, bus: bus, metrics: metrics) }
     }
 
     /// Runs `work` once the previous batch's acks and deliveries are out, without holding up the next commit.
@@ -115,9 +111,9 @@ actor MessageWriter {
         }
     }
 
-    /// Acks to the senders, then the stored messages to the hub, encoded once each.
-    private static func deliver(_ batch: [Pending], outcomes: [CommitOutcome], hub: Hub, metrics: ChatMetrics) async {
-        var deliveries: [(message: ChatMessage, frame: EncodedFrame, origin: UInt64?)] = []
+    /// Acks to the senders, then the stored messages to the bus, encoded once each.
+    private static func deliver(_ batch: [Pending], outcomes: [CommitOutcome], bus: any DeliveryBus, metrics: ChatMetrics) async {
+        var deliveries: [Delivery] = []
         deliveries.reserveCapacity(batch.count)
         var stored = 0
         replies(to: batch, outcomes: outcomes).send()
@@ -126,12 +122,13 @@ actor MessageWriter {
             stored += messages.count
             for message in messages {
                 guard let buffer = try? encodeFrame(.message(message)) else { continue }
-                deliveries.append((message, EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
-                                   pending.origin?.id))
+                deliveries.append(Delivery(message: message,
+                                           frame: EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
+                                           origin: pending.origin?.id))
             }
         }
         metrics.messagesStored.increment(by: stored)
-        await hub.publish(deliveries)
+        await bus.publish(.committed(deliveries))
         let now = ContinuousClock.now
         for pending in batch { metrics.deliveryLatency.recordInterval(since: pending.receivedAt, now: now) }
     }

@@ -123,7 +123,7 @@ struct Session {
             }
             let notice = TypingNotice(conversation: customer, user: connection.user, role: connection.role, active: typing.active)
             guard let buffer = try? encodeFrame(.typing(notice)) else { return }
-            await services.hub.relay(EncodedFrame(buffer: buffer), conversation: customer, except: connection.id)
+            await services.bus.publish(.typing(conversation: customer, frame: EncodedFrame(buffer: buffer), origin: connection.id))
         case .ping(let requestId):
             send(.pong(requestId: requestId))
         case .uploadBegin(let begin):
@@ -304,13 +304,13 @@ struct Session {
             return
         }
         do {
-            guard let stored = try await services.messages.markRead(user: connection.user, customer: customer, seq: marker.seq) else {
+            guard let stored = try await services.readMarkers.markRead(user: connection.user, customer: customer, seq: marker.seq) else {
                 reject(.unknownConversation, "no conversation with \(customer) yet")
                 return
             }
             let receipt = ReadReceipt(conversation: customer, reader: connection.user, readerRole: connection.role, seq: stored.seq)
             guard let buffer = try? encodeFrame(.read(receipt)) else { return }
-            await services.hub.markRead(stored, role: connection.role, receipt: EncodedFrame(buffer: buffer), origin: connection.id)
+            await services.bus.publish(.read(stored, role: connection.role, receipt: EncodedFrame(buffer: buffer), origin: connection.id))
         } catch {
             send(.error(ErrorFrame(code: .storeFailed, message: "the read marker could not be stored; try again")))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// Errors from the store. Each says what failed and what to do.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -40,6 +41,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 public final class ChatDatabase: Sendable {
     public let pool: DatabasePool
     public let path: String
+    /// Conversation counters for the message store's commits (see `SQLiteMessageStore`).
+    let conversationCache = Mutex(ConversationCache())
 
     /// How durable a commit is. `full` survives power loss; `normal` survives a process crash (WAL), and is
     /// faster. Group commit makes `full` cheap enough to be the default.
@@ -63,6 +66,11 @@ public final class ChatDatabase: Sendable {
             throw .cannotOpen(path: path, reason: "\(error)")
         }
     }
+
+    /// The stores of this database.
+    public var messages: SQLiteMessageStore { SQLiteMessageStore(database: self) }
+    public var readMarkers: SQLiteReadMarkerStore { SQLiteReadMarkerStore(database: self) }
+    public var tokens: SQLiteTokenStore { SQLiteTokenStore(database: self) }
 
     /// Names of the migrations applied to this database, in order.
     public func appliedMigrations() throws(StoreError) -> [String] {

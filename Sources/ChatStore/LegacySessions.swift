@@ -80,7 +80,7 @@ public struct LegacyImportReport: Sendable, Codable, Equatable {
     public static let weakTokenLength = 20
 }
 
-extension TokenStore {
+extension SQLiteTokenStore {
     /// Stores the legacy rows' tokens hashed, with `role(username)` as role and no expiry, in one transaction.
     /// Idempotent: a (user, token) already stored is reported, not duplicated. Rows with an invalid username, an
     /// empty token or a role conflict are skipped with the reason. `dryRun` reports without writing.
@@ -107,7 +107,7 @@ extension TokenStore {
                     report.skipped.append(.init(id: session.id, user: user, reason: "already has \(existingRole) tokens; a user has one role"))
                     continue
                 }
-                let hash = Self.hash(session.token)
+                let hash = Tokens.hash(session.token)
                 let key = user + "\u{0}" + hash.base64EncodedString()
                 if try seen.contains(key) || Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE username = ? AND token_hash = ?", arguments: [user, hash]) ?? false {
                     report.alreadyPresent.append(user)

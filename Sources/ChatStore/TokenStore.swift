@@ -1,7 +1,6 @@
 import ChatProtocol
 import Crypto
 import Foundation
-import GRDB
 
 /// A row of the sessions table, never holding the token itself.
 public struct SessionRecord: Sendable, Equatable {
@@ -39,17 +38,58 @@ public enum AuthFailure: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Creates, checks and revokes session tokens. Tokens are 256-bit random strings shown once; only their SHA-256
 /// is stored, and hashes are compared in constant time.
-public struct TokenStore: Sendable {
-    public let database: ChatDatabase
+public protocol TokenStore: Sendable {
+    /// Creates a token for `username` with `role`, returning the token (to be shown once) and its record.
+    func create(username: String, role: Role, expiresAt: Int64?, token: String) async throws(StoreError)
+        -> (token: String, record: SessionRecord)
 
-    public init(database: ChatDatabase) {
-        self.database = database
+    /// Checks a presented token (and, when given, the user it should belong to).
+    func authenticate(token: String, username: String?, now: Int64) async throws(StoreError) -> Result<SessionRecord, AuthFailure>
+
+    /// All token records, newest first.
+    func list() async throws(StoreError) -> [SessionRecord]
+
+    /// Revokes every active token of `username`. Returns the revoked records; throws `notFound` if there were none.
+    @discardableResult
+    func revoke(username: String) async throws(StoreError) -> [SessionRecord]
+
+    /// Revokes one token by its id.
+    @discardableResult
+    func revoke(id: Int64) async throws(StoreError) -> [SessionRecord]
+
+    /// Replaces the active tokens of `username` with a new one of the same role, in one transaction, and returns
+    /// the new token (shown once) with the revoked records. The server's revocation watch cuts sessions of the old
+    /// tokens within a second. `expiresAt` nil carries over the newest old token's lifetime (none if it had none).
+    func rotate(username: String, expiresAt: Int64?, token: String) async throws(StoreError)
+        -> (token: String, record: SessionRecord, revoked: [SessionRecord])
+
+    /// Ids of sessions revoked at or after `since` (epoch ms), and the newest revocation time seen. The server
+    /// watches this to cut live sessions of tokens revoked by `chat-admin` in another process.
+    func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64)
+}
+
+extension TokenStore {
+    public func create(username: String, role: Role, expiresAt: Int64? = nil) async throws(StoreError)
+        -> (token: String, record: SessionRecord) {
+        try await create(username: username, role: role, expiresAt: expiresAt, token: Tokens.generate())
     }
 
+    public func authenticate(token: String, username: String? = nil) async throws(StoreError) -> Result<SessionRecord, AuthFailure> {
+        try await authenticate(token: token, username: username, now: epochMilliseconds())
+    }
+
+    public func rotate(username: String, expiresAt: Int64? = nil) async throws(StoreError)
+        -> (token: String, record: SessionRecord, revoked: [SessionRecord]) {
+        try await rotate(username: username, expiresAt: expiresAt, token: Tokens.generate())
+    }
+}
+
+/// Making and hashing tokens, the same for every store.
+public enum Tokens {
     /// A new random token: 32 bytes from the system CSPRNG, base64url without padding (43 characters), never
     /// starting with `-`: a command line (`chat-client alice TOKEN`) would take such a token for an option. One in
     /// 64 draws is redrawn, which costs under 0.03 of the token's 256 bits.
-    public static func generateToken() -> String {
+    public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         while true {
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -61,173 +101,9 @@ public struct TokenStore: Sendable {
         }
     }
 
+    /// What the store keeps instead of the token.
     public static func hash(_ token: String) -> Data {
         Data(SHA256.hash(data: Data(token.utf8)))
-    }
-
-    /// Creates a token for `username` with `role`, returning the token (to be shown once) and its record.
-    public func create(username: String, role: Role, expiresAt: Int64? = nil,
-                       token: String = TokenStore.generateToken()) async throws(StoreError) -> (token: String, record: SessionRecord) {
-        guard Names.isValidUsername(username) else { throw .invalidUsername(username) }
-        let now = epochMilliseconds()
-        let hash = Self.hash(token)
-        do {
-            let record = try await database.pool.write { db -> SessionRecord in
-                if let existing = try String.fetchOne(
-                    db, sql: "SELECT role FROM sessions WHERE username = ? AND role != ? LIMIT 1",
-                    arguments: [username, role.rawValue]) {
-                    throw StoreError.roleConflict(user: username, existing: existing)
-                }
-                try db.execute(
-                    sql: "INSERT INTO sessions (username, token_hash, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [username, hash, role.rawValue, now, expiresAt])
-                return SessionRecord(id: db.lastInsertedRowID, username: username, role: role, createdAt: now,
-                                     expiresAt: expiresAt, revokedAt: nil, lastUsedAt: nil)
-            }
-            return (token, record)
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-
-    /// Checks a presented token (and, when given, the user it should belong to).
-    public func authenticate(token: String, username: String? = nil, now: Int64 = epochMilliseconds())
-        async throws(StoreError) -> Result<SessionRecord, AuthFailure> {
-        guard !token.isEmpty else { return .failure(.missingToken) }
-        let presented = Self.hash(token)
-        let candidates: [(SessionRecord, Data)]
-        do {
-            candidates = try await database.pool.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT id, username, role, created_at, expires_at, revoked_at, last_used_at, token_hash
-                    FROM sessions WHERE token_hash = ?
-                    """, arguments: [presented]).compactMap { row in
-                        guard let record = SessionRecord(row: row) else { return nil }
-                        return (record, row["token_hash"] as Data)
-                    }
-            }
-        } catch {
-            throw StoreError.wrap(error)
-        }
-        // The index finds rows by hash; compare the full hash again in constant time so that correctness never
-        // rests on the lookup alone.
-        let matching = candidates.filter { constantTimeEqual($0.1, presented) }.map(\.0)
-        guard !matching.isEmpty else { return .failure(.unknownToken) }
-        let forUser = username.map { user in matching.filter { $0.username == user } } ?? matching
-        guard let record = forUser.first(where: { $0.isActive(at: now) }) ?? forUser.first else {
-            return .failure(.wrongUser)
-        }
-        if record.revokedAt != nil { return .failure(.revoked) }
-        if let expiry = record.expiresAt, expiry <= now { return .failure(.expired) }
-        try? await database.pool.write { db in
-            try db.execute(sql: "UPDATE sessions SET last_used_at = ? WHERE id = ?", arguments: [now, record.id])
-        }
-        return .success(record)
-    }
-
-    /// All token records, newest first.
-    public func list() async throws(StoreError) -> [SessionRecord] {
-        do {
-            return try await database.pool.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT id, username, role, created_at, expires_at, revoked_at, last_used_at
-                    FROM sessions ORDER BY id DESC
-                    """).compactMap(SessionRecord.init(row:))
-            }
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-
-    /// Revokes every active token of `username`. Returns the revoked records; throws `notFound` if there were none.
-    @discardableResult
-    public func revoke(username: String) async throws(StoreError) -> [SessionRecord] {
-        try await revoke(where: "username = ?", arguments: [username], what: "active token for user \(username)")
-    }
-
-    /// Revokes one token by its id.
-    @discardableResult
-    public func revoke(id: Int64) async throws(StoreError) -> [SessionRecord] {
-        try await revoke(where: "id = ?", arguments: [id], what: "active token with id \(id)")
-    }
-
-    private func revoke(where condition: String, arguments: StatementArguments, what: String) async throws(StoreError)
-        -> [SessionRecord] {
-        let now = epochMilliseconds()
-        do {
-            let revoked = try await database.pool.write { db -> [SessionRecord] in
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT id, username, role, created_at, expires_at, revoked_at, last_used_at
-                    FROM sessions WHERE \(condition) AND revoked_at IS NULL
-                    """, arguments: arguments).compactMap(SessionRecord.init(row:))
-                try db.execute(sql: "UPDATE sessions SET revoked_at = ? WHERE \(condition) AND revoked_at IS NULL",
-                               arguments: [now] + arguments)
-                return rows.map { var r = $0; r.revokedAt = now; return r }
-            }
-            guard !revoked.isEmpty else { throw StoreError.notFound(what) }
-            return revoked
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-
-    /// Replaces the active tokens of `username` with a new one of the same role, in one transaction, and returns
-    /// the new token (shown once) with the revoked records. The server's revocation poll cuts sessions of the old
-    /// tokens within a second. `expiresAt` nil carries over the newest old token's lifetime (none if it had none).
-    public func rotate(username: String, expiresAt: Int64? = nil,
-                       token: String = TokenStore.generateToken()) async throws(StoreError)
-        -> (token: String, record: SessionRecord, revoked: [SessionRecord]) {
-        let now = epochMilliseconds()
-        let hash = Self.hash(token)
-        do {
-            let (record, revoked) = try await database.pool.write { db -> (SessionRecord, [SessionRecord]) in
-                let active = try Row.fetchAll(db, sql: """
-                    SELECT id, username, role, created_at, expires_at, revoked_at, last_used_at
-                    FROM sessions WHERE username = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-                    ORDER BY id DESC
-                    """, arguments: [username, now]).compactMap(SessionRecord.init(row:))
-                guard let newest = active.first else {
-                    throw StoreError.notFound("active token for user \(username)")
-                }
-                let lifetime = newest.expiresAt.map { $0 - newest.createdAt }
-                let expiry = expiresAt ?? lifetime.map { now + $0 }
-                try db.execute(sql: "UPDATE sessions SET revoked_at = ? WHERE id IN (\(active.map { String($0.id) }.joined(separator: ",")))",
-                               arguments: [now])
-                try db.execute(
-                    sql: "INSERT INTO sessions (username, token_hash, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [username, hash, newest.role.rawValue, now, expiry])
-                let record = SessionRecord(id: db.lastInsertedRowID, username: username, role: newest.role, createdAt: now,
-                                           expiresAt: expiry, revokedAt: nil, lastUsedAt: nil)
-                return (record, active.map { var r = $0; r.revokedAt = now; return r })
-            }
-            return (token, record, revoked)
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-
-    /// Ids of sessions revoked at or after `since` (epoch ms), and the newest revocation time seen. The server polls
-    /// this to cut live sessions of tokens revoked by `chat-admin` in another process.
-    public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64) {
-        do {
-            return try await database.pool.read { db in
-                let rows = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?",
-                                            arguments: [since])
-                let ids = rows.map { $0["id"] as Int64 }
-                let newest = rows.map { $0["revoked_at"] as Int64 }.max() ?? since
-                return (ids, newest)
-            }
-        } catch {
-            throw StoreError.wrap(error)
-        }
-    }
-}
-
-extension SessionRecord {
-    init?(row: Row) {
-        guard let role = Role(rawValue: row["role"]) else { return nil }
-        self.init(id: row["id"], username: row["username"], role: role, createdAt: row["created_at"],
-                  expiresAt: row["expires_at"], revokedAt: row["revoked_at"], lastUsedAt: row["last_used_at"])
     }
 }
 

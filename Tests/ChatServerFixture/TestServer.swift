@@ -74,6 +74,6 @@ public final class TestServer: Sendable {
     }
 
     public func makeToken(_ user: String, role: Role, expiresAt: Int64? = nil) async throws -> String {
-        try await TokenStore(database: try database()).create(username: user, role: role, expiresAt: expiresAt).token
+        try await SQLiteTokenStore(database: try database()).create(username: user, role: role, expiresAt: expiresAt).token
     }
 }

@@ -15,7 +15,7 @@ struct AuthenticationTests {
         var tokens = Set<String>()
         // 3,000 tokens: about 47 would start with '-' if nothing prevented it.
         for _ in 0..<3000 {
-            let token = TokenStore.generateToken()
+            let token = Tokens.generate()
             #expect(token.count == 43 && token.allSatisfy(alphabet.contains) && !token.hasPrefix("-"), "\(token)")
             tokens.insert(token)
         }
@@ -27,7 +27,7 @@ struct AuthenticationTests {
         let directory = TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = try ChatDatabase(path: DataDirectory(directory).databasePath)
-        let tokens = TokenStore(database: database)
+        let tokens = SQLiteTokenStore(database: database)
         let token = try await tokens.create(username: "alice", role: .customer).token
         try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
         do {
@@ -82,7 +82,7 @@ struct AuthenticationTests {
         try await expectRefused(server, hello: Hello(token: expired), code: CloseCode.authenticationFailed, reasonContains: "expired")
 
         let revoked = try await server.makeToken("carol", role: .customer)
-        try await TokenStore(database: try server.database()).revoke(username: "carol")
+        try await SQLiteTokenStore(database: try server.database()).revoke(username: "carol")
         try await expectRefused(server, hello: Hello(token: revoked), code: CloseCode.authenticationFailed, reasonContains: "revoked")
 
         try await expectRefused(server, hello: Hello(user: "mallory"), bearer: good, code: CloseCode.authenticationFailed,
@@ -119,7 +119,7 @@ struct AuthenticationTests {
         let server = try await TestServer.start()
         let client = try await server.join("alice", role: .customer)
         _ = try await client.synced()
-        try await TokenStore(database: try server.database()).revoke(username: "alice")
+        try await SQLiteTokenStore(database: try server.database()).revoke(username: "alice")
         // The server notices revocations by polling (every 100 ms here); the cut must come from that poll, with its
         // code. No wall-clock bound on this side: when the whole suite runs on 2 cores, this task can resume seconds
         // late. The shipped poll interval is what bounds the delay.

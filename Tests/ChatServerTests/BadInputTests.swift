@@ -35,7 +35,7 @@ struct BadInputTests {
         try await expectError(customer, raw: #"{"type":"read","seq":-1}"#, code: .invalidFrame)
         try await expectError(customer, raw: #"{"type":"history","before":-5}"#, code: .invalidFrame)
         try await expectError(customer, raw: #"{"type":"hello","protocol":[1]}"#, code: .alreadyAuthenticated)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 0)
 
         // The connection is still usable.
         try customer.send("still here")
@@ -55,7 +55,7 @@ struct BadInputTests {
         #expect(try await customer.ack().clientId == "fits")
         customer.connection.sendText(String(repeating: "y", count: 40_000))
         #expect(try await customer.error().code == .tooLarge)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 1)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 1)
 
         customer.connection.sendText(String(repeating: "z", count: 70_000))
         #expect(await customer.connection.closed()?.code == CloseCode.messageTooBig)
@@ -86,7 +86,7 @@ struct BadInputTests {
         try alice.connection.send(.read(ReadMarker(conversation: "bob", seq: 1)))
         #expect(try await alice.error().code == .forbidden)
         #expect(!(try await bob.framesUntilPong()).contains { if case .message = $0 { true } else { false } })
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 0)
         await server.stop()
     }
 
@@ -102,7 +102,7 @@ struct BadInputTests {
         #expect(error.ref == "n2")
         try agent.send("hi", clientId: "n3", to: "../etc")
         #expect(try await agent.error().code == .invalidFrame)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 0)
         await server.stop()
     }
 
@@ -132,7 +132,7 @@ struct BadInputTests {
         #expect(limited.allSatisfy { $0.code == .rateLimited && ($0.retryAfterMs ?? 0) > 0 })
         // Each refusal names the message it refused, so the client knows what to resend.
         #expect(Set(limited.compactMap(\.ref)) == ["m5", "m6", "m7"])
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 5)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 5)
 
         for index in 0..<60 { customer.connection.sendText("garbage \(index)") }
         #expect(await customer.connection.closed()?.code == CloseCode.flood)

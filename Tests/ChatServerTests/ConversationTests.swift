@@ -124,7 +124,7 @@ struct ConversationTests {
         try agent.connection.send(.broadcast(Broadcast(clientId: "b-1", text: "maintenance at 22:00")))
         let again = try await agent.connection.receive(timeout: frameWait) { if case .broadcastAck(let ack) = $0 { ack } else { nil } }
         #expect(again.duplicate)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 2)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 2)
 
         // Customers may not broadcast.
         try online.connection.send(.broadcast(Broadcast(clientId: "b-2", text: "hi all")))
@@ -202,7 +202,7 @@ struct ConversationTests {
         #expect(second.duplicate)
         #expect(second.id == first.id)
         #expect(second.seq == first.seq)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 1)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 1)
         // The agent does not get it twice.
         #expect(!(try await agent.framesUntilPong()).contains { if case .message = $0 { true } else { false } })
         await server.stop()
@@ -290,7 +290,7 @@ struct ConversationTests {
         let back = try await customer.connection.receive(timeout: frameWait) { if case .typing(let notice) = $0 { notice } else { nil } }
         #expect(back.user == "sam")
         #expect(!back.active)
-        #expect(try await MessageStore(database: try server.database()).messageCount() == 0)
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 0)
         await server.stop()
     }
 

@@ -82,7 +82,7 @@ struct LifecycleTests {
         await stopping.value
         #expect(closeInfo?.code == CloseCode.goingAway)
         // Everything acknowledged is stored; nothing is stored twice.
-        let stored = try await MessageStore(database: try server.database()).history(customer: "alice", limit: 200).messages
+        let stored = try await SQLiteMessageStore(database: try server.database()).history(customer: "alice", limit: 200).messages
         #expect(stored.count >= acked)
         #expect(Set(stored.map(\.clientId)).count == stored.count)
     }
@@ -131,7 +131,7 @@ struct LifecycleTests {
     func crashSafety() async throws {
         let binary = try builtExecutable("chat-server")
         let directory = TestServer.makeDirectory()
-        let token = try await TokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let token = try await SQLiteTokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
             .create(username: "alice", role: .customer).token
         var child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
         let client = ChatConnection(url: "ws://127.0.0.1:\(child.port)/ws", bearer: token)
@@ -152,7 +152,7 @@ struct LifecycleTests {
         }
 
         child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
-        let stored = try await MessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
             .history(customer: "alice", limit: 10_000).messages
         let storedIds = Dictionary(grouping: stored, by: \.clientId)
         for (clientId, seq) in acked {
@@ -171,7 +171,7 @@ struct LifecycleTests {
             if ack.duplicate { duplicates += 1 }
         }
         #expect(duplicates == stored.count)
-        let final = try await MessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite")).messageCount()
+        let final = try await SQLiteMessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite")).messageCount()
         #expect(final == total)
         try await offPool { [child] in child.kill() }
     }

@@ -15,7 +15,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = directory + "/chat.sqlite"
-        let tokens = TokenStore(database: try ChatDatabase(path: database))
+        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: database))
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
         let samToken = try await tokens.create(username: "sam", role: .agent).token
 
@@ -51,7 +51,7 @@ import Testing
         let scrollback = try await offPool { try tmux.capture(customer, history: 100) }
         #expect(scrollback.components(separatedBy: "will resend").count == 2,
                 "the server refused some lines for the rate, so the resend path ran; one notice says so")
-        let stored = try await MessageStore(database: try ChatDatabase(path: database)).history(customer: "alice", limit: 100).messages
+        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: database)).history(customer: "alice", limit: 100).messages
         #expect(stored.map(\.text) == lines, "each line stored once, in the order typed")
 
         // An upload through a slow link, cut half way: the client reconnects and resumes from the server's offset.

@@ -1,6 +1,4 @@
 import ChatProtocol
-import Foundation
-import GRDB
 
 extension MessageStore {
     /// The whole conversation of `customer` in seq order, with attachments, from `since` (epoch ms) on when given.
@@ -8,24 +6,12 @@ extension MessageStore {
     /// starting at the first message sent at or after `since`, so older pages are not read only to be dropped.
     /// A customer who never wrote has an empty transcript; an agent or an unknown name throws `notFound`.
     public func transcript(customer: String, since: Int64? = nil, pageSize: Int = 500) async throws(StoreError) -> [ChatMessage] {
-        let (exists, role, firstSeq): (Bool, String?, Int?)
-        do {
-            (exists, role, firstSeq) = try await database.pool.read { db in
-                (try Bool.fetchOne(db, sql: "SELECT 1 FROM conversations WHERE customer = ?", arguments: [customer]) ?? false,
-                 try String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? LIMIT 1", arguments: [customer]),
-                 try Int.fetchOne(db, sql: """
-                    SELECT min(m.seq) FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                    WHERE c.customer = ? AND m.sent_at >= ?
-                    """, arguments: [customer, since ?? Int64.min]))
-            }
-        } catch {
-            throw .wrap(error)
+        let start = try await transcriptStart(customer: customer, since: since)
+        guard start.conversationExists else {
+            if start.role == .customer { return [] }
+            throw .notFound(start.role == nil ? "customer \(customer)" : "customer \(customer) (\(customer) is an agent)")
         }
-        guard exists else {
-            if role == Role.customer.rawValue { return [] }
-            throw .notFound(role == nil ? "customer \(customer)" : "customer \(customer) (\(customer) is an agent)")
-        }
-        guard let firstSeq else { return [] }
+        guard let firstSeq = start.firstSeq else { return [] }
         var messages: [ChatMessage] = []
         var after = firstSeq - 1
         while true {

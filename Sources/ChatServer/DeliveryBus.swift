@@ -1,0 +1,61 @@
+import ChatProtocol
+import ChatStore
+
+/// A stored message ready for fan-out: the message, its frame encoded once for every recipient, and the local
+/// connection that sent it (that one got an ack instead), if any.
+struct Delivery: Sendable {
+    var message: ChatMessage
+    var frame: EncodedFrame
+    var origin: UInt64?
+}
+
+/// A user's first connection on a node opened, or the last one closed.
+struct PresenceChange: Sendable, Equatable {
+    var user: String
+    var role: Role
+    var online: Bool
+    var node: String
+}
+
+/// Everything the hub fans out, from whichever part of the server (or, with a shared bus, whichever node) it
+/// comes. Frames are encoded once by the publisher.
+enum DeliveryEvent: Sendable {
+    /// The new messages of one committed batch, in commit order.
+    case committed([Delivery])
+    /// A typing notice in `conversation`, for its customer and every agent except `origin`.
+    case typing(conversation: String, frame: EncodedFrame, origin: UInt64?)
+    /// A read marker was stored: rosters change, and the other side gets `receipt`.
+    case read(StoredReadMarker, role: Role, receipt: EncodedFrame, origin: UInt64?)
+    case presence(PresenceChange)
+    /// Tokens were revoked: their sessions' connections are cut.
+    case revoked(sessions: Set<Int64>)
+}
+
+/// Receives every event published on a bus.
+protocol DeliverySubscriber: Sendable {
+    func deliver(_ event: DeliveryEvent) async
+}
+
+/// Between commit and fan-out. Publishers (the message writer, sessions, the revocation watch, connection
+/// opening and closing) never reach the hub directly, so that a bus shared by several nodes can carry the same
+/// events between them. Each publisher's events arrive in the order it published them.
+protocol DeliveryBus: Sendable {
+    /// This node's name in presence changes.
+    var node: String { get }
+    func publish(_ event: DeliveryEvent) async
+    func subscribe(_ subscriber: any DeliverySubscriber) async
+}
+
+/// The bus of a single process: events go straight to the subscribers.
+actor LocalDeliveryBus: DeliveryBus {
+    nonisolated let node = "local"
+    private var subscribers: [any DeliverySubscriber] = []
+
+    func publish(_ event: DeliveryEvent) async {
+        for subscriber in subscribers { await subscriber.deliver(event) }
+    }
+
+    func subscribe(_ subscriber: any DeliverySubscriber) {
+        subscribers.append(subscriber)
+    }
+}

@@ -1,0 +1,109 @@
+import ChatProtocol
+import ChatStore
+
+/// Who is online, and each conversation's counters and last message as agents see them in their roster, with
+/// unread counts per agent. A value: the hub owns one and routes; this type decides what an entry says.
+struct Roster {
+    private struct ConversationInfo {
+        var lastSeq = 0
+        var customerMessages = 0
+        var lastMessage: MessagePreview?
+    }
+
+    private struct ReadState {
+        var seq = 0
+        var customerMessagesRead = 0
+    }
+
+    private var conversations: [String: ConversationInfo] = [:]
+    /// Customers known to exist (a token or a conversation).
+    private var customers: Set<String> = []
+    /// agent -> customer -> read state
+    private var readStates: [String: [String: ReadState]] = [:]
+    /// user -> nodes where the user has connections; a user is online while any node says so.
+    private var online: [String: (role: Role, nodes: Set<String>)] = [:]
+    /// Customers whose entries changed since `takeChanged`.
+    private var changed: Set<String> = []
+
+    init(summaries: [ConversationSummary] = [], customers: [String] = [], markers: [StoredReadMarker] = []) {
+        for summary in summaries {
+            conversations[summary.customer] = ConversationInfo(lastSeq: summary.state.lastSeq,
+                                                               customerMessages: summary.state.customerMessages,
+                                                               lastMessage: summary.lastMessage)
+        }
+        self.customers = Set(customers).union(summaries.map(\.customer))
+        for marker in markers {
+            readStates[marker.user, default: [:]][marker.customer] = ReadState(seq: marker.seq,
+                                                                             customerMessagesRead: marker.customerMessagesRead)
+        }
+    }
+
+    func isCustomer(_ name: String) -> Bool {
+        customers.contains(name)
+    }
+
+    func lastSeq(of customer: String) -> Int {
+        conversations[customer]?.lastSeq ?? 0
+    }
+
+    /// Distinct agents online anywhere.
+    var agentsOnline: Int {
+        online.values.count { $0.role == .agent }
+    }
+
+    /// A stored message: its conversation's counters and last message change.
+    mutating func record(_ message: ChatMessage) {
+        var info = conversations[message.conversation] ?? ConversationInfo()
+        info.lastSeq = max(info.lastSeq, message.seq)
+        if message.senderRole == .customer { info.customerMessages += 1 }
+        if info.lastMessage.map({ $0.seq <= message.seq }) ?? true {
+            info.lastMessage = MessagePreview(sender: message.sender, text: ConversationSummary.previewText(message.text),
+                                              sentAt: message.sentAt, seq: message.seq)
+        }
+        conversations[message.conversation] = info
+        customers.insert(message.conversation)
+        changed.insert(message.conversation)
+    }
+
+    /// A stored read marker. Only agents' markers count for unread numbers.
+    mutating func markRead(_ marker: StoredReadMarker, role: Role) {
+        guard role == .agent else { return }
+        readStates[marker.user, default: [:]][marker.customer] = ReadState(seq: marker.seq,
+                                                                         customerMessagesRead: marker.customerMessagesRead)
+        changed.insert(marker.customer)
+    }
+
+    /// A user came online or went offline on a node. Returns whether the user's online state changed.
+    @discardableResult
+    mutating func apply(_ change: PresenceChange) -> Bool {
+        let wasOnline = online[change.user] != nil
+        var entry = online[change.user] ?? (change.role, [])
+        if change.online { entry.nodes.insert(change.node) } else { entry.nodes.remove(change.node) }
+        online[change.user] = entry.nodes.isEmpty ? nil : entry
+        let isOnline = online[change.user] != nil
+        if change.role == .customer {
+            customers.insert(change.user)
+            if wasOnline != isOnline { changed.insert(change.user) }
+        }
+        return wasOnline != isOnline
+    }
+
+    /// The whole roster as `agent` sees it, sorted by customer.
+    func entries(for agent: String) -> [RosterEntry] {
+        customers.sorted().map { entry(for: $0, agent: agent) }
+    }
+
+    func entry(for customer: String, agent: String) -> RosterEntry {
+        let info = conversations[customer] ?? ConversationInfo()
+        let read = readStates[agent]?[customer] ?? ReadState()
+        return RosterEntry(customer: customer, online: online[customer] != nil, lastSeq: info.lastSeq,
+                           lastMessage: info.lastMessage,
+                           unread: max(0, info.customerMessages - read.customerMessagesRead), readSeq: read.seq)
+    }
+
+    /// The customers whose entries changed since the last call, sorted; forgets them.
+    mutating func takeChanged() -> [String] {
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed.sorted()
+    }
+}
