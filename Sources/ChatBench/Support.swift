@@ -176,8 +176,8 @@ enum FrameScan {
         return lastDash.flatMap { digits(bytes, from: $0 + 1) }
     }
 
-    /// Written out rather than the standard library's `firstRange(of:)`, which measured twice as slow here: with it
-    /// the generator took 87% of a core at 5,000 msg/s instead of 44%, and the server's p99 went from 34 ms to 7.8 s.
+    /// Written out rather than the standard library's `firstRange(of:)`, which was slow enough here to make the load
+    /// generator, not the server, the bottleneck (BENCHMARKS.md).
     private static func end(of needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int? {
         guard let first = needle.first, needle.count <= bytes.count else { return nil }
         var index = 0

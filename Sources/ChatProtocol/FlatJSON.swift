@@ -1,7 +1,7 @@
 /// Writes the server's most frequent frames straight into bytes: messages without attachments and acknowledgements
 /// (one each per stored message) and roster entries (one per agent and changed customer, so several per message). Foundation's `JSONEncoder` builds a
-/// tree of boxed values for every frame; in a profile of the server at 2,500 messages/s, encoding roster updates with
-/// it took 14% of the CPU. The output means the same as `JSONEncoder`'s (same keys and values, absent optionals
+/// tree of boxed values for every frame, and encoding roster updates with it stood out in profiles of the server
+/// under load (BENCHMARKS.md). The output means the same as `JSONEncoder`'s (same keys and values, absent optionals
 /// omitted; `/` is not escaped, which JSON allows), so clients cannot tell; tests decode it back with `JSONDecoder`.
 struct FlatJSON {
     private(set) var bytes: [UInt8] = []

@@ -1,6 +1,6 @@
 /// Reads the client frame that arrives thousands of times a second, a `send` with only string members, without
-/// Foundation's `JSONDecoder`, which decoded every frame twice (once for its type, once for its fields) and took 8%
-/// of the server's CPU under load.
+/// Foundation's `JSONDecoder`, which decoded every frame twice (once for its type, once for its fields): a visible
+/// share of the server's CPU under load (BENCHMARKS.md).
 ///
 /// It answers only for a JSON object whose every value is a string, with no member twice; for anything else (other
 /// value types, nesting, duplicates, invalid JSON) it gives up and the caller decodes with `JSONDecoder`, so every

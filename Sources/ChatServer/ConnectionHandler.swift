@@ -96,8 +96,8 @@ struct ConnectionHandler: Sendable {
     }
 
     /// Opening runs as a child task: the memory a task's frames once needed stays with the task until it ends, and
-    /// authentication, welcome and replay need far more than waiting for frames does (about 5 KiB per connection,
-    /// measured with heaptrack).
+    /// authentication, welcome and replay need far more than waiting for frames does (see the idle-memory notes in
+    /// BENCHMARKS.md).
     @inline(never)
     private func openInChildTask(first: WebSocketMessage, outbound: WebSocketOutboundWriter,
                                  context: WebSocketRouterContext<ChatRequestContext>) async -> (Connection, expiresAt: Int64?)? {

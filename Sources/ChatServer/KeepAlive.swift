@@ -3,8 +3,8 @@ import NIOWebSocket
 import Synchronization
 
 /// Keep-alive for the server's WebSocket connections: one timer per event loop looks at every connection on that
-/// loop, instead of a task per connection (the WebSocket library's auto-ping: 3.2 KiB of each idle connection's
-/// memory) or a timer per connection (0.5 KiB each).
+/// loop, instead of a task per connection (the WebSocket library's auto-ping) or a timer per connection, either of
+/// which every idle connection would pay for in memory.
 ///
 /// Every `interval` the timer looks at whether anything arrived from each connection since the last look. If not, it
 /// sends a ping (a client's WebSocket library answers with a pong by itself); if nothing arrived for the whole next

@@ -6,7 +6,7 @@ import Synchronization
 /// The outbound side of one WebSocket connection once its initial sync is done. Whoever produces a frame (the hub,
 /// the message writer, the session) writes it straight to the connection's channel; NIO queues writes on the
 /// channel's event loop in the order they were made. There is no task, stream or lock per frame: a task per
-/// connection to feed the socket cost 2.6 KiB of memory per idle connection and a thread hop per frame.
+/// connection to feed the socket cost memory on every idle connection and a thread hop per frame.
 ///
 /// The buffer is bounded in bytes by the channel's high-water mark (set to the configured outbound buffer when the
 /// connection opens): once more than that waits to be written the channel stops being writable, and the next frame

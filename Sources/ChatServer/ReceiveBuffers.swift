@@ -3,9 +3,9 @@ import Logging
 import NIOCore
 
 /// Wraps the server's child channel to give each connection a small first receive buffer. NIO keeps the buffer of a
-/// connection's first read for reuse as long as the connection lives, and its default first guess is 2 KiB. An
-/// upgrade request and a chat frame fit in far less, and the buffer grows when reads fill it (up to 64 KiB, NIO's
-/// usual ceiling), so idle connections hold 512 bytes instead of 2 KiB (measured with chat-bench --idle).
+/// connection's first read for reuse as long as the connection lives, and its default first guess is larger than
+/// an upgrade request or a chat frame needs. The buffer grows when reads fill it (up to NIO's usual ceiling), so a
+/// small first guess costs busy connections nothing and saves memory on every idle one (BENCHMARKS.md).
 struct SmallReceiveBuffers<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base

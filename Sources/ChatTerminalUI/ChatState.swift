@@ -1,127 +1,26 @@
 import ChatProtocol
 import Foundation
 
-/// Where an own message is: sent and not yet acknowledged, stored by the server, read by the other side.
-public enum Delivery: Sendable, Equatable {
-    case sending, stored, read
-}
-
-/// The link to the server as the user sees it.
-public enum ConnectionStatus: Sendable, Equatable {
-    case connecting(attempt: Int)
-    case syncing
-    case online
-    case offline(reason: String, retryInSeconds: Int)
-    /// Not retried: authentication failed, protocol mismatch, token revoked.
-    case failed(reason: String)
-}
-
-/// A message typed here and not yet acknowledged. Kept until its `ack` (or a replayed copy) arrives; resent with
-/// the same `clientId` after every reconnect, so the server stores it exactly once.
-public struct PendingMessage: Sendable, Equatable {
-    public var clientId: String
-    public var text: String
-    /// nil for a broadcast.
-    public var conversation: String?
-    public var broadcast: Bool
-    public var attachments: [AttachmentReference]?
-    public var createdAt: Int64
-    /// What the uploads became, so the own message shows its attachments once acknowledged.
-    public var attachmentInfo: [Attachment]? = nil
-}
-
-/// A line of the client's own: a notice, an error, or command output.
-public struct Notice: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case info, error }
-    public var kind: Kind
-    public var text: String
-    /// nil: shown in every conversation.
-    public var conversation: String?
-    public var time: Int64
-    public var serial: Int
-}
-
-/// One conversation as this client knows it.
-public struct Conversation: Sendable, Equatable {
-    public var name: String
-    public var messages: [Int: ChatMessage] = [:]
-    /// Everything from the first loaded page up to here is known; nil until a page or backlog was loaded. Sent as
-    /// `lastSeq(s)` on reconnect so the server replays exactly what was missed.
-    public var syncedSeq: Int?
-    /// Highest sequence the other side has read (customer: any agent; agent: the customer).
-    public var otherReadSeq = 0
-    /// Highest sequence this user marked read.
-    public var readSentSeq = 0
-    public var oldestLoadedSeq: Int? { messages.keys.min() }
-    public var newestSeq: Int { messages.keys.max() ?? 0 }
-    public var hasMoreBefore = true
-
-    public init(name: String) { self.name = name }
-
-    mutating func insert(_ message: ChatMessage) {
-        messages[message.seq] = message
-        advanceSynced()
-    }
-
-    mutating func advanceSynced() {
-        guard var mark = syncedSeq else { return }
-        while messages[mark + 1] != nil { mark += 1 }
-        syncedSeq = mark
-    }
-}
-
-/// An item of the timeline shown for a conversation.
-public enum TimelineItem: Sendable, Equatable {
-    case message(ChatMessage, delivery: Delivery?)
-    case pending(PendingMessage)
-    case notice(Notice)
-}
-
-/// What the terminal side should do after the state changed, besides redrawing.
-public struct Outcome: Sendable, Equatable {
-    public var frames: [ClientFrame] = []
-    /// A message arrived in a conversation other than the open one (agents): ring the bell.
-    public var bell = false
-    /// Attachments (by number) whose previews should be fetched.
-    public var newAttachments: [Int] = []
-    public var quit = false
-    /// An older history page arrived: scroll the view up to show it.
-    public var showOlder = false
-    /// Messages were refused for now (rate limit, store trouble): resend what is pending after this long.
-    public var retryAfter: Duration?
-
-    public init() {}
-
-    mutating func merge(_ other: Outcome) {
-        frames += other.frames
-        bell = bell || other.bell
-        if let retry = other.retryAfter { retryAfter = min(retryAfter ?? retry, retry) }
-        newAttachments += other.newAttachments
-        quit = quit || other.quit
-        showOlder = showOlder || other.showOlder
-    }
-}
-
 /// The chat logic without any I/O: conversations, pending messages, roster, connection status. The terminal layer
 /// feeds it server frames and typed lines and sends the frames it returns.
 public struct ChatState: Sendable {
     public let user: String
-    public private(set) var role: Role?
-    public private(set) var limits: Limits?
+    public internal(set) var role: Role?
+    public internal(set) var limits: Limits?
     public var status: ConnectionStatus = .connecting(attempt: 1)
-    public private(set) var conversations: [String: Conversation] = [:]
-    public private(set) var pending: [PendingMessage] = []
-    public private(set) var roster: [String: RosterEntry] = [:]
+    public internal(set) var conversations: [String: Conversation] = [:]
+    public internal(set) var pending: [PendingMessage] = []
+    public internal(set) var roster: [String: RosterEntry] = [:]
     /// The open conversation: always the user's own for customers; the agent's choice otherwise.
-    public private(set) var current: String?
-    public private(set) var agentsOnline: Int?
-    public private(set) var notices: [Notice] = []
+    public internal(set) var current: String?
+    public internal(set) var agentsOnline: Int?
+    public internal(set) var notices: [Notice] = []
     /// Attachments numbered in the order they were first seen, for `/save N`.
-    public private(set) var attachments: [Int: Attachment] = [:]
-    private var attachmentNumbers: [String: Int] = [:]
+    public internal(set) var attachments: [Int: Attachment] = [:]
+    var attachmentNumbers: [String: Int] = [:]
     /// When the first unread message of a conversation arrived (agents' `/next`).
-    private var firstUnreadAt: [String: Int64] = [:]
-    private var historyRequests: [String: (conversation: String, older: Bool)] = [:]
+    var firstUnreadAt: [String: Int64] = [:]
+    var historyRequests: [String: (conversation: String, older: Bool)] = [:]
     /// Who is typing where, and until when (epoch ms): live only, like the frames.
     var typingUntil: [String: [String: Int64]] = [:]
     /// When this client last told the server it is typing, so keystrokes send at most one frame per interval.
@@ -129,9 +28,9 @@ public struct ChatState: Sendable {
     /// When the last rate-limit refusal came (epoch ms); repeats within `rateNoticeQuietMs` add no notice.
     var rateNoticeAt: Int64?
     static let rateNoticeQuietMs: Int64 = 10_000
-    private var serial = 0
-    private var requestCounter = 0
-    private var clockOffset: Int64 = 0
+    var serial = 0
+    var requestCounter = 0
+    var clockOffset: Int64 = 0
     /// Makes client ids; injectable for tests.
     public var makeId: @Sendable () -> String = { UUID().uuidString.lowercased() }
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -201,110 +100,6 @@ public struct ChatState: Sendable {
         let conversation = role == .customer ? nil : message.conversation
         return .send(Send(clientId: message.clientId, text: message.text, conversation: conversation,
                           attachments: message.attachments))
-    }
-
-    private mutating func command(_ line: String) -> Outcome {
-        let parts = line.split(separator: " ", maxSplits: 1)
-        let name = parts.first.map(String.init) ?? ""
-        let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
-        var outcome = Outcome()
-        switch name {
-        case "/quit", "/exit":
-            outcome.quit = true
-        case "/help":
-            addNotice(.info, "commands: /history [N], /attach PATH, /save N [PATH], /quit"
-                + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT" : "") + "; start a message with // to send a slash")
-        case "/history":
-            let count = argument.isEmpty ? 50 : Int(argument) ?? -1
-            guard count > 0 else { addNotice(.error, "usage: /history [N] (N a positive number)"); break }
-            guard let conversation = current else { addNotice(.error, "no conversation open"); break }
-            let limit = min(count, limits?.historyPageMax ?? count)
-            let before = conversations[conversation]?.oldestLoadedSeq
-            if before == 1 { addNotice(.info, "this is the beginning of the conversation"); break }
-            outcome.frames += historyRequest(conversation, before: before, limit: limit)
-        case "/who" where isAgent:
-            if roster.isEmpty { addNotice(.info, "no customers yet") }
-            for entry in rosterOrder() {
-                let last = entry.lastMessage.map { " last \(Self.clock($0.sentAt)) \($0.sender): \($0.text.prefix(40))" } ?? ""
-                addNotice(.info, "\(entry.customer) \(entry.online ? "online" : "offline") unread \(entry.unread)\(last)")
-            }
-        case "/switch" where isAgent:
-            guard !argument.isEmpty else { addNotice(.error, "usage: /switch NAME"); break }
-            guard roster[argument] != nil || conversations[argument] != nil else {
-                addNotice(.error, "no customer named \(argument) (/who lists them)")
-                break
-            }
-            outcome.merge(open(argument))
-        case "/next" where isAgent:
-            guard let next = nextUnread() else { addNotice(.info, "no conversation has unread messages"); break }
-            outcome.merge(open(next))
-        case "/broadcast" where isAgent:
-            guard !argument.isEmpty else { addNotice(.error, "usage: /broadcast TEXT"); break }
-            let message = PendingMessage(clientId: makeId(), text: argument, conversation: nil, broadcast: true,
-                                         attachments: nil, createdAt: now() + clockOffset)
-            pending.append(message)
-            if isOnline { outcome.frames.append(frame(for: message)) }
-        default:
-            addNotice(.error, "unknown command \(name) (/help lists them)")
-        }
-        return outcome
-    }
-
-    /// Opens a conversation (agents): loads its recent history if needed and marks it read.
-    public mutating func open(_ name: String) -> Outcome {
-        current = name
-        var outcome = Outcome()
-        if conversations[name] == nil { conversations[name] = Conversation(name: name) }
-        if conversations[name]?.syncedSeq == nil {
-            outcome.frames += historyRequest(name, before: nil, limit: 50)
-        }
-        outcome.frames += markRead(name)
-        return outcome
-    }
-
-    /// The conversation with the oldest unread message.
-    public func nextUnread() -> String? {
-        roster.values.filter { $0.unread > 0 && $0.customer != current }
-            .min { (firstUnreadAt[$0.customer] ?? $0.lastMessage?.sentAt ?? 0, $0.customer)
-                < (firstUnreadAt[$1.customer] ?? $1.lastMessage?.sentAt ?? 0, $1.customer) }?.customer
-    }
-
-    /// Completions for Tab: commands, and customer names after `/switch`.
-    public func completions(for word: String, isFirstWord: Bool, line: String) -> [String] {
-        if isFirstWord && word.hasPrefix("/") {
-            var commands = ["/history", "/attach", "/save", "/help", "/quit"]
-            if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] }
-            return commands.filter { $0.hasPrefix(word) }.sorted()
-        }
-        if line.hasPrefix("/switch ") {
-            return Set(roster.keys).union(conversations.keys).filter { $0.hasPrefix(word) }.sorted()
-        }
-        return []
-    }
-
-    private mutating func historyRequest(_ conversation: String, before: Int?, limit: Int) -> [ClientFrame] {
-        guard isOnline else {
-            addNotice(.error, "offline: history will load after reconnecting")
-            return []
-        }
-        requestCounter += 1
-        let id = "h\(requestCounter)"
-        historyRequests[id] = (conversation, before != nil)
-        return [.history(HistoryRequest(conversation: role == .customer ? nil : conversation, before: before,
-                                        limit: limit, requestId: id))]
-    }
-
-    /// A read marker for everything shown of `name`, when there is something new from the other side.
-    mutating func markRead(_ name: String) -> [ClientFrame] {
-        guard isOnline, let conversation = conversations[name] else { return [] }
-        let newest = conversation.messages.values.filter { $0.sender != user }.map(\.seq).max() ?? 0
-        var frames: [ClientFrame] = []
-        if newest > conversation.readSentSeq {
-            conversations[name]?.readSentSeq = newest
-            frames.append(.read(ReadMarker(conversation: role == .customer ? nil : name, seq: newest)))
-        }
-        firstUnreadAt[name] = nil
-        return frames
     }
 
     // MARK: Server frames

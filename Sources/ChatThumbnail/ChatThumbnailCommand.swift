@@ -10,9 +10,8 @@ import Thumbnailer
 ///
 /// An executable of its own, not a `chat-admin` subcommand, linked to the Swift runtime statically (Package.swift),
 /// and its few arguments are parsed here rather than with ArgumentParser: ArgumentParser loads FoundationEssentials
-/// and reflects over the command at start-up, which cost 8 ms of a 30 ms run (`--help`: 10.1 ms with it, 2.3 ms
-/// now; BENCHMARKS.md), more than all of the resizing. So this process starts about as fast as the C tools it is
-/// compared with.
+/// and reflects over the command at start-up, which cost more than all of the resizing (BENCHMARKS.md). So this
+/// process starts about as fast as the C tools it is compared with.
 @main
 enum ChatThumbnail {
     static let usage = """
