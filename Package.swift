@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Shared pixel type of the thumbnailer and the terminal renderers.
@@ -63,6 +64,18 @@ let package = Package(
             plugins: ["EmbedSchema"]
         ),
 
+        // The same stores on PostgreSQL, for several server nodes (postgres-nio with its connection pool), and the
+        // notifications that carry fan-out between nodes.
+        .target(
+            name: "ChatStorePostgres",
+            dependencies: [
+                "ChatProtocol", "ChatStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["EmbedSchema"]
+        ),
+
         // libmagic (system library) for sniffing uploaded files' MIME types.
         .systemLibrary(name: "CMagic", path: "Sources/CMagic"),
         // Content-addressed media store: streamed, hashed uploads, libmagic sniffing, thumbnails, limits.
@@ -91,7 +104,7 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatProtocol", "ChatStore", "MediaStore",
+                "ChatProtocol", "ChatStore", "ChatStorePostgres", "MediaStore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -173,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "ChatServerTests",
             dependencies: [
-                "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "TestProcesses",
+                "ChatServer", "ChatServerFixture", "ChatStore", "ChatStorePostgres", "ChatProtocol", "ChatClient", "TestProcesses",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

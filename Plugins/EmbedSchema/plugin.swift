@@ -1,11 +1,12 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds the package's top-level `schema/*.sql` migrations into the target that uses this plugin.
+/// Embeds the package's migrations into the target that uses this plugin: `schema/*.sql` for the SQLite store,
+/// `schema/postgres/*.sql` for the PostgreSQL one.
 @main
 struct EmbedSchema: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let schema = context.package.directoryURL.appending(path: "schema")
+        let schema = context.package.directoryURL.appending(path: target.name == "ChatStorePostgres" ? "schema/postgres" : "schema")
         let files = try FileManager.default.contentsOfDirectory(at: schema, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "sql" }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }

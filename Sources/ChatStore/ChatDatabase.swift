@@ -124,6 +124,12 @@ public struct DatabaseFailure: Error, Sendable, Equatable, CustomStringConvertib
         }
     }
 
+    /// A failure of another database, which has no SQLite result code.
+    public init(cause: any Error & Sendable) {
+        resultCode = nil
+        self.cause = cause
+    }
+
     /// The primary result code (the extended code's low byte), e.g. 13 for any kind of full disk.
     public var primaryResultCode: Int32? { resultCode.map { $0 & 0xFF } }
 

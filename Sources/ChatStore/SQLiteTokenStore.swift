@@ -51,16 +51,11 @@ public struct SQLiteTokenStore: TokenStore {
         } catch {
             throw StoreError.wrap(error)
         }
-        // The index finds rows by hash; compare the full hash again in constant time so that correctness never
-        // rests on the lookup alone.
-        let matching = candidates.filter { constantTimeEqual($0.1, presented) }.map(\.0)
-        guard !matching.isEmpty else { return .failure(.unknownToken) }
-        let forUser = username.map { user in matching.filter { $0.username == user } } ?? matching
-        guard let record = forUser.first(where: { $0.isActive(at: now) }) ?? forUser.first else {
-            return .failure(.wrongUser)
+        let record: SessionRecord
+        switch Tokens.choose(candidates, presented: presented, username: username, now: now) {
+        case .success(let found): record = found
+        case .failure(let failure): return .failure(failure)
         }
-        if record.revokedAt != nil { return .failure(.revoked) }
-        if let expiry = record.expiresAt, expiry <= now { return .failure(.expired) }
         try? await database.pool.write { db in
             try db.execute(sql: "UPDATE sessions SET last_used_at = ? WHERE id = ?", arguments: [now, record.id])
         }

@@ -12,6 +12,16 @@ public struct SessionRecord: Sendable, Equatable {
     public var revokedAt: Int64?
     public var lastUsedAt: Int64?
 
+    public init(id: Int64, username: String, role: Role, createdAt: Int64, expiresAt: Int64?, revokedAt: Int64?, lastUsedAt: Int64?) {
+        self.id = id
+        self.username = username
+        self.role = role
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
+
     public func isActive(at now: Int64) -> Bool {
         revokedAt == nil && (expiresAt.map { $0 > now } ?? true)
     }
@@ -104,6 +114,23 @@ public enum Tokens {
     /// What the store keeps instead of the token.
     public static func hash(_ token: String) -> Data {
         Data(SHA256.hash(data: Data(token.utf8)))
+    }
+}
+
+extension Tokens {
+    /// The session a presented token opens, from the rows found by its hash: the hash is compared again in constant
+    /// time so that correctness never rests on the lookup alone; with `username`, only that user's rows count.
+    public static func choose(_ candidates: [(SessionRecord, Data)], presented: Data, username: String?, now: Int64)
+        -> Result<SessionRecord, AuthFailure> {
+        let matching = candidates.filter { constantTimeEqual($0.1, presented) }.map(\.0)
+        guard !matching.isEmpty else { return .failure(.unknownToken) }
+        let forUser = username.map { user in matching.filter { $0.username == user } } ?? matching
+        guard let record = forUser.first(where: { $0.isActive(at: now) }) ?? forUser.first else {
+            return .failure(.wrongUser)
+        }
+        if record.revokedAt != nil { return .failure(.revoked) }
+        if let expiry = record.expiresAt, expiry <= now { return .failure(.expired) }
+        return .success(record)
     }
 }
 

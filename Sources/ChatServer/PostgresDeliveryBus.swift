@@ -1,0 +1,260 @@
+import ChatProtocol
+import ChatStore
+import ChatStorePostgres
+import Foundation
+import Logging
+import NIOCore
+
+/// The delivery bus of several nodes sharing one PostgreSQL database.
+///
+/// Messages: the store's commit records each batch under a number taken in commit order and sends one NOTIFY with
+/// that number. Every node, this one included, delivers batches in that order: its own from what the writer
+/// published (no read, and the sender's connection known), the others' by reading their rows. A node whose
+/// listening connection dropped reconnects and catches up from the last number it delivered: no gap, no duplicate.
+/// Typing, read receipts and presence go to every node as small NOTIFY events; they may be lost with a dying node
+/// but never hold up messages. Revocations stay local: every node watches the tokens table itself.
+/// Liveness: a heartbeat every second; a node silent for `expiry` counts as gone, and its users go offline.
+actor PostgresDeliveryBus: DeliveryBus {
+    nonisolated let node: String
+    private let fanOut: PostgresFanOut
+    private let messages: PostgresMessageStore
+    private let logger: Logger
+    private let expiry: Duration
+    private var subscribers: [any DeliverySubscriber] = []
+    /// The last batch delivered here.
+    private var delivered: Int64 = 0
+    /// What this node's writer published, by message id, until its batch comes round in commit order.
+    private var local: [Int64: Delivery] = [:]
+    /// Nodes already reported gone.
+    private var gone: Set<String> = []
+
+    init(database: PostgresDatabase, logger: Logger, expiry: Duration = .seconds(5)) {
+        node = database.node
+        fanOut = PostgresFanOut(database: database)
+        messages = PostgresMessageStore(database: database)
+        self.logger = logger
+        self.expiry = expiry
+    }
+
+    func subscribe(_ subscriber: any DeliverySubscriber) {
+        subscribers.append(subscriber)
+    }
+
+    func publish(_ event: DeliveryEvent) async {
+        switch event {
+        case .committed(let deliveries):
+            for delivery in deliveries { local[delivery.message.id] = delivery }
+        case .revoked:
+            await deliverLocally(event)
+        case .presence(let change):
+            do {
+                try await fanOut.setPresence(user: change.user, role: change.role, online: change.online)
+            } catch {
+                logger.warning("recording presence failed", metadata: ["error": "\(error)"])
+            }
+            await send(BusEvent(node: node, presence: change))
+        case .typing, .read:
+            if let payload = BusEvent(node: node, event: event) { await send(payload) }
+        }
+    }
+
+    private func send(_ event: BusEvent) async {
+        guard let data = try? JSONEncoder().encode(event) else { return }
+        do {
+            try await fanOut.notify(String(decoding: data, as: UTF8.self))
+        } catch {
+            // Ephemeral: a lost typing notice or receipt is not worth holding anything up.
+            logger.debug("sending an event failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func deliverLocally(_ event: DeliveryEvent) async {
+        for subscriber in subscribers { await subscriber.deliver(event) }
+    }
+
+    // MARK: Running
+
+    /// Listens, catches up, beats, until cancelled.
+    nonisolated func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.listenForever() }
+            group.addTask { await self.beatForever() }
+            await group.waitForAll()
+        }
+    }
+
+    private nonisolated func listenForever() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await fanOut.listen(ready: { await self.startListening() }) { channel, payload in
+                    await self.received(channel: channel, payload: payload)
+                }
+            } catch where !Task.isCancelled {
+                failures += 1
+                logger.warning("listening for other nodes failed; reconnecting", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 << min(failures, 5))))
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func startListening() async {
+        if delivered == 0 {
+            // Start from now: what was committed before this node started is the clients' backlog, not live.
+            do { delivered = try await fanOut.newestBatch() } catch { logger.warning("reading the newest batch failed", metadata: ["error": "\(error)"]) }
+        }
+        await catchUp()
+        do {
+            for entry in try await fanOut.presence(expiry: expiry) {
+                await deliverLocally(.presence(PresenceChange(user: entry.user, role: entry.role, online: true, node: entry.node)))
+            }
+        } catch {
+            logger.warning("reading presence failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func received(channel: String, payload: String) async {
+        if channel == PostgresFanOut.batchChannel {
+            await catchUp()
+        } else if let event = try? JSONDecoder().decode(BusEvent.self, from: Data(payload.utf8)), let delivery = event.event(here: node) {
+            await deliverLocally(delivery)
+        }
+    }
+
+    /// Delivers every batch after the last one delivered, in order.
+    private func catchUp() async {
+        while true {
+            let batches: [PostgresFanOut.Batch]
+            do {
+                batches = try await fanOut.batches(after: delivered)
+            } catch {
+                logger.warning("reading committed batches failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard !batches.isEmpty else { return }
+            for batch in batches where batch.number > delivered {
+                guard let deliveries = await deliveries(of: batch) else { return }
+                delivered = batch.number
+                await deliverLocally(.committed(deliveries))
+            }
+        }
+    }
+
+    /// The batch's messages ready to deliver. This node's own batch is waited for briefly: the writer publishes it
+    /// right after its commit, and only it knows which connection sent each message.
+    private func deliveries(of batch: PostgresFanOut.Batch) async -> [Delivery]? {
+        if batch.node == node {
+            for _ in 0..<200 where batch.messageIds.contains(where: { local[$0] == nil }) {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            let own = batch.messageIds.compactMap { local.removeValue(forKey: $0) }
+            if own.count == batch.messageIds.count { return own }
+        }
+        let stored: [ChatMessage]
+        do {
+            stored = try await messages.messages(ids: batch.messageIds)
+        } catch {
+            logger.warning("reading another node's messages failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+        return stored.compactMap { message in
+            guard let buffer = try? encodeFrame(.message(message)) else { return nil }
+            return Delivery(message: message, frame: EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
+                            origin: nil)
+        }
+    }
+
+    private nonisolated func beatForever() async {
+        var beats = 0
+        while !Task.isCancelled {
+            do {
+                try await fanOut.heartbeat()
+                await lookForSilentNodes()
+                await catchUp()  // a notification missed while (re)connecting costs at most a second
+                beats += 1
+                if beats % 60 == 0 { try await fanOut.prune(nodesSilentFor: .seconds(120), batchesOlderThan: .seconds(600)) }
+            } catch where !Task.isCancelled {
+                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            } catch {
+                return
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func lookForSilentNodes() async {
+        guard let silent = try? await fanOut.silentNodes(expiry: expiry) else { return }
+        for (name, users) in silent where name != node && !gone.contains(name) {
+            gone.insert(name)
+            logger.notice("a node stopped answering; its users are offline", metadata: ["node": "\(name)"])
+            for user in users {
+                await deliverLocally(.presence(PresenceChange(user: user.user, role: user.role, online: false, node: name)))
+            }
+        }
+    }
+}
+
+/// An event as it travels between nodes: small JSON, frames as their text.
+struct BusEvent: Codable {
+    var node: String
+    var kind: String
+    var conversation: String?
+    var frame: String?
+    var origin: UInt64?
+    var user: String?
+    var role: Role?
+    var online: Bool?
+    var seq: Int?
+    var customerMessagesRead: Int?
+
+    init(node: String, presence change: PresenceChange) {
+        self.node = change.node
+        kind = "presence"
+        user = change.user
+        role = change.role
+        online = change.online
+    }
+
+    init?(node: String, event: DeliveryEvent) {
+        self.node = node
+        switch event {
+        case .typing(let conversation, let frame, let origin):
+            kind = "typing"
+            self.conversation = conversation
+            self.frame = frame.buffer.getString(at: frame.buffer.readerIndex, length: frame.buffer.readableBytes)
+            self.origin = origin
+        case .read(let marker, let role, let receipt, let origin):
+            kind = "read"
+            conversation = marker.customer
+            user = marker.user
+            self.role = role
+            seq = marker.seq
+            customerMessagesRead = marker.customerMessagesRead
+            frame = receipt.buffer.getString(at: receipt.buffer.readerIndex, length: receipt.buffer.readableBytes)
+            self.origin = origin
+        default:
+            return nil
+        }
+    }
+
+    /// The event to deliver on node `here`: the origin connection counts only on the node it belongs to.
+    func event(here: String) -> DeliveryEvent? {
+        let origin = node == here ? self.origin : nil
+        switch kind {
+        case "typing":
+            guard let conversation, let frame else { return nil }
+            return .typing(conversation: conversation, frame: EncodedFrame(buffer: ByteBuffer(string: frame)), origin: origin)
+        case "read":
+            guard let conversation, let frame, let user, let role, let seq, let customerMessagesRead else { return nil }
+            return .read(StoredReadMarker(user: user, customer: conversation, seq: seq, customerMessagesRead: customerMessagesRead),
+                         role: role, receipt: EncodedFrame(buffer: ByteBuffer(string: frame)), origin: origin)
+        case "presence":
+            guard let user, let role, let online else { return nil }
+            return .presence(PresenceChange(user: user, role: role, online: online, node: node))
+        default:
+            return nil
+        }
+    }
+}

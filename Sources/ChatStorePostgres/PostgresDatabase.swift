@@ -1,0 +1,164 @@
+import ChatStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The chat database on PostgreSQL, shared by every server node and `chat-admin`: a connection pool (postgres-nio's
+/// `PostgresClient`), the migrations from `schema/postgres/` embedded at build time, and the stores.
+///
+/// The pool works only while `run()` runs (the server runs it as a service; `withDatabase` runs it around a piece
+/// of work). Every operation has a deadline, so an unreachable or stopped database makes calls fail promptly with
+/// `StoreError.database` instead of waiting for it.
+public final class PostgresDatabase: Sendable {
+    public let location: PostgresLocation
+    /// This process's name among the nodes sharing the database.
+    public let node: String
+    let client: PostgresClient
+    let logger: Logger
+    /// How long one operation (a query, a transaction) may take before it fails.
+    let deadline: Duration
+
+    public init(location: PostgresLocation, logger: Logger, node: String = PostgresDatabase.makeNodeName(),
+                deadline: Duration = .seconds(5), maximumConnections: Int = 16) {
+        self.location = location
+        self.node = node
+        self.logger = logger
+        self.deadline = deadline
+        var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.user,
+                                                         password: location.password, database: location.database, tls: .disable)
+        configuration.options.connectTimeout = deadline
+        configuration.options.maximumConnections = maximumConnections
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// A name for this process that no other node has: host, process id and a random part.
+    public static func makeNodeName() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Runs the connection pool until the task is cancelled.
+    public func run() async {
+        await client.run()
+    }
+
+    /// Opens the database at `url`, runs the pool while `body` runs, and stops it after. For `chat-admin` and tests.
+    public static func withDatabase<T: Sendable>(url: String, logger: Logger, migrate: Bool = true,
+                                                 _ body: @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
+        let database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            if migrate { try await database.migrate() }
+            return try await body(database)
+        }
+    }
+
+    /// This database's stores.
+    public var storage: ChatStorage {
+        ChatStorage(messages: PostgresMessageStore(database: self), readMarkers: PostgresReadMarkerStore(database: self),
+                    tokens: PostgresTokenStore(database: self))
+    }
+
+    // MARK: Migrations
+
+    /// Applies the migrations this binary has and the database lacks, one transaction each, under an advisory lock
+    /// so that nodes starting together do not race. A database with migrations this binary does not know (a newer
+    /// server's) is refused: running an old server on it could lose data.
+    public func migrate() async throws(StoreError) {
+        let known = embeddedMigrations.map(\.name)
+        try await withConnection("migrating") { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: self.logger)
+            do {
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)
+                    """, logger: self.logger)
+                var applied: [String] = []
+                for try await name in try await connection.query("SELECT name FROM schema_migrations ORDER BY name",
+                                                                 logger: self.logger).decode(String.self) {
+                    applied.append(name)
+                }
+                if let unknown = applied.first(where: { !known.contains($0) }) {
+                    throw StoreError.cannotOpen(path: self.location.description,
+                                                reason: "the database has migration \(unknown), which this server does not know: it was made by a newer version; run that version (or a newer one)")
+                }
+                for migration in embeddedMigrations where !applied.contains(migration.name) {
+                    let now = epochMilliseconds()
+                    try await connection.withTransaction(logger: self.logger) { transaction in
+                        // The file holds several statements: the simple query protocol runs them in one go.
+                        _ = try await transaction.simpleQuery(migration.sql).get()
+                        try await transaction.query("INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), \(now))",
+                                                    logger: self.logger)
+                    }
+                    self.logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: self.logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: self.logger)
+        }
+    }
+
+    /// Names of the migrations applied to this database, in order.
+    public func appliedMigrations() async throws(StoreError) -> [String] {
+        try await withConnection("reading migrations") { connection in
+            var names: [String] = []
+            for try await name in try await connection.query("SELECT name FROM schema_migrations ORDER BY name",
+                                                             logger: self.logger).decode(String.self) {
+                names.append(name)
+            }
+            return names
+        }
+    }
+
+    static let migrationLock: Int64 = 0x6368_6174_0001  // "chat" 1
+    static let batchLock: Int64 = 0x6368_6174_0002
+
+    // MARK: Running operations
+
+    /// Runs `body` on a pooled connection within the deadline, with errors as `StoreError`.
+    func withConnection<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws(StoreError) -> T {
+        try await withDeadline(what) { try await self.client.withConnection(body) }
+    }
+
+    /// Runs `body` in a transaction within the deadline. A deadlock or serialization failure (another node's
+    /// transaction won) is retried a few times: the work has not happened, and doing it again is correct.
+    func withTransaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws(StoreError) -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await withDeadline(what) {
+                    try await self.client.withTransaction(logger: self.logger) { connection in try await body(connection) }
+                }
+            } catch .database(let failure) where attempt < 4 && PostgresFailure.isRetryable(failure) {
+                logger.debug("retrying a transaction", metadata: ["operation": "\(what)", "error": "\(failure)"])
+                continue
+            }
+        }
+    }
+
+    private func withDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
+        let deadline = self.deadline
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else {
+                    throw PostgresFailure.timedOut(operation: what, after: deadline)
+                }
+                return value
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .database(DatabaseFailure(cause: PostgresFailure(error, operation: what)))
+        }
+    }
+}

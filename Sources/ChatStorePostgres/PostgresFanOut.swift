@@ -1,0 +1,153 @@
+import ChatProtocol
+import ChatStore
+import Logging
+import PostgresNIO
+
+/// What nodes sharing a PostgreSQL database need to work together: committed batches in commit order, small events
+/// between them (LISTEN/NOTIFY), heartbeats and who is connected where.
+public struct PostgresFanOut: Sendable {
+    public let database: PostgresDatabase
+
+    public init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    public static let batchChannel = PostgresBatch.channel
+    public static let eventChannel = "chat_events"
+    /// NOTIFY payloads are limited to 8000 bytes; events are far smaller, and bigger ones are not sent.
+    public static let maxPayloadBytes = 7900
+
+    public struct Batch: Sendable, Equatable {
+        public var number: Int64
+        public var node: String
+        public var messageIds: [Int64]
+    }
+
+    /// The number of the newest committed batch (0 when there is none).
+    public func newestBatch() async throws(StoreError) -> Int64 {
+        let logger = database.logger
+        return try await database.withConnection("reading the newest batch") { connection in
+            try await connection.rows("SELECT COALESCE(max(batch_no), 0) AS newest FROM delivery_batches", logger: logger)
+                .first?.get("newest", Int64.self) ?? 0
+        }
+    }
+
+    /// Committed batches after `number`, oldest first.
+    public func batches(after number: Int64, limit: Int = 256) async throws(StoreError) -> [Batch] {
+        let logger = database.logger
+        return try await database.withConnection("reading committed batches") { connection in
+            try await connection.rows("""
+                SELECT batch_no, node, message_ids FROM delivery_batches WHERE batch_no > \(number) ORDER BY batch_no LIMIT \(Int64(limit))
+                """, logger: logger).map { row in
+                Batch(number: try row.get("batch_no"), node: try row.get("node"), messageIds: try row.get("message_ids"))
+            }
+        }
+    }
+
+    /// Sends an event to every node, this one included.
+    public func notify(_ payload: String) async throws(StoreError) {
+        guard payload.utf8.count <= Self.maxPayloadBytes else { return }
+        let logger = database.logger
+        try await database.withConnection("sending an event") { connection in
+            try await connection.run("SELECT pg_notify(\(Self.eventChannel), \(payload))", logger: logger)
+        }
+    }
+
+    /// Says this node is alive.
+    public func heartbeat(at now: Int64 = epochMilliseconds()) async throws(StoreError) {
+        let (logger, node) = (database.logger, database.node)
+        try await database.withConnection("sending a heartbeat") { connection in
+            try await connection.run("""
+                INSERT INTO nodes (node, seen_at) VALUES (\(node), \(now)) ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at
+                """, logger: logger)
+        }
+    }
+
+    /// Nodes whose last heartbeat is older than `expiry`, with who was connected to them.
+    public func silentNodes(expiry: Duration, now: Int64 = epochMilliseconds()) async throws(StoreError)
+        -> [String: [(user: String, role: Role)]] {
+        let logger = database.logger
+        let limit = now - Int64(expiry.components.seconds * 1000)
+        return try await database.withConnection("looking for silent nodes") { connection in
+            var result: [String: [(user: String, role: Role)]] = [:]
+            for row in try await connection.rows("SELECT node FROM nodes WHERE seen_at < \(limit)", logger: logger) {
+                result[try row.get("node", String.self)] = []
+            }
+            for row in try await connection.rows("""
+                SELECT p.node, p.username, p.role FROM presence p JOIN nodes n ON n.node = p.node WHERE n.seen_at < \(limit)
+                """, logger: logger) {
+                guard let role = Role(rawValue: try row.get("role")) else { continue }
+                result[try row.get("node", String.self), default: []].append((try row.get("username"), role))
+            }
+            return result
+        }
+    }
+
+    /// Who is connected to live nodes (heartbeat within `expiry`).
+    public func presence(expiry: Duration, now: Int64 = epochMilliseconds()) async throws(StoreError)
+        -> [(node: String, user: String, role: Role)] {
+        let logger = database.logger
+        let limit = now - Int64(expiry.components.seconds * 1000)
+        return try await database.withConnection("reading presence") { connection in
+            try await connection.rows("""
+                SELECT p.node, p.username, p.role FROM presence p JOIN nodes n ON n.node = p.node WHERE n.seen_at >= \(limit)
+                """, logger: logger).compactMap { row in
+                guard let role = Role(rawValue: try row.get("role")) else { return nil }
+                return (try row.get("node"), try row.get("username"), role)
+            }
+        }
+    }
+
+    /// Records that `user` has (or no longer has) connections on this node.
+    public func setPresence(user: String, role: Role, online: Bool) async throws(StoreError) {
+        let (logger, node) = (database.logger, database.node)
+        try await database.withConnection("recording presence") { connection in
+            if online {
+                try await connection.run("""
+                    INSERT INTO presence (node, username, role) VALUES (\(node), \(user), \(role.rawValue)) ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            } else {
+                try await connection.run("DELETE FROM presence WHERE node = \(node) AND username = \(user)", logger: logger)
+            }
+        }
+    }
+
+    /// Forgets nodes silent for longer than `expiry` (long after every node has noticed) and batches older than
+    /// `batchAge`.
+    public func prune(nodesSilentFor expiry: Duration, batchesOlderThan batchAge: Duration, now: Int64 = epochMilliseconds())
+        async throws(StoreError) {
+        let logger = database.logger
+        let nodeLimit = now - Int64(expiry.components.seconds * 1000)
+        let batchLimit = now - Int64(batchAge.components.seconds * 1000)
+        try await database.withTransaction("pruning nodes and batches") { connection in
+            try await connection.run("DELETE FROM presence WHERE node IN (SELECT node FROM nodes WHERE seen_at < \(nodeLimit))", logger: logger)
+            try await connection.run("DELETE FROM nodes WHERE seen_at < \(nodeLimit)", logger: logger)
+            try await connection.run("DELETE FROM delivery_batches WHERE committed_at < \(batchLimit)", logger: logger)
+        }
+    }
+
+    /// Listens on a connection of its own for committed batches and events, calling `handle` with each
+    /// notification's channel and payload, until the connection drops (throws) or the task is cancelled. `ready` is
+    /// called once listening, so the caller can catch up on what was committed before.
+    public func listen(ready: @Sendable () async -> Void,
+                       handle: @escaping @Sendable (_ channel: String, _ payload: String) async -> Void) async throws {
+        let location = database.location
+        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database, tls: .disable)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: database.logger)
+        defer { Task { try? await connection.close() } }
+        try await connection.listen(on: Self.batchChannel) { batches in
+            try await connection.listen(on: Self.eventChannel) { events in
+                await ready()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { for try await note in batches { await handle(Self.batchChannel, note.payload) } }
+                    group.addTask { for try await note in events { await handle(Self.eventChannel, note.payload) } }
+                    // Either sequence ending means the connection is gone.
+                    try await group.next()
+                    group.cancelAll()
+                    throw PostgresFailure(operation: "listening", sqlState: nil, message: "the listening connection closed")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import ChatProtocol
+import ChatStore
+import Logging
+import PostgresNIO
+
+/// Conversations and messages in PostgreSQL. Commits are `PostgresBatch`es.
+public struct PostgresMessageStore: MessageStore {
+    let database: PostgresDatabase
+
+    public init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    static let columns = "m.id, m.seq, m.sender, m.sender_role, m.client_id, m.body, m.sent_at, m.broadcast"
+
+    public func commit(_ batch: [OutgoingMessage], now: Int64) async throws(StoreError) -> [CommitOutcome] {
+        let logger = database.logger
+        let node = database.node
+        return try await database.withTransaction("storing messages") { connection in
+            var writer = PostgresBatch(connection: connection, logger: logger, now: now, node: node)
+            return try await writer.commit(batch)
+        }
+    }
+
+    static func allCustomers(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.rows("""
+            SELECT username AS customer FROM sessions WHERE role = 'customer'
+            UNION SELECT customer FROM conversations ORDER BY 1
+            """, logger: logger).map { try $0.get("customer") }
+    }
+
+    public func customers() async throws(StoreError) -> [String] {
+        let logger = database.logger
+        return try await database.withConnection("listing customers") { try await Self.allCustomers(on: $0, logger: logger) }
+    }
+
+    public func history(customer: String, before: Int?, after: Int?, limit: Int) async throws(StoreError)
+        -> (messages: [ChatMessage], hasMore: Bool) {
+        let limit = Int64(max(1, limit))
+        let logger = database.logger
+        return try await database.withConnection("reading history") { connection in
+            var rows: [PostgresRandomAccessRow]
+            if let after {
+                rows = try await connection.rows("""
+                    SELECT \(unescaped: Self.columns) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE c.customer = \(customer) AND m.seq > \(Int64(after)) ORDER BY m.seq ASC LIMIT \(limit + 1)
+                    """, logger: logger)
+            } else {
+                rows = try await connection.rows("""
+                    SELECT \(unescaped: Self.columns) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE c.customer = \(customer) AND m.seq < \(Int64(before ?? Int.max)) ORDER BY m.seq DESC LIMIT \(limit + 1)
+                    """, logger: logger)
+            }
+            let hasMore = rows.count > Int(limit)
+            rows = Array(rows.prefix(Int(limit)))
+            if after == nil { rows.reverse() }
+            let messages = try rows.compactMap { try ChatMessage(postgres: $0, conversation: customer) }
+            return (try await PostgresAttachments.fill(messages, on: connection, logger: logger), hasMore)
+        }
+    }
+
+    public func conversationSummaries() async throws(StoreError) -> [ConversationSummary] {
+        let logger = database.logger
+        return try await database.withConnection("reading conversations") { connection in
+            try await connection.rows("""
+                SELECT c.customer, c.last_seq, c.customer_messages, m.sender, m.body, m.sent_at
+                FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
+                """, logger: logger).map { row in
+                let lastSeq = try row.int("last_seq")
+                let preview = try row.get("sender", String?.self).map { sender in
+                    MessagePreview(sender: sender, text: ConversationSummary.previewText(try row.get("body", String?.self) ?? ""),
+                                   sentAt: try row.get("sent_at", Int64?.self) ?? 0, seq: lastSeq)
+                }
+                return ConversationSummary(customer: try row.get("customer"),
+                                           state: ConversationState(lastSeq: lastSeq, customerMessages: try row.int("customer_messages")),
+                                           lastMessage: preview)
+            }
+        }
+    }
+
+    public func transcriptStart(customer: String, since: Int64?) async throws(StoreError)
+        -> (conversationExists: Bool, role: Role?, firstSeq: Int?) {
+        let logger = database.logger
+        return try await database.withConnection("starting a transcript") { connection in
+            let exists = try await !connection.rows("SELECT 1 AS found FROM conversations WHERE customer = \(customer)", logger: logger).isEmpty
+            let role = try await connection.rows("SELECT role FROM sessions WHERE username = \(customer) LIMIT 1", logger: logger)
+                .first.flatMap { Role(rawValue: try $0.get("role", String.self)) }
+            let first = try await connection.rows("""
+                SELECT min(m.seq) AS first FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                WHERE c.customer = \(customer) AND m.sent_at >= \(since ?? Int64.min)
+                """, logger: logger).first?.get("first", Int64?.self)
+            return (exists, role, first.map(Int.init))
+        }
+    }
+
+    public func messageCount() async throws(StoreError) -> Int {
+        let logger = database.logger
+        return try await database.withConnection("counting messages") { connection in
+            try await connection.rows("SELECT count(*) AS count FROM messages", logger: logger).first?.int("count") ?? 0
+        }
+    }
+
+    /// Stored messages by id, in the order given, with attachments: what another node committed, for delivery here.
+    public func messages(ids: [Int64]) async throws(StoreError) -> [ChatMessage] {
+        let logger = database.logger
+        return try await database.withConnection("reading committed messages") { connection in
+            let rows = try await connection.rows("""
+                SELECT \(unescaped: Self.columns), c.customer FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.id = ANY(\(ids))
+                """, logger: logger)
+            var byId: [Int64: ChatMessage] = [:]
+            for row in rows {
+                if let message = try ChatMessage(postgres: row, conversation: try row.get("customer")) { byId[message.id] = message }
+            }
+            let ordered = ids.compactMap { byId[$0] }
+            return try await PostgresAttachments.fill(ordered, on: connection, logger: logger)
+        }
+    }
+}
