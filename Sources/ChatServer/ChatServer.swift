@@ -72,16 +72,17 @@ public struct ChatServer: Sendable {
         }
         let writer = MessageWriter(store: messages, hub: hub, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
+        let catalog = SQLiteMediaCatalog(database: database)
         let media: MediaStore
         do {
-            media = try MediaStore(directory: configuration.resolvedMediaDirectory, database: database, limits: configuration.media,
+            media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,
                                    writer: configuration.mediaFileWriter, logger: logger)
             try await media.recover()
         } catch {
             throw ServerStartError.media(error)
         }
         let services = ChatServices(configuration: configuration, hub: hub, writer: writer, tokens: tokens,
-                                    messages: messages, media: media, catalog: MediaCatalog(database: database),
+                                    messages: messages, media: media, catalog: catalog,
                                     metrics: metrics, throttle: AuthThrottle(), logger: logger)
 
         let router = Router(context: ChatRequestContext.self)

@@ -74,7 +74,14 @@ extension TestServer {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await database().pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+        try await sqlite().read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    }
+
+    /// The server's SQLite file opened directly, for tests that look at rows or break them with raw SQL.
+    func sqlite() throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: self.configuration.databasePath, configuration: configuration)
     }
 
     /// Waits until `condition` holds (the server cleans up asynchronously after some failures).
