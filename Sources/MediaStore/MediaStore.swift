@@ -33,7 +33,12 @@ public final class MediaStore: Sendable {
                             writer: any MediaFileWriter = POSIXFileWriter(), logger: Logger) throws(MediaError) {
         let layout = MediaLayout(directory: directory)
         let storage = LocalBlobStorage(layout: layout, writer: writer)
-        do { try storage.prepare() } catch { throw .stored(error) }
+        do {
+            try storage.prepare()
+        } catch {
+            guard case .io(let operation, let path, let code) = error else { throw .stored(error) }
+            throw .storage(operation: "\(operation) \(path)", errno: code)
+        }
         try self.init(layout: layout, storage: storage, catalog: catalog, limits: limits, writer: writer, logger: logger)
     }
 
