@@ -83,8 +83,6 @@ let package = Package(
             name: "MediaMaintenance",
             dependencies: [
                 "ChatProtocol", "ChatStore", "MediaStore",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 
