@@ -87,6 +87,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
             ]
         ),
 
@@ -95,8 +96,6 @@ let package = Package(
             name: "MediaMaintenance",
             dependencies: [
                 "ChatProtocol", "ChatStore", "MediaStore",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
 
@@ -164,7 +163,6 @@ let package = Package(
                 "ChatProtocol", "ChatStore", "ChatTerminalUI", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -178,6 +176,7 @@ let package = Package(
             name: "ChatServerFixture",
             dependencies: [
                 "ChatServer", "ChatStore", "ChatProtocol", "TestProcesses",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -187,6 +186,7 @@ let package = Package(
             name: "ChatServerTests",
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatStorePostgres", "ChatProtocol", "ChatClient", "TestProcesses",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

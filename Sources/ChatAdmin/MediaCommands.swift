@@ -33,14 +33,14 @@ struct MediaOptions: ParsableArguments {
             ?? DataDirectory(data.dataDirectory).mediaPath)
     }
 
-    /// Opens the database; the media directory must exist (a typo should not look like an empty store).
-    func open() throws -> (ChatDatabase, MediaLayout) {
+    /// Opens the catalog and the storage; the media directory must exist (a typo should not look like an empty store).
+    func open() throws -> (catalog: any MediaCatalog, storage: LocalBlobStorage) {
         let layout = self.layout
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: layout.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AdminFailure("no media directory at \(layout.directory): pass --data-dir or --media-dir")
         }
-        return (try data.open(), layout)
+        return (SQLiteMediaCatalog(database: try data.open()), LocalBlobStorage(layout: layout))
     }
 }
 
@@ -75,9 +75,9 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            let (database, layout) = try options.open()
+            let (catalog, storage) = try options.open()
             let stats = try await maintenance { () async throws(MaintenanceError) in
-                try await MediaStatistics(database: database, layout: layout).compute(byUser: byUser)
+                try await MediaStatistics(catalog: catalog, storage: storage).compute(byUser: byUser)
             }
             if options.data.json { return try printReport(stats) }
             let ratio = stats.bytesStored > 0 ? String(format: " (%.2fx)", Double(stats.bytesReferenced) / Double(stats.bytesStored)) : ""
@@ -125,8 +125,9 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            let (database, layout) = try options.open()
-            let verifier = MediaVerifier(database: database, layout: layout, grace: try grace.duration)
+            let (catalog, storage) = try options.open()
+            let layout = storage.layout
+            let verifier = MediaVerifier(catalog: catalog, storage: storage, grace: try grace.duration)
             let bar = ProgressReporter("verifying")
             let report = try await maintenance { () async throws(MaintenanceError) in
                 try await verifier.verify(repair: repair) { done, total in bar.update(done, total: total) }
@@ -219,10 +220,10 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             let criteria = try criteria()
-            let (database, layout) = try options.open()
+            let (catalog, storage) = try options.open()
             let bar = ProgressReporter("pruning")
             let report = try await maintenance { () async throws(MaintenanceError) in
-                try await MediaPruner(database: database, layout: layout).prune(criteria, dryRun: dryRun) { done, total in
+                try await MediaPruner(catalog: catalog, storage: storage).prune(criteria, dryRun: dryRun) { done, total in
                     bar.update(Int64(done), total: Int64(total))
                 }
             }
@@ -260,8 +261,8 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             guard let window = parseDuration(resumeWindow) else { throw ValidationError("--resume-window: a duration such as 10m") }
-            let (database, layout) = try options.open()
-            let collector = MediaGarbageCollector(database: database, layout: layout, resumeWindow: .seconds(window),
+            let (catalog, storage) = try options.open()
+            let collector = MediaGarbageCollector(catalog: catalog, storage: storage, spool: UploadSpool(layout: storage.layout), resumeWindow: .seconds(window),
                                                   grace: try grace.duration)
             let report = try await maintenance { () async throws(MaintenanceError) in try await collector.collect(dryRun: dryRun) }
             if options.data.json { return try printReport(report) }

@@ -1,7 +1,6 @@
 import ChatProtocol
 import ChatStore
 import Foundation
-import GRDB
 import Histogram
 import Synchronization
 #if canImport(Glibc)
@@ -113,7 +112,7 @@ func raiseFileLimit() {
 
 /// Where the bench's users get their tokens: chat-server's token store, or the peer's plain Sessions table.
 enum TokenIssuer {
-    case chatServer(TokenStore)
+    case chatServer(any TokenStore)
     case peer(PeerTokens)
 
     func make(_ user: String, role: Role) async throws -> String {
@@ -126,21 +125,15 @@ enum TokenIssuer {
 
 /// The original design's `Sessions(id, username, session_token)` table (plus a role), tokens in clear as it had them.
 struct PeerTokens {
-    let queue: DatabaseQueue
+    let file: LegacySessionsFile
 
     init(path: String) throws {
-        queue = try DatabaseQueue(path: path)
-        try queue.write { db in
-            try db.execute(sql: "CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT, session_token TEXT, role TEXT)")
-        }
+        file = try LegacySessionsFile(creatingAt: path)
     }
 
     func make(_ user: String, role: Role) throws -> String {
         let token = Tokens.generate()
-        try queue.write { db in
-            try db.execute(sql: "INSERT INTO Sessions (username, session_token, role) VALUES (?, ?, ?)",
-                           arguments: [user, token, role.rawValue])
-        }
+        try file.add(username: user, token: token, role: role)
         return token
     }
 }

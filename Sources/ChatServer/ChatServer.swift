@@ -74,16 +74,17 @@ public struct ChatServer: Sendable {
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
+        let catalog = SQLiteMediaCatalog(database: database)
         let media: MediaStore
         do {
-            media = try MediaStore(directory: configuration.resolvedMediaDirectory, database: database, limits: configuration.media,
+            media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,
                                    writer: configuration.mediaFileWriter, logger: logger)
             try await media.recover()
         } catch {
             throw ServerStartError.media(error)
         }
         let services = ChatServices(configuration: configuration, hub: hub, bus: bus, writer: writer, storage: storage,
-                                    media: media, catalog: MediaCatalog(database: database),
+                                    media: media, catalog: catalog,
                                     metrics: metrics, throttle: AuthThrottle(), logger: logger)
 
         let router = Router(context: ChatRequestContext.self)

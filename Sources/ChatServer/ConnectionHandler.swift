@@ -35,14 +35,14 @@ final class ChatServices: Sendable {
     let messages: any MessageStore
     let readMarkers: any ReadMarkerStore
     let media: MediaStore
-    let catalog: MediaCatalog
+    let catalog: any MediaCatalog
     let metrics: ChatMetrics
     let throttle: AuthThrottle
     let logger: Logger
     let keepAlive: KeepAlive
 
     init(configuration: ServerConfiguration, hub: Hub, bus: any DeliveryBus, writer: MessageWriter, storage: ChatStorage,
-         media: MediaStore, catalog: MediaCatalog, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
+         media: MediaStore, catalog: any MediaCatalog, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
         self.configuration = configuration
         self.hub = hub
         self.bus = bus

@@ -14,7 +14,6 @@ import ServiceLifecycle
 struct MediaRoutes: Sendable {
     let services: ChatServices
     private var media: MediaStore { services.media }
-    private let fileIO = FileIO()
 
     init(services: ChatServices) {
         self.services = services
@@ -42,7 +41,7 @@ struct MediaRoutes: Sendable {
             position = try await media.begin(user: user.username, name: name, declaredSize: declaredSize,
                                              declaredSHA256: query.get("sha256"))
         } catch {
-            return Self.error(error)
+            return MediaHTTPError(error).response
         }
         let handle = position.handle
         // Body buffers are small (one socket read each); gather them so the pool gets a few large writes.
@@ -63,17 +62,17 @@ struct MediaRoutes: Sendable {
             }
             if pending.readableBytes > 0 { _ = try await media.append(handle, pending) }
         } catch let error as MediaError {
-            return Self.error(error)
+            return MediaHTTPError(error).response
         } catch {
             // The client went away or the body was malformed: nothing of it is kept.
             try? await media.cancel(user: user.username, uploadId: handle.id)
-            return Self.error(status: .badRequest, code: .invalidFrame, message: "the request body could not be read: \(error)")
+            return MediaHTTPError(status: .badRequest, code: .invalidFrame, message: "the request body could not be read: \(error)").response
         }
         let outcome: UploadOutcome
         do {
             outcome = try await media.finish(handle)
         } catch {
-            return Self.error(error)
+            return MediaHTTPError(error).response
         }
         let done = UploadDone(uploadId: outcome.uploadId, attachment: outcome.attachment, duplicate: outcome.duplicate)
         return Response(status: .created, headers: [.contentType: "application/json"],
@@ -88,9 +87,10 @@ struct MediaRoutes: Sendable {
         case .success(let record): user = record
         case .failure(let refusal): return refusal.response
         }
-        guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return Self.notFound() }
-        guard found.blob.state == .present else { return Self.gone() }
-        return try await serve(path: media.blobPath(hash), size: found.blob.size, type: found.blob.mimeType, etag: hash,
+        guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return MediaHTTPError.notFound.response }
+        guard found.blob.state == .present else { return MediaHTTPError.gone.response }
+        guard let key = try? BlobKey(blob: hash) else { return MediaHTTPError.notFound.response }
+        return try await serve(key, size: found.blob.size, type: found.blob.mimeType, etag: hash,
                                name: found.name, request: request, context: context)
     }
 
@@ -102,13 +102,12 @@ struct MediaRoutes: Sendable {
         }
         guard let hash = Self.hash(context), let size = context.parameters.get("size"),
               let found = try await accessible(hash, user: user),
-              let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }) else { return Self.notFound() }
-        let path = media.thumbnailPath(hash, size: size, type: thumbnail.type)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let fileSize = attributes[.size] as? Int else { return Self.notFound() }
+              let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }),
+              let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type),
+              let storedSize = try? await media.blobs.size(of: key) else { return MediaHTTPError.notFound.response }
         let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
         let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
-        return try await serve(path: path, size: fileSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
+        return try await serve(key, size: storedSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
                                request: request, context: context)
     }
 
@@ -121,8 +120,9 @@ struct MediaRoutes: Sendable {
         }
     }
 
-    /// Streams a file (or the requested range of it) from disk with the caching and safety headers.
-    private func serve(path: String, size: Int, type: String, etag: String, name: String, request: Request,
+    /// Streams an object (or the requested range of it) from the blob storage with the caching and safety headers.
+    /// `size` (the catalog's, for a blob) sets the ranges; what is read is cut to what the storage holds.
+    private func serve(_ key: BlobKey, size: Int, type: String, etag: String, name: String, request: Request,
                        context: ChatRequestContext) async throws -> Response {
         var headers: HTTPFields = [
             .eTag: "\"\(etag)\"",
@@ -150,11 +150,25 @@ struct MediaRoutes: Sendable {
         }
         if let range {
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
-            let body = try await fileIO.loadFile(path: path, range: range, context: context)
-            return Response(status: .partialContent, headers: headers, body: body)
         }
-        let body = try await fileIO.loadFile(path: path, context: context)
-        return Response(status: .ok, headers: headers, body: body)
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        guard let stored = try? await media.blobs.size(of: key) else {
+            context.coreContext.endpointPath.value = "NotFound"
+            throw HTTPError(.notFound)
+        }
+        guard stored > 0 else { return Response(status: status, headers: headers, body: ResponseBody()) }
+        let whole = 0...(stored - 1)
+        let read = range?.clamped(to: whole) ?? whole
+        let blobs = media.blobs
+        let body = ResponseBody(contentLength: read.count) { writer in
+            try await blobs.read(key, range: read.lowerBound..<(read.upperBound + 1)) { chunks in
+                for try await chunk in chunks {
+                    try await writer.write(chunk)
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
     }
 
     // MARK: Helpers
@@ -165,10 +179,10 @@ struct MediaRoutes: Sendable {
         let token = ConnectionHandler.bearerToken(in: request.headers[.authorization])
         switch await services.authenticate(token: token, from: context.peerAddress) {
         case .accepted(let record): return .success(record)
-        case .refused: return .failure(Refusal(response: Self.unauthorized()))
+        case .refused: return .failure(Refusal(response: MediaHTTPError.unauthorized.response))
         case .unavailable:
-            return .failure(Refusal(response: Self.error(status: .serviceUnavailable, code: .storeFailed,
-                                                         message: "cannot check tokens right now; retry later")))
+            return .failure(Refusal(response: MediaHTTPError(status: .serviceUnavailable, code: .storeFailed,
+                                                             message: "cannot check tokens right now; retry later").response))
         }
     }
 
@@ -226,34 +240,6 @@ struct MediaRoutes: Sendable {
         allowed.insert(charactersIn: "!#$&+-.^_`|~")
         let encoded = name.addingPercentEncoding(withAllowedCharacters: allowed) ?? fallback
         return "\(passive ? "inline" : "attachment"); filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
-    }
-
-    private static func notFound() -> Response {
-        error(status: .notFound, code: .unknownAttachment, message: "no such media, or not yours to see")
-    }
-
-    /// The user may see this blob but an operator removed its bytes (pruned or quarantined).
-    private static func gone() -> Response {
-        error(status: .gone, code: .attachmentExpired, message: "this attachment has expired: its file was removed from the server")
-    }
-
-    private static func unauthorized() -> Response {
-        var response = error(status: .unauthorized, code: .forbidden,
-                             message: "a valid token is needed: send 'Authorization: Bearer <token>'")
-        response.headers[.wwwAuthenticate] = "Bearer"
-        return response
-    }
-
-    private static func error(_ error: MediaError) -> Response {
-        Self.error(status: HTTPResponse.Status(code: error.httpStatus), code: error.code, message: error.description)
-    }
-
-    private static func error(status: HTTPResponse.Status, code: ErrorCode, message: String) -> Response {
-        // Sorted keys: equal errors are equal bytes, so a forbidden blob's 404 is indistinguishable from a missing one.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let body = (try? encoder.encode(ErrorFrame(code: code, message: message))) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

@@ -39,7 +39,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 /// The SQLite database of a data directory: opened in WAL mode, migrated from the `schema/` files embedded at
 /// build time. Shared by the server and `chat-admin`, which may run at the same time.
 public final class ChatDatabase: Sendable {
-    public let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
     /// Conversation counters for the message store's commits (see `SQLiteMessageStore`).
     let conversationCache = Mutex(ConversationCache())

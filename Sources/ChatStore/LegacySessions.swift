@@ -59,6 +59,35 @@ public struct LegacySession: Sendable, Equatable {
     }
 }
 
+/// A `Sessions` table in the original system's shape, tokens in clear and a role beside them: what the load
+/// generator's peer server reads tokens from.
+public struct LegacySessionsFile: Sendable {
+    private let queue: DatabaseQueue
+
+    /// Creates the file with an empty table.
+    public init(creatingAt path: String) throws(StoreError) {
+        do {
+            queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: "CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT, session_token TEXT, role TEXT)")
+            }
+        } catch {
+            throw .cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    public func add(username: String, token: String, role: Role) throws(StoreError) {
+        do {
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO Sessions (username, session_token, role) VALUES (?, ?, ?)",
+                               arguments: [username, token, role.rawValue])
+            }
+        } catch {
+            throw .wrap(error)
+        }
+    }
+}
+
 /// What `TokenStore.importLegacy` did (or, in a dry run, would do) with each row.
 public struct LegacyImportReport: Sendable, Codable, Equatable {
     public struct Skipped: Sendable, Codable, Equatable {

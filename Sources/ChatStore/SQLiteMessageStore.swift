@@ -100,7 +100,7 @@ public struct SQLiteMessageStore: MessageStore {
             SELECT id, seq, sender, sender_role, client_id, body, sent_at, broadcast FROM messages
             WHERE sender = ? AND client_id = ? AND conversation_id = ?
             """), arguments: [message.sender, message.clientId, conversationId]).flatMap { ChatMessage(row: $0, conversation: customer) }
-            .map { try withAttachments([$0], in: db)[0] }
+            .map { try MediaCatalogRows.withAttachments([$0], in: db)[0] }
     }
 
     private static func existingBroadcast(_ message: OutgoingMessage, in db: Database) throws -> [ChatMessage] {
@@ -167,7 +167,7 @@ public struct SQLiteMessageStore: MessageStore {
                 let hasMore = rows.count > limit
                 rows = Array(rows.prefix(limit))
                 if after == nil { rows.reverse() }
-                return (try Self.withAttachments(rows.compactMap { ChatMessage(row: $0, conversation: customer) }, in: db), hasMore)
+                return (try MediaCatalogRows.withAttachments(rows.compactMap { ChatMessage(row: $0, conversation: customer) }, in: db), hasMore)
             }
         } catch {
             throw .wrap(error)

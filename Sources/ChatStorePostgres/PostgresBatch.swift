@@ -6,8 +6,8 @@ import PostgresNIO
 /// One group commit on PostgreSQL, inside its transaction.
 ///
 /// Sequence numbers: every conversation the batch writes to is locked (`SELECT ... FOR UPDATE`) before its counters
-/// are read, and the locks are taken in id order, so writers on several nodes wait for each other instead of
-/// deadlocking, and each sees the counters the previous one committed: numbers stay unique and gap-free.
+/// are read, all at once and in id order, so writers on several nodes wait for each other instead of deadlocking,
+/// and each sees the counters the previous one committed: numbers stay unique and gap-free.
 /// Delivery: the batch's message ids are recorded under a number taken in commit order, and one NOTIFY says so.
 struct PostgresBatch {
     let connection: PostgresConnection
@@ -46,7 +46,7 @@ struct PostgresBatch {
         for message in batch {
             switch message.target {
             case .conversation(let customer):
-                guard try await open(customer, create: message.senderRole == .customer) else {
+                guard open(customer) else {
                     outcomes.append(.rejected(.unknownConversation, "no customer named \(customer)"))
                     continue
                 }
@@ -64,7 +64,7 @@ struct PostgresBatch {
                     continue
                 }
                 var stored: [ChatMessage] = []
-                for customer in everyone ?? [] where try await open(customer, create: true) {
+                for customer in everyone ?? [] where open(customer) {
                     if let message = try await insert(message, customer: customer, broadcast: true) { stored.append(message) }
                 }
                 outcomes.append(.stored(stored, duplicate: false))
@@ -104,20 +104,10 @@ struct PostgresBatch {
         }
     }
 
-    /// Makes sure `customer`'s conversation exists and is locked. Agents may only open conversations with customers
-    /// that exist (have had a token). False when it does not exist and may not be created.
-    private mutating func open(_ customer: String, create: Bool) async throws -> Bool {
-        if conversations[customer] != nil { return true }
-        if !create {
-            let isCustomer = try await !connection.rows(
-                "SELECT 1 AS found FROM sessions WHERE username = \(customer) AND role = 'customer' LIMIT 1", logger: logger).isEmpty
-            guard isCustomer else { return false }
-        }
-        try await connection.run("""
-            INSERT INTO conversations (customer, created_at) VALUES (\(customer), \(now)) ON CONFLICT (customer) DO NOTHING
-            """, logger: logger)
-        try await lock([customer])
-        return conversations[customer] != nil
+    /// Whether `customer`'s conversation exists (and is locked): the store created what this batch may open
+    /// before the transaction began.
+    private func open(_ customer: String) -> Bool {
+        conversations[customer] != nil
     }
 
     /// Stores `message` in `customer`'s conversation; nil (and nothing changed) when that sender already sent that

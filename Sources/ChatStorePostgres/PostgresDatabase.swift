@@ -84,8 +84,9 @@ public final class PostgresDatabase: Sendable {
                 for migration in embeddedMigrations where !applied.contains(migration.name) {
                     let now = epochMilliseconds()
                     try await connection.withTransaction(logger: self.logger) { transaction in
-                        // The file holds several statements: the simple query protocol runs them in one go.
-                        _ = try await transaction.simpleQuery(migration.sql).get()
+                        for statement in Self.statements(of: migration.sql) {
+                            try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                        }
                         try await transaction.query("INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), \(now))",
                                                     logger: self.logger)
                     }
@@ -109,6 +110,15 @@ public final class PostgresDatabase: Sendable {
             }
             return names
         }
+    }
+
+    /// The statements of a migration file, without comment lines. Migration files are plain statements ending in
+    /// `;` (no dollar quoting), because a prepared statement holds one command.
+    static func statements(of sql: String) -> [String] {
+        let code = sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
+            .joined(separator: "\n")
+        return code.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
     }
 
     static let migrationLock: Int64 = 0x6368_6174_0001  // "chat" 1
@@ -155,10 +165,14 @@ public final class PostgresDatabase: Sendable {
                 }
                 return value
             }
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw .database(DatabaseFailure(cause: PostgresFailure(error, operation: what)))
+            // A transaction's error wraps the closure's; a StoreError thrown on purpose (a role conflict) stays itself.
+            var cause: any Error = error
+            if let transaction = error as? PostgresTransactionError {
+                cause = transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? error
+            }
+            if let store = cause as? StoreError { throw store }
+            throw .database(DatabaseFailure(cause: PostgresFailure(cause, operation: what)))
         }
     }
 }

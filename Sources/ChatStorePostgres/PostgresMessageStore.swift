@@ -16,9 +16,45 @@ public struct PostgresMessageStore: MessageStore {
     public func commit(_ batch: [OutgoingMessage], now: Int64) async throws(StoreError) -> [CommitOutcome] {
         let logger = database.logger
         let node = database.node
+        try await createConversations(for: batch, now: now)
         return try await database.withTransaction("storing messages") { connection in
             var writer = PostgresBatch(connection: connection, logger: logger, now: now, node: node)
             return try await writer.commit(batch)
+        }
+    }
+
+    /// Creates the conversations the batch needs that do not exist yet, before the batch's transaction and in name
+    /// order: created inside it, two nodes creating the same two conversations in opposite orders would deadlock.
+    /// A customer's message opens their conversation; an agent's only a conversation with an existing customer.
+    private func createConversations(for batch: [OutgoingMessage], now: Int64) async throws(StoreError) {
+        var byCustomers: Set<String> = []
+        var byAgents: Set<String> = []
+        var broadcast = false
+        for message in batch {
+            switch message.target {
+            case .conversation(let customer):
+                if message.senderRole == .customer { byCustomers.insert(customer) } else { byAgents.insert(customer) }
+            case .allCustomers:
+                broadcast = true
+            }
+        }
+        let logger = database.logger
+        let (customers, agents, everyone) = (byCustomers.sorted(), byAgents.subtracting(byCustomers).sorted(), broadcast)
+        try await database.withConnection("opening conversations") { connection in
+            if !customers.isEmpty {
+                try await connection.run("""
+                    INSERT INTO conversations (customer, created_at)
+                    SELECT name, \(now) FROM unnest(\(customers)::text[]) AS name ORDER BY name ON CONFLICT (customer) DO NOTHING
+                    """, logger: logger)
+            }
+            if !agents.isEmpty || everyone {
+                try await connection.run("""
+                    INSERT INTO conversations (customer, created_at)
+                    SELECT DISTINCT username, \(now) FROM sessions
+                    WHERE role = 'customer' AND (\(everyone) OR username = ANY(\(agents)::text[]))
+                    ORDER BY username ON CONFLICT (customer) DO NOTHING
+                    """, logger: logger)
+            }
         }
     }
 

@@ -1,10 +1,6 @@
 import ChatProtocol
 import ChatStore
-import GRDB
 import MediaStore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 public struct GarbageReport: Sendable, Codable, Equatable {
     public var dryRun: Bool
@@ -24,16 +20,19 @@ public struct GarbageReport: Sendable, Codable, Equatable {
 /// `chat-admin media gc`: removes what no row accounts for. Anything younger than the grace period is left alone,
 /// because the server writes a file before it records it.
 public struct MediaGarbageCollector: Sendable {
-    let database: ChatDatabase
-    let layout: MediaLayout
+    let catalog: any MediaCatalog
+    let storage: any BlobStorage
+    /// The server's uploads in progress (`tmp/` of the media directory).
+    let spool: UploadSpool
     /// How long an interrupted upload may be resumed (the server's setting).
     let resumeWindow: Duration
     let grace: Duration
 
-    public init(database: ChatDatabase, layout: MediaLayout, resumeWindow: Duration = MediaLimits().resumeWindow,
-                grace: Duration = .seconds(900)) {
-        self.database = database
-        self.layout = layout
+    public init(catalog: any MediaCatalog, storage: any BlobStorage, spool: UploadSpool,
+                resumeWindow: Duration = MediaLimits().resumeWindow, grace: Duration = .seconds(900)) {
+        self.catalog = catalog
+        self.storage = storage
+        self.spool = spool
         self.resumeWindow = resumeWindow
         self.grace = grace
     }
@@ -42,41 +41,31 @@ public struct MediaGarbageCollector: Sendable {
         let now = epochMilliseconds()
         let graceCutoff = now - grace.inMilliseconds
         let resumeCutoff = now - max(resumeWindow, grace).inMilliseconds
-        let layout = self.layout
         // Rows first, files second, as in verify: a file newer than the snapshot is young, hence spared.
-        let (present, thumbnails, receiving): ([String: Set<String>], [String: Set<String>], [String: Int64])
+        var present: [String: Set<BlobKey>] = [:]
+        var thumbnails: [String: Set<BlobKey>] = [:]
+        var receiving: [String: Int64] = [:]
+        let files: (blobs: [StoredObject], thumbs: [StoredObject], temporary: [StoredObject], trash: [StoredObject])
         do {
-            (present, thumbnails, receiving) = try await database.pool.read { db in
-                var present: [String: Set<String>] = [:]
-                var thumbnails: [String: Set<String>] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM blobs") {
-                    let blob = BlobRecord(row: row)
-                    let names = Set(blob.thumbnails.map { lastComponent(layout.thumbnailPath(blob.hash, size: $0.size, type: $0.type)) })
-                    thumbnails[blob.hash] = names
-                    if blob.state == .present { present[blob.hash] = names }
-                }
-                var receiving: [String: Int64] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT id, updated_at FROM uploads WHERE state = 'receiving'") {
-                    receiving[row["id"]] = row["updated_at"]
-                }
-                return (present, thumbnails, receiving)
+            let inventory = try await catalog.inventory()
+            for blob in inventory.blobs {
+                let keys = Set(blob.thumbnails.compactMap { try? BlobKey(thumbnailOf: blob.hash, size: $0.size, type: $0.type) })
+                thumbnails[blob.hash] = keys
+                if blob.state == .present { present[blob.hash] = keys }
             }
-        } catch {
-            throw .wrap(error)
-        }
-        let files: (blobs: [ScannedFile], thumbs: [ScannedFile], temporary: [ScannedFile], trash: [ScannedFile])
-        do {
-            files = try await MediaStore.runBlocking {
-                (try DirectoryScan.files(under: layout.blobsDirectory), try DirectoryScan.files(under: layout.thumbnailsDirectory),
-                 try DirectoryScan.files(under: layout.temporaryDirectory), try DirectoryScan.files(under: layout.trashDirectory))
-            }
+            for upload in inventory.receivingUploads { receiving[upload.id] = upload.updatedAt }
+            files = (try await storage.list(.blobs, prefix: "").collect().flatMap { $0 },
+                     try await storage.list(.thumbnails, prefix: "").collect().flatMap { $0 },
+                     try await spool.files(),
+                     try await storage.list(.setAside, prefix: "").collect().flatMap { $0 })
         } catch {
             throw .wrap(error)
         }
 
         var report = GarbageReport(dryRun: dryRun, staleTemporaries: [], staleUploadRecords: 0, orphanBlobs: [],
                                    orphanThumbnails: [], trashRestored: [], trashDeleted: [], bytesFreed: 0)
-        var deletions: [ScannedFile] = []
+        var deletions: [StoredObject] = []
+        var spoolDeletions: [StoredObject] = []
         var expiredUploads: [String] = []
         for file in files.temporary where file.modifiedAt < resumeCutoff {
             // An upload file is stale when its upload's resume window is over too (a long upload still streaming
@@ -88,60 +77,46 @@ public struct MediaGarbageCollector: Sendable {
                     expiredUploads.append(id)
                 }
             }
-            deletions.append(file)
-            report.staleTemporaries.append(file.path)
+            spoolDeletions.append(file)
+            report.staleTemporaries.append(file.location)
         }
         let temporaryNames = Set(files.temporary.map(\.name))
         for (id, updated) in receiving where updated < resumeCutoff && !temporaryNames.contains(id + ".part") {
             expiredUploads.append(id)  // its file is gone already
         }
-        for file in files.blobs where file.modifiedAt < graceCutoff {
-            guard present[file.name] == nil || layout.blobPath(file.name) != file.path else { continue }
+        // Misnamed or misplaced files (no key) are orphans too.
+        for file in files.blobs where file.modifiedAt < graceCutoff && file.key.map({ present[$0.hash] == nil }) ?? true {
             deletions.append(file)
-            report.orphanBlobs.append(file.path)
+            report.orphanBlobs.append(file.location)
         }
-        for file in files.thumbs where file.modifiedAt < graceCutoff {
-            let hash = String(file.name.prefix(64))
-            guard !(thumbnails[hash]?.contains(file.name) ?? false) || !file.path.hasPrefix(layout.thumbnailsDirectory + "/" + layout.fanOut(hash) + "/") else { continue }
+        for file in files.thumbs where file.modifiedAt < graceCutoff && !(file.key.map { thumbnails[$0.hash]?.contains($0) ?? false } ?? false) {
             deletions.append(file)
-            report.orphanThumbnails.append(file.path)
+            report.orphanThumbnails.append(file.location)
         }
-        var restores: [(from: String, to: String)] = []
+        var restores: [(object: StoredObject, key: BlobKey)] = []
         for file in files.trash {
-            let hash = String(file.name.prefix(64))
-            if file.name.count == 64, present[hash] != nil, access(layout.blobPath(hash), F_OK) != 0 {
-                restores.append((file.path, layout.blobPath(hash)))
-                report.trashRestored.append(file.path)
-            } else if file.name.count > 64, present[hash]?.contains(file.name) ?? false,
-                      access(layout.thumbnailsDirectory + "/" + layout.fanOut(hash) + "/" + file.name, F_OK) != 0 {
-                restores.append((file.path, layout.thumbnailsDirectory + "/" + layout.fanOut(hash) + "/" + file.name))
-                report.trashRestored.append(file.path)
+            // Put back what a crashed removal set aside from a blob that is still present, unless it is back already.
+            if let key = file.key, let keys = present[key.hash], key.kind == .blob || keys.contains(key),
+               (try? await storage.size(of: key)) == .some(nil) {
+                restores.append((file, key))
+                report.trashRestored.append(file.location)
             } else {
                 deletions.append(file)
-                report.trashDeleted.append(file.path)
+                report.trashDeleted.append(file.location)
             }
         }
         report.staleUploadRecords = expiredUploads.count
-        report.bytesFreed = deletions.reduce(0) { $0 + $1.size }
+        report.bytesFreed = (deletions + spoolDeletions).reduce(0) { $0 + $1.size }
         for list in [\GarbageReport.staleTemporaries, \.orphanBlobs, \.orphanThumbnails, \.trashRestored, \.trashDeleted] {
             report[keyPath: list].sort()
         }
         guard !dryRun else { return report }
 
         do {
-            let stale = expiredUploads
-            try await database.pool.write { db in
-                for id in stale {
-                    try db.execute(sql: "DELETE FROM uploads WHERE id = ? AND state = 'receiving' AND updated_at < ?",
-                                   arguments: [id, resumeCutoff])
-                }
-            }
-            let moves = restores
-            let doomed = deletions
-            try await MediaStore.runBlocking {
-                for move in moves { rename(move.from, move.to) }
-                for file in doomed { unlink(file.path) }
-            }
+            try await catalog.deleteStaleUploads(ids: expiredUploads, updatedBefore: resumeCutoff)
+            for restore in restores { try? await storage.restore(restore.object, as: restore.key) }
+            for file in deletions { try? await storage.remove(file) }
+            for file in spoolDeletions { await spool.remove(file) }
         } catch {
             throw .wrap(error)
         }

@@ -1,6 +1,5 @@
 import ChatProtocol
 import ChatStore
-import GRDB
 import MediaStore
 
 /// Which blobs `media prune` removes. Criteria combine with AND; `maxTotal` then evicts, least recently referenced
@@ -28,40 +27,11 @@ public struct PruneCriteria: Sendable {
 
     var hasCriterion: Bool { olderThan != nil || unreferenced || largerThan != nil || type != nil || maxTotal != nil }
 
-    /// The SQL condition (on `blobs b`) that a blob must meet, now and again inside the deleting transaction.
-    func condition(now: Int64) -> (sql: String, arguments: StatementArguments) {
-        let referenceCutoff = now - max(grace, olderThan ?? .zero).inMilliseconds
-        var sql = "b.state = 'present' AND b.last_referenced_at < ?"
-        var arguments: StatementArguments = [referenceCutoff]
-        if unreferenced {
-            sql += " AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash)"
-        }
-        if let largerThan {
-            sql += " AND b.size > ?"
-            arguments += [largerThan]
-        }
-        if let type {
-            if type.hasSuffix("/*") {
-                sql += " AND b.mime_type LIKE ? ESCAPE '\\'"
-                let family = String(type.dropLast()).replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-                arguments += [family + "%"]
-            } else {
-                sql += " AND b.mime_type = ?"
-                arguments += [type]
-            }
-        }
-        return (sql, arguments)
+    /// The catalog's selection for these criteria at `now`.
+    func selection(now: Int64) -> BlobSelection {
+        BlobSelection(referencedBefore: now - max(grace, olderThan ?? .zero).inMilliseconds, unreferenced: unreferenced,
+                      largerThan: largerThan, type: type)
     }
-}
-
-/// One blob a prune removes (or, in a dry run, would remove).
-public struct PruneCandidate: Sendable, Codable, Equatable {
-    public var hash: String
-    public var type: String
-    public var size: Int64
-    public var lastReferencedAt: Int64
-    public var attachments: Int
 }
 
 public struct PruneReport: Sendable, Codable, Equatable {
@@ -82,12 +52,12 @@ public struct PruneReport: Sendable, Codable, Equatable {
 /// `chat-admin media prune`: removes blobs' bytes under the deletion protocol; metadata stays and attachments show
 /// as expired.
 public struct MediaPruner: Sendable {
-    let database: ChatDatabase
-    let layout: MediaLayout
+    let catalog: any MediaCatalog
+    let storage: any BlobStorage
 
-    public init(database: ChatDatabase, layout: MediaLayout) {
-        self.database = database
-        self.layout = layout
+    public init(catalog: any MediaCatalog, storage: any BlobStorage) {
+        self.catalog = catalog
+        self.storage = storage
     }
 
     public func prune(_ criteria: PruneCriteria, dryRun: Bool, progress: (Int, Int) -> Void = { _, _ in })
@@ -100,30 +70,10 @@ public struct MediaPruner: Sendable {
         }
         let started = ContinuousClock.now
         let now = epochMilliseconds()
-        let (condition, arguments) = criteria.condition(now: now)
+        let selection = criteria.selection(now: now)
         let (candidates, totalBefore): ([PruneCandidate], Int64)
         do {
-            (candidates, totalBefore) = try await database.pool.read { db in
-                let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(size), 0) FROM blobs WHERE state = 'present'") ?? 0
-                var matching = try Row.fetchAll(db, sql: """
-                    SELECT b.hash, b.mime_type, b.size, b.last_referenced_at,
-                           (SELECT count(*) FROM attachments a WHERE a.blob_hash = b.hash) AS refs
-                    FROM blobs b WHERE \(condition) ORDER BY b.last_referenced_at, b.hash
-                    """, arguments: arguments).map {
-                        PruneCandidate(hash: $0["hash"], type: $0["mime_type"], size: $0["size"],
-                                       lastReferencedAt: $0["last_referenced_at"], attachments: $0["refs"])
-                    }
-                if let maxTotal = criteria.maxTotal {
-                    var excess = total - maxTotal
-                    var needed: [PruneCandidate] = []
-                    for candidate in matching where excess > 0 {
-                        needed.append(candidate)
-                        excess -= candidate.size
-                    }
-                    matching = needed
-                }
-                return (matching, total)
-            }
+            (candidates, totalBefore) = try await catalog.pruneCandidates(selection, maxTotal: criteria.maxTotal)
         } catch {
             throw .wrap(error)
         }
@@ -131,14 +81,13 @@ public struct MediaPruner: Sendable {
                                  totalBefore: totalBefore, totalAfter: totalBefore - candidates.reduce(0) { $0 + $1.size },
                                  seconds: 0)
         if !dryRun {
-            let removal = BlobRemoval(database: database, layout: layout)
+            let removal = BlobRemoval(catalog: catalog, storage: storage)
             let total = candidates.count
+            // The same criteria against the committed state: a touch since the selection keeps the blob.
             report.removed = try await removal.remove(candidates.map(\.hash), to: .pruned, disposal: .delete,
-                                                      keepThumbnails: criteria.keepThumbnails) { db, hash in
-                // The same criteria against the committed state: a touch since the selection keeps the blob.
-                try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs b WHERE b.hash = ? AND \(condition)"),
-                                  arguments: [hash] + arguments) ?? false
-            } progress: { progress($0, total) }
+                                                      keepThumbnails: criteria.keepThumbnails, recheck: .matches(selection)) {
+                progress($0, total)
+            }
             let removed = Set(report.removed)
             report.bytes = candidates.filter { removed.contains($0.hash) }.reduce(0) { $0 + $1.size }
             report.totalAfter = totalBefore - report.bytes

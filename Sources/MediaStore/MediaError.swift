@@ -52,7 +52,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func isDiskFull(_ errno: Int32) -> Bool {
+    /// ENOSPC and friends: the disk (or the user's quota) is full.
+    public static func isDiskFull(_ errno: Int32) -> Bool {
         errno == ENOSPC || errno == EDQUOT || errno == EFBIG
     }
 
@@ -70,17 +71,16 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The HTTP status for `POST /media`.
-    public var httpStatus: Int {
-        switch self {
-        case .tooLarge: 413
-        case .tooManyUploads, .dailyAllowance: 429
-        case .unknownUpload: 404
-        case .moreThanDeclared, .hashMismatch, .incomplete, .empty, .invalid: 400
-        case .storage(_, let errno): Self.isDiskFull(errno) ? 507 : 500
-        case .database, .sniffer: 500
+    static func wrap(_ error: StoreError) -> MediaError { .database(error) }
+
+    /// A storage failure, described as the store's own file operations are.
+    static func stored(_ error: BlobStorageError) -> MediaError {
+        switch error {
+        case .io(let operation, _, let code): .storage(operation: operation, errno: code)
+        case .invalidKey(let reason): .invalid(reason)
+        case .notFound(let key): .storage(operation: "read \(key)", errno: ENOENT)
         }
     }
 
-    static func wrap(_ error: StoreError) -> MediaError { .database(error) }
+    static var poolStopped: MediaError { .storage(operation: "worker pool", errno: ECANCELED) }
 }

@@ -1,6 +1,7 @@
 import ChatProtocol
 import ChatServer
 import ChatStore
+import GRDB
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -75,5 +76,19 @@ public final class TestServer: Sendable {
 
     public func makeToken(_ user: String, role: Role, expiresAt: Int64? = nil) async throws -> String {
         try await SQLiteTokenStore(database: try database()).create(username: user, role: role, expiresAt: expiresAt).token
+    }
+}
+
+extension TestServer {
+    /// The server's SQLite file opened directly, for tests that look at rows or break them with raw SQL.
+    public func sqlite() throws -> DatabaseQueue {
+        try Self.sqlite(path: configuration.databasePath)
+    }
+
+    /// An SQLite file opened directly, waiting up to 10 s for the server's writer.
+    public static func sqlite(path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: configuration)
     }
 }

@@ -4,6 +4,7 @@ import ChatProtocol
 import ChatServerFixture
 import ChatStore
 import Foundation
+import GRDB
 import TestProcesses
 import Testing
 
@@ -29,7 +30,7 @@ struct AuthenticationTests {
         let database = try ChatDatabase(path: DataDirectory(directory).databasePath)
         let tokens = SQLiteTokenStore(database: database)
         let token = try await tokens.create(username: "alice", role: .customer).token
-        try await database.pool.write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
+        try await TestServer.sqlite(path: database.path).write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
         do {
             _ = try await tokens.authenticate(token: token)
             Issue.record("a token was checked against a missing table")

@@ -90,7 +90,10 @@ import Testing
 
         // An operator prunes large files (the attachment made to look two hours old, past the grace period): saving
         // again says the file expired, and a client that starts afresh shows the card as expired.
-        let blobs = try await ChatDatabase(path: database).pool.write { db in
+        // Raw SQL on the file itself, as an operator's script would (busy timeout: the server is writing too).
+        var sqlite = Configuration()
+        sqlite.busyMode = .timeout(10)
+        let blobs = try await DatabaseQueue(path: database, configuration: sqlite).write { db in
             try db.execute(sql: "UPDATE blobs SET created_at = created_at - 7200000, last_referenced_at = last_referenced_at - 7200000")
             return try String.fetchAll(db, sql: "SELECT hash FROM blobs")
         }

@@ -165,7 +165,7 @@ struct AdminCommandTests {
         let recent = try await admin(["export", "alice", "--since", "1h", "--format", "json", "--data-dir", dir])
         #expect((recent["messages"] as? [Any])?.count == 3)
         // The first message two days old: --since 1d starts at the second.
-        try await server.database().pool.write { db in
+        try await server.sqlite().write { db in
             try db.execute(sql: "UPDATE messages SET sent_at = sent_at - 172800000 WHERE seq = 1")
         }
         let lastDay = try await admin(["export", "alice", "--since", "1d", "--format", "json", "--data-dir", dir])

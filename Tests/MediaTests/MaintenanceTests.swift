@@ -146,7 +146,7 @@ struct MaintenanceTests {
             if sent { try await send(done, by: alice, id: "p\(index)") }
             hashes[name] = done.attachment.sha256
             if age > 0 {
-                try await server.database().pool.write { db in
+                try await server.sqlite().write { db in
                     try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE hash = ?", arguments: [now - age * day, done.attachment.sha256])
                 }
             }
@@ -195,7 +195,7 @@ struct MaintenanceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: layout.trashDirectory).isEmpty)
 
         // The budget criterion on its own: 8 KB present, a 1 KB budget evicts the last one.
-        try await server.database().pool.write { db in
+        try await server.sqlite().write { db in
             try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE state = 'present'", arguments: [now - day])
         }
         let budget = try await runAdmin(["media", "prune", "--max-total", "1KB", "--json", "--data-dir", server.directory])
@@ -228,7 +228,7 @@ struct MaintenanceTests {
         let stalePart = layout.temporaryPath(upload: "ustale")
         try Data(randomBytes(4_000, seed: 3)).write(to: URL(fileURLWithPath: stalePart))
         try backdate(stalePart)
-        try await server.database().pool.write { db in
+        try await server.sqlite().write { db in
             try db.execute(sql: """
                 INSERT INTO uploads (id, username, name, state, created_at, updated_at) VALUES ('ustale', 'alice', 'x', 'receiving', ?, ?)
                 """, arguments: [old, old])
@@ -285,14 +285,14 @@ struct MaintenanceTests {
         for (index, bytes) in contents.enumerated() {
             _ = try await upload(bytes, as: "old\(index).bin", by: index % 2 == 0 ? alice : bob)
         }
-        try await server.database().pool.write { db in
+        try await server.sqlite().write { db in
             try db.execute(sql: "UPDATE blobs SET last_referenced_at = ?", arguments: [epochMilliseconds() - 86_400_000])
         }
 
         // Meanwhile: bob uploads every third old file again and sends it, and new files too; alice's prunes run.
         let database = try server.database()
         let layout = MediaLayout(directory: server.mediaDirectory)
-        let pruner = MediaPruner(database: database, layout: layout)
+        let pruner = MediaPruner(catalog: SQLiteMediaCatalog(database: database), storage: LocalBlobStorage(layout: layout))
         var criteria = PruneCriteria()
         criteria.unreferenced = true
         criteria.grace = .seconds(60)
@@ -317,7 +317,7 @@ struct MaintenanceTests {
         #expect(removed <= 300)
 
         // Every attached blob is present, its file intact; every pruned one is unreferenced and gone.
-        let rows = try await database.pool.read { db in
+        let rows = try await server.sqlite().read { db in
             try Row.fetchAll(db, sql: """
                 SELECT b.hash, b.state, EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash) AS referenced FROM blobs b
                 """).map { ($0["hash"] as String, $0["state"] as String, $0["referenced"] as Bool) }

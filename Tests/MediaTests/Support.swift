@@ -74,7 +74,7 @@ extension TestServer {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await database().pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+        try await sqlite().read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
     }
 
     /// Waits until `condition` holds (the server cleans up asynchronously after some failures).

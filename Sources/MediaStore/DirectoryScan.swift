@@ -3,14 +3,14 @@ import Glibc
 #endif
 
 /// A regular file found by a scan.
-public struct ScannedFile: Sendable, Equatable {
+struct ScannedFile: Sendable, Equatable {
     /// Full path.
-    public var path: String
+    var path: String
     /// Last path component.
-    public var name: String
-    public var size: Int64
+    var name: String
+    var size: Int64
     /// Modification time, epoch milliseconds.
-    public var modifiedAt: Int64
+    var modifiedAt: Int64
 }
 
 /// Lists files with opendir/readdir/lstat: no Foundation `FileManager`, whose per-file overhead dominates on stores
@@ -18,13 +18,13 @@ public struct ScannedFile: Sendable, Equatable {
 enum DirectoryScan {
     /// Every regular file under `root`, at any depth. Symbolic links and other special files are not followed or
     /// listed (the store never makes them). A missing root is an empty list.
-    static func files(under root: String) throws(MaintenanceError) -> [ScannedFile] {
+    static func files(under root: String) throws(BlobStorageError) -> [ScannedFile] {
         var result: [ScannedFile] = []
         try walk(root, into: &result)
         return result
     }
 
-    private static func walk(_ directory: String, into result: inout [ScannedFile]) throws(MaintenanceError) {
+    private static func walk(_ directory: String, into result: inout [ScannedFile]) throws(BlobStorageError) {
         guard let handle = opendir(directory) else {
             if errno == ENOENT { return }
             throw .io(operation: "list", path: directory, errno: errno)

@@ -1,0 +1,191 @@
+import ChatProtocol
+import ChatServerFixture
+import ChatStore
+import ChatStorePostgres
+import Foundation
+import Logging
+import TestProcesses
+import Testing
+
+/// The PostgreSQL stores against a real server the test starts (initdb into a temporary directory) and stops.
+@Suite("PostgreSQL stores", .serialized)
+struct PostgresStoreTests {
+    private static let logger: Logger = {
+        var logger = Logger(label: "test.postgres")
+        logger.logLevel = .error  // postgres-nio logs each failed connection attempt
+        return logger
+    }()
+
+    private func withCluster(_ body: (PostgresCluster) async throws -> Void) async throws {
+        let cluster = try await PostgresCluster.start()
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    private func message(_ sender: String, _ role: Role, _ id: String, to customer: String, _ text: String? = nil) -> OutgoingMessage {
+        OutgoingMessage(sender: sender, senderRole: role, clientId: id, text: text ?? id, target: .conversation(customer))
+    }
+
+    @Test("messages, duplicates, history, summaries, read markers and tokens behave as on SQLite")
+    func sameBehaviourAsSQLite() async throws {
+        try await withCluster { cluster in
+            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
+                let storage = database.storage
+                let alice = try await storage.tokens.create(username: "alice", role: .customer)
+                _ = try await storage.tokens.create(username: "sam", role: .agent)
+                // One role per user.
+                await #expect(throws: StoreError.roleConflict(user: "alice", existing: "customer")) {
+                    _ = try await storage.tokens.create(username: "alice", role: .agent)
+                }
+                guard case .success(let record) = try await storage.tokens.authenticate(token: alice.token, username: "alice") else {
+                    Issue.record("token refused")
+                    return
+                }
+                #expect(record.username == "alice" && record.role == .customer)
+                #expect(try await storage.tokens.authenticate(token: alice.token, username: "bob") == .failure(.wrongUser))
+                #expect(try await storage.tokens.authenticate(token: "nope") == .failure(.unknownToken))
+
+                let outcomes = try await storage.messages.commit([
+                    message("alice", .customer, "a1", to: "alice"),
+                    message("sam", .agent, "s1", to: "alice"),
+                    message("alice", .customer, "a1", to: "alice", "resent"),
+                    message("sam", .agent, "s2", to: "nobody"),
+                ])
+                guard case .stored(let first, duplicate: false) = outcomes[0], case .stored(let second, duplicate: false) = outcomes[1],
+                      case .stored(let again, duplicate: true) = outcomes[2] else {
+                    Issue.record("unexpected outcomes \(outcomes)")
+                    return
+                }
+                #expect(first.map(\.seq) == [1] && second.map(\.seq) == [2] && again.map(\.seq) == [1] && again.first?.text == "a1")
+                #expect(outcomes[3] == .rejected(.unknownConversation, "no customer named nobody"))
+
+                let broadcast = try await storage.messages.commit([OutgoingMessage(sender: "sam", senderRole: .agent, clientId: "b1",
+                                                                                   text: "hello all", target: .allCustomers)])
+                guard case .stored(let copies, duplicate: false) = broadcast.first else { Issue.record("\(broadcast)"); return }
+                #expect(copies.map(\.conversation) == ["alice"] && copies.map(\.seq) == [3] && copies.allSatisfy(\.broadcast))
+
+                let page = try await storage.messages.history(customer: "alice", limit: 2)
+                #expect(page.messages.map(\.seq) == [2, 3] && page.hasMore)
+                let older = try await storage.messages.history(customer: "alice", before: 2, after: nil, limit: 10)
+                #expect(older.messages.map(\.text) == ["a1"] && !older.hasMore)
+                let summary = try await storage.messages.conversationSummaries()
+                #expect(summary.map(\.customer) == ["alice"])
+                #expect(summary.first?.state == ConversationState(lastSeq: 3, customerMessages: 1))
+                #expect(summary.first?.lastMessage?.text == "hello all")
+                #expect(try await storage.messages.customers() == ["alice"])
+                #expect(try await storage.messages.messageCount() == 3)
+                #expect(try await storage.messages.transcript(customer: "alice").map(\.seq) == [1, 2, 3])
+                await #expect(throws: StoreError.notFound("customer sam (sam is an agent)")) {
+                    _ = try await storage.messages.transcript(customer: "sam")
+                }
+
+                let marker = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 99)
+                #expect(marker == StoredReadMarker(user: "sam", customer: "alice", seq: 3, customerMessagesRead: 1))
+                let back = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 1)
+                #expect(back?.seq == 3, "a marker never moves back")
+                #expect(try await storage.readMarkers.markRead(user: "sam", customer: "nobody", seq: 1) == nil)
+                #expect(try await storage.readMarkers.readMarkers() == [StoredReadMarker(user: "sam", customer: "alice", seq: 3,
+                                                                                        customerMessagesRead: 1)])
+
+                let rotated = try await storage.tokens.rotate(username: "alice")
+                #expect(rotated.revoked.map(\.id) == [record.id])
+                #expect(try await storage.tokens.authenticate(token: alice.token) == .failure(.revoked))
+                let revoked = try await storage.tokens.revokedSessions(since: 0)
+                #expect(revoked.ids == [record.id])
+                #expect(try await storage.tokens.list().map(\.username) == ["alice", "sam", "alice"])
+            }
+        }
+    }
+
+    /// Two pools on one database are two nodes: writers that do not share any memory.
+    @Test("writers on two nodes at once: every conversation's sequence numbers unique and gap-free")
+    func concurrentWritersOnTwoNodes() async throws {
+        try await withCluster { cluster in
+            let url = cluster.url()
+            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { first in
+                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { second in
+                    for customer in ["alice", "bob"] { _ = try await first.storage.tokens.create(username: customer, role: .customer) }
+                    let stores = [first.storage.messages, second.storage.messages]
+                    // 4 writers (2 per node), 25 batches each, each batch writing to both conversations in opposite
+                    // orders, so lock order matters.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for writer in 0..<4 {
+                            let store = stores[writer % 2]
+                            group.addTask {
+                                for round in 0..<25 {
+                                    let customers = writer % 2 == 0 ? ["alice", "bob"] : ["bob", "alice"]
+                                    let batch = customers.map { customer in
+                                        OutgoingMessage(sender: "w\(writer)", senderRole: .agent, clientId: "\(writer)-\(round)-\(customer)",
+                                                        text: "x", target: .conversation(customer))
+                                    }
+                                    let outcomes = try await store.commit(batch)
+                                    for outcome in outcomes {
+                                        guard case .stored(_, duplicate: false) = outcome else {
+                                            throw TestFailure("unexpected outcome \(outcome)")
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                    for customer in ["alice", "bob"] {
+                        let seqs = try await first.storage.messages.transcript(customer: customer).map(\.seq)
+                        #expect(seqs == Array(1...100), "\(customer): \(seqs.count) messages")
+                    }
+                    let summaries = try await second.storage.messages.conversationSummaries()
+                    #expect(summaries.map(\.state.lastSeq) == [100, 100])
+                    // Every batch was numbered once, in commit order, with its own messages.
+                    let batches = try await PostgresFanOut(database: first).batches(after: 0, limit: 1000)
+                    #expect(batches.map(\.number) == Array(1...100).map(Int64.init))
+                    #expect(Set(batches.flatMap(\.messageIds)).count == 200)
+                }
+            }
+        }
+    }
+
+    @Test("bad URLs and an unreachable database are one clear error, without the password; a newer schema is refused")
+    func badLocations() async throws {
+        for (url, reason) in [("postgres://127.0.0.1/chat", "no user"), ("postgres://chat@127.0.0.1", "no database name"),
+                              ("mysql://chat@host/db", "not a postgres:// URL"), ("postgres://chat@127.0.0.1/chat?sslmode=x", "unknown option")] {
+            do {
+                _ = try PostgresLocation(url: url)
+                Issue.record("\(url) accepted")
+            } catch {
+                #expect(error.description.contains(reason), "\(url): \(error)")
+            }
+        }
+        let location = try PostgresLocation(url: "postgres://chat:s3cret@127.0.0.1:1/chat")
+        #expect(!location.description.contains("s3cret"))
+
+        let port = try freeLoopbackPort()
+        let started = ContinuousClock.now
+        do {
+            try await PostgresDatabase.withDatabase(url: "postgres://chat:s3cret@127.0.0.1:\(port)/chat", logger: Self.logger) { _ in }
+            Issue.record("connected to nothing")
+        } catch {
+            #expect(!"\(error)".contains("s3cret"))
+            #expect("\(error)".contains("migrating"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(15))
+
+        try await withCluster { cluster in
+            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
+                _ = try await database.storage.messages.messageCount()
+            }
+            // A migration this binary does not know: made by a newer server.
+            try await cluster.psql("INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_future', 0)")
+            do {
+                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { _ in }
+                Issue.record("a newer schema was accepted")
+            } catch {
+                #expect("\(error)".contains("9999_future") && "\(error)".contains("newer"), "\(error)")
+            }
+        }
+    }
+}

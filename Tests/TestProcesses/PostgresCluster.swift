@@ -1,0 +1,168 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PostgreSQL server for tests: `initdb` into a temporary directory, started on a free loopback port
+/// with its socket in that directory, stopped and deleted by `stop()`. PostgreSQL refuses to run as root, so as root
+/// its programs run as the `postgres` user (Debian's package creates it). The server runs as a child process, not
+/// through `pg_ctl start`: a daemon would inherit the descriptor by which Foundation notices a child's exit, and the
+/// wait for `pg_ctl` would never end.
+public final class PostgresCluster: Sendable {
+    public let directory: String
+    public let port: Int
+    /// The superuser `initdb` made; connections from loopback are trusted.
+    public let user = "chat"
+    private let bin: String
+    private let server = Mutex<Process?>(nil)
+
+    /// The URL of database `name` (see `createDatabase`).
+    public func url(_ name: String = "chat") -> String {
+        "postgres://\(user)@127.0.0.1:\(port)/\(name)"
+    }
+
+    private init(directory: String, port: Int, bin: String) {
+        self.directory = directory
+        self.port = port
+        self.bin = bin
+    }
+
+    /// Where Debian puts the server programs (not on PATH), or PATH.
+    static func binDirectory() throws -> String {
+        if let initdb = findExecutable("initdb") {
+            return URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent().path
+        }
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+        for version in versions where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        throw TestFailure("PostgreSQL is not installed (initdb not found; .ci/run installs the postgresql package)")
+    }
+
+    /// Creates and starts a cluster with a database named `chat`.
+    public static func start() async throws -> PostgresCluster {
+        let bin = try binDirectory()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let cluster = PostgresCluster(directory: directory, port: try freeLoopbackPort(), bin: bin)
+        do {
+            if getuid() == 0 {
+                try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory)
+            }
+            try await cluster.run("initdb", ["-D", directory + "/data", "-U", "chat", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            try await cluster.startServer()
+            try await cluster.run("createdb", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "chat", "chat"])
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        return cluster
+    }
+
+    /// Starts the server (again, after `stopServer`) on the same port and data, and waits until it accepts
+    /// connections.
+    public func startServer() async throws {
+        let process = Process()
+        let postgres = bin + "/postgres"
+        let arguments = ["-D", directory + "/data", "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
+                         "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "log_lock_waits=on", "-c", "deadlock_timeout=200ms"]
+        if getuid() == 0 {
+            // setpriv execs the server in place (runuser would stay between as its parent).
+            process.executableURL = URL(fileURLWithPath: try requireExecutable("setpriv"))
+            process.arguments = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", postgres] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: postgres)
+            process.arguments = arguments
+        }
+        let logPath = directory + "/server.log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        server.withLock { $0 = process }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let ready = try await runTool(bin + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "1"], timeout: .seconds(10))
+            if ready.status == 0 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        throw TestFailure("PostgreSQL did not start: \(text.suffix(2000))")
+    }
+
+    /// Stops the server (a fast shutdown), keeping its data: for tests of a database that goes away.
+    public func stopServer() async throws {
+        guard let process = server.withLock({ current -> Process? in defer { current = nil }; return current }) else { return }
+        try await offPool {
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGINT)
+            if !waitForExit(process, within: .seconds(30)) {
+                kill(process.processIdentifier, SIGKILL)
+                _ = waitForExit(process, within: .seconds(5))
+            }
+        }
+    }
+
+    /// Creates another database and returns its URL.
+    public func createDatabase(_ name: String) async throws -> String {
+        try await run("createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "chat", name])
+        return url(name)
+    }
+
+    /// Runs SQL with `psql` on database `name`, for tests that change rows behind the server's back.
+    @discardableResult
+    public func psql(_ sql: String, database name: String = "chat") async throws -> String {
+        try await run("psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "chat", "-d", name, "-v", "ON_ERROR_STOP=1",
+                               "-At", "-c", sql]).output
+    }
+
+    /// Stops the server and deletes everything.
+    public func stop() async {
+        try? await stopServer()
+        if ProcessInfo.processInfo.environment["CHAT_TEST_KEEP_POSTGRES"] == nil { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    @discardableResult
+    private func run(_ program: String, _ arguments: [String]) async throws -> ToolResult {
+        let path = bin + "/" + program
+        let result: ToolResult
+        if getuid() == 0 {
+            result = try await runTool(try requireExecutable("runuser"), ["-u", "postgres", "--", path] + arguments, timeout: .seconds(60),
+                                       currentDirectory: "/tmp")
+        } else {
+            result = try await runTool(path, arguments, timeout: .seconds(60))
+        }
+        guard result.status == 0 else {
+            let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+            throw TestFailure("\(program) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr) \(log.suffix(2000))")
+        }
+        return result
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw TestFailure("bind() failed: \(errno)") }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw TestFailure("getsockname() failed: \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
