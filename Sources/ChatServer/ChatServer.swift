@@ -54,14 +54,9 @@ public struct ChatServer: Sendable {
                 throw ServerStartError.dataDirectory(directory, reason: error.localizedDescription)
             }
         }
-        let database: ChatDatabase
-        do {
-            database = try ChatDatabase(path: configuration.databasePath, durability: configuration.durability)
-        } catch {
-            throw ServerStartError.store(error)
-        }
+        let backend = try await StorageBackend.open(configuration, logger: logger)
+        let storage = backend.storage
         let metrics = ChatMetrics()
-        let storage = database.storage
         let roster: Roster
         do {
             roster = Roster(summaries: try await storage.messages.conversationSummaries(),
@@ -70,11 +65,11 @@ public struct ChatServer: Sendable {
             throw ServerStartError.store(error)
         }
         let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes, roster: roster)
-        let bus = LocalDeliveryBus()
+        let bus = backend.bus
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
-        let catalog = SQLiteMediaCatalog(database: database)
+        let catalog = backend.catalog
         let media: MediaStore
         do {
             media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,
@@ -135,7 +130,7 @@ public struct ChatServer: Sendable {
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
-        return ServiceGroup(configuration: .init(services: [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
+        return ServiceGroup(configuration: .init(services: backend.services + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
                                                  logger: logger))
     }
 

@@ -12,6 +12,9 @@ public struct ServerConfiguration: Sendable {
     /// The content-addressed media store. `media/` under the data directory by default.
     public var mediaDirectory: String?
     public var durability: ChatDatabase.Durability = .full
+    /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`) for several nodes sharing one database; nil:
+    /// the SQLite file in the data directory.
+    public var database: String?
 
     /// Longest message text in UTF-8 bytes; longer ones get `too_large`.
     public var maxTextBytes = 64 * 1024

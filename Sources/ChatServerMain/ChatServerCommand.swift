@@ -31,6 +31,9 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("media-dir"), help: "Media store directory; default: media/ under --data-dir (CHAT_MEDIA_DIR).")
     var mediaDirectory: String?
 
+    @Option(help: "PostgreSQL database shared by several nodes: postgres://USER[:PASSWORD]@HOST[:PORT]/DB; the password may instead come from PGPASSWORD or ?passwordFile=PATH. Default: chat.sqlite in --data-dir (CHAT_DATABASE).")
+    var database: String?
+
     @Option(help: "Commit durability: 'full' survives power loss, 'normal' survives a process crash (CHAT_DURABILITY).")
     var durability: String = env("CHAT_DURABILITY") ?? "full"
 
@@ -99,6 +102,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.dataDirectory = dataDirectory
         configuration.mediaDirectory = mediaDirectory ?? Self.env("CHAT_MEDIA_DIR")
         configuration.durability = ChatDatabase.Durability(rawValue: durability) ?? .full
+        configuration.database = database ?? Self.env("CHAT_DATABASE")
         configuration.maxTextBytes = maxTextBytes
         configuration.messagesPerSecond = messagesPerSecond
         configuration.burst = burst

@@ -17,6 +17,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case database(DatabaseFailure)
     /// A file to import is missing, not SQLite, or not the expected table.
     case unreadableImport(path: String, reason: String)
+    /// A database URL that cannot be used; the reason never repeats the URL (it may hold a password).
+    case invalidDatabaseURL(reason: String)
+    /// The database has a migration this binary does not know: a newer version made it.
+    case schemaTooNew(database: String, migration: String)
 
     public var description: String {
         switch self {
@@ -32,6 +36,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "database error: \(failure)"
         case .unreadableImport(let path, let reason):
             "cannot import \(path): \(reason)"
+        case .invalidDatabaseURL(let reason):
+            "invalid database URL: \(reason)"
+        case .schemaTooNew(let database, let migration):
+            "the database \(database) has migration \(migration), which this version does not know: a newer version made it. Run that version (or a newer one); an older one could lose data."
         }
     }
 }

@@ -78,8 +78,7 @@ public final class PostgresDatabase: Sendable {
                     applied.append(name)
                 }
                 if let unknown = applied.first(where: { !known.contains($0) }) {
-                    throw StoreError.cannotOpen(path: self.location.description,
-                                                reason: "the database has migration \(unknown), which this server does not know: it was made by a newer version; run that version (or a newer one)")
+                    throw StoreError.schemaTooNew(database: self.location.description, migration: unknown)
                 }
                 for migration in embeddedMigrations where !applied.contains(migration.name) {
                     let now = epochMilliseconds()

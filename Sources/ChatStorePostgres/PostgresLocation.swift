@@ -19,7 +19,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(StoreError) {
         // Errors name what was wrong, never the URL itself: it may hold a password.
         func invalid(_ reason: String) -> StoreError {
-            .cannotOpen(path: "the database URL", reason: "\(reason); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+            .invalidDatabaseURL(reason: "\(reason); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
         guard Self.isPostgresURL(url), let components = URLComponents(string: url) else {
             throw invalid("not a postgres:// URL")
