@@ -1,0 +1,235 @@
+import Crypto
+import Foundation
+import NIOCore
+@testable import ObjectStorage
+import TestProcesses
+import Testing
+
+/// The client against a real S3-compatible server: moto, started once for the suite by the `.motoServer` trait
+/// and stopped after it however its tests end. Each test has a bucket of its own.
+@Suite("S3 client against moto", .motoServer, .serialized, .timeLimit(.minutes(3)))
+struct S3ClientTests {
+    @Test("put a small file, head, get it whole and a range, get and head what is missing, delete")
+    func smallObject() async throws {
+        try await withClient { client in
+            let bytes = randomBytes(200_000)
+            let file = try TemporaryFile(bytes)
+            defer { file.remove() }
+            let key = try client.configuration.location.blobKey(sha256: sha256(bytes))
+
+            let put = try await client.put(key, fromFile: file.path, contentType: "application/octet-stream")
+            #expect(put.size == bytes.count && put.etag != nil)
+            let head = try #require(try await client.head(key))
+            #expect(head.size == bytes.count && head.etag == put.etag)
+
+            let whole = try #require(try await client.get(key))
+            #expect(whole.status == 200 && whole.range == nil && whole.contentLength == bytes.count)
+            #expect(try await collect(whole.body) == bytes)
+
+            let part = try #require(try await client.get(key, range: 1000...66_535))
+            #expect(part.status == 206 && part.range == 1000...66_535 && part.contentLength == 65_536)
+            #expect(part.info.size == bytes.count, "the whole object's size, from Content-Range")
+            #expect(try await collect(part.body) == Array(bytes[1000...66_535]))
+
+            let missing = try client.configuration.location.blobKey(sha256: String(repeating: "0", count: 64))
+            #expect(try await client.get(missing) == nil)
+            #expect(try await client.head(missing) == nil)
+
+            try await client.delete(key)
+            #expect(try await client.head(key) == nil)
+            try await client.delete(key)  // gone already: still fine
+        }
+    }
+
+    @Test("an empty file and small bytes round-trip; a copy on the store's side")
+    func emptyBytesAndCopy() async throws {
+        try await withClient { client in
+            let file = try TemporaryFile([])
+            defer { file.remove() }
+            try await client.put("empty", fromFile: file.path)
+            #expect(try await client.head("empty")?.size == 0)
+            let empty = try #require(try await client.get("empty"))
+            #expect(try await collect(empty.body).isEmpty)
+
+            let thumbnail: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]
+            #expect(try await client.put("thumbs/t.jpg", bytes: thumbnail, contentType: "image/jpeg").size == 7)
+            let head = try #require(try await client.head("thumbs/t.jpg"))
+            #expect(head.contentType == "image/jpeg")
+            #expect(try await collect(try #require(try await client.get("thumbs/t.jpg")).body) == thumbnail)
+
+            #expect(try await client.copy(from: "thumbs/t.jpg", to: "quarantine/t.jpg"))
+            #expect(try await collect(try #require(try await client.get("quarantine/t.jpg")).body) == thumbnail)
+            #expect(try await client.copy(from: "thumbs/missing.jpg", to: "quarantine/missing.jpg") == false)
+        }
+    }
+
+    @Test("a file over the threshold goes up in parts and comes back identical; no uploads are left")
+    func multipart() async throws {
+        try await withClient(threshold: 6 << 20, partSize: 5 << 20) { client in
+            let bytes = randomBytes((12 << 20) + 12_345)  // three parts, the last short
+            let file = try TemporaryFile(bytes)
+            defer { file.remove() }
+            let hash = sha256(bytes)
+            let key = try client.configuration.location.blobKey(sha256: hash)
+            let put = try await client.put(key, fromFile: file.path)
+            #expect(put.size == bytes.count)
+            #expect(put.etag?.hasSuffix("-3") == true, "S3's multipart ETag names the part count: \(put.etag ?? "nil")")
+            #expect(try await client.head(key)?.size == bytes.count)
+
+            let download = try #require(try await client.get(key))
+            var hasher = SHA256()
+            var largest = 0
+            for try await chunk in download.body {
+                largest = max(largest, chunk.readableBytes)
+                hasher.update(data: Data(chunk.readableBytesView))
+            }
+            #expect(hex(hasher.finalize()) == hash, "read back by hash")
+            #expect(largest < 4 << 20, "the body arrives in pieces, not whole")
+            #expect(try await client.pendingMultipartUploads().isEmpty)
+        }
+    }
+
+    @Test("a multipart upload that fails is aborted: no parts stay in the store")
+    func abortedMultipart() async throws {
+        // Parts of 1 MiB: the store takes each, then refuses to complete (EntityTooSmall: parts but the last
+        // must have 5 MiB), as after a failure half way.
+        try await withClient(threshold: 1 << 20, partSize: 1 << 20) { client in
+            let file = try TemporaryFile(randomBytes(3 << 20))
+            defer { file.remove() }
+            do throws(ObjectStorageError) {
+                try await client.put("aborted", fromFile: file.path)
+                Issue.record("a multipart upload with parts under 5 MiB was completed")
+            } catch {
+                guard case .multipartUpload(let key, _, let aborted, let cause) = error else {
+                    Issue.record("unexpected error: \(error)")
+                    return
+                }
+                #expect(key == "aborted" && aborted)
+                #expect("\(cause)".contains("EntityTooSmall"), "\(cause)")
+                #expect(error.description.contains("aborted"), "\(error)")
+            }
+            #expect(try await client.pendingMultipartUploads().isEmpty)
+            #expect(try await client.head("aborted") == nil)
+        }
+    }
+
+    @Test("listing pages with continuation tokens, as pages and as a sequence, under a prefix only")
+    func listing() async throws {
+        try await withClient { client in
+            let file = try TemporaryFile(Array("x".utf8))
+            defer { file.remove() }
+            let keys = (1...5).map { "list/item-\($0)" }
+            for key in keys + ["other/item"] { try await client.put(key, fromFile: file.path) }
+
+            var pages: [[String]] = []
+            var token: String?
+            repeat {
+                let page = try await client.listPage(prefix: "list/", continuationToken: token, maxKeys: 2)
+                pages.append(page.objects.map(\.key))
+                token = page.nextContinuationToken
+            } while token != nil && pages.count < 10
+            #expect(pages == [["list/item-1", "list/item-2"], ["list/item-3", "list/item-4"], ["list/item-5"]])
+
+            var listed: [ObjectSummary] = []
+            for try await object in client.list(prefix: "list/", pageSize: 2) { listed.append(object) }
+            #expect(listed.map(\.key) == keys && listed.allSatisfy { $0.size == 1 && $0.etag != nil })
+            #expect(try await client.listPage(prefix: "none/").objects.isEmpty)
+        }
+    }
+
+    @Test("a missing bucket is a 4xx with S3's code and a hint, not retried and not a missing object")
+    func missingBucket() async throws {
+        try await withClient(createBucket: false) { client in
+            do throws(ObjectStorageError) {
+                _ = try await client.get("anything")
+                Issue.record("no error for a missing bucket")
+            } catch {
+                guard case .rejected(_, let response) = error else { Issue.record("\(error)"); return }
+                #expect(response.status == 404 && response.code == "NoSuchBucket")
+                #expect(error.description.contains("NoSuchBucket") && error.description.contains("create the bucket"))
+            }
+        }
+    }
+
+    func withClient(createBucket: Bool = true, threshold: Int = 16 << 20, partSize: Int = 8 << 20,
+                    _ body: (S3Client) async throws -> Void) async throws {
+        let moto = try #require(MotoServer.current, "the suite's .motoServer trait starts moto")
+        let bucket = "test-\(UUID().uuidString.lowercased().prefix(18))"
+        let location = try S3Location(parsing: "s3://\(bucket)/chat?endpoint=\(moto.endpoint)")
+        let client = S3Client(configuration: S3Configuration(
+            location: location, credentials: Credentials(accessKeyID: "testing", secretAccessKey: "testing"),
+            multipartThreshold: threshold, partSize: partSize))
+        do {
+            if createBucket { try await client.createBucket() }
+            try await body(client)
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
+
+@Suite("S3 client faults")
+struct S3ClientFaultTests {
+    @Test("wrong credentials: 403 with S3's code, never the secret")
+    func wrongCredentials() async throws {
+        let moto = try await MotoServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "0"])
+        defer { moto.stop() }
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYWRONGKEY"
+        let client = S3Client(configuration: S3Configuration(
+            location: try S3Location(parsing: "s3://media/chat?endpoint=\(moto.endpoint)"),
+            credentials: Credentials(accessKeyID: "AKIAWRONGKEY", secretAccessKey: secret)))
+        let file = try TemporaryFile(Array("hello".utf8))
+        defer { file.remove() }
+        let started = ContinuousClock.now
+        let outcome: ObjectStorageError?
+        do throws(ObjectStorageError) {
+            try await client.put("k", fromFile: file.path)
+            outcome = nil
+        } catch {
+            outcome = error
+        }
+        try await client.shutdown()
+        let error = try #require(outcome, "put with unknown credentials succeeded")
+        guard case .rejected(_, let response) = error else { Issue.record("\(error)"); return }
+        #expect(response.status == 403 && response.code == "InvalidAccessKeyId", "\(response)")
+        #expect(error.description.contains("InvalidAccessKeyId") && error.description.contains("AWS_SECRET_ACCESS_KEY"))
+        #expect(!error.description.contains(secret) && !error.description.contains("Signature="))
+        #expect(ContinuousClock.now - started < .seconds(5), "4xx is not retried")
+    }
+
+    @Test("an unreachable store: `unavailable` after the bounded retries, quickly")
+    func unreachable() async throws {
+        let port = try freeLoopbackPort()
+        let client = S3Client(configuration: S3Configuration(
+            location: try S3Location(parsing: "s3://media/chat?endpoint=http://127.0.0.1:\(port)"),
+            credentials: Credentials(accessKeyID: "AKIAEXAMPLE", secretAccessKey: "TOPSECRETKEY"),
+            retry: RetryPolicy(attempts: 3, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400)),
+            connectTimeout: .seconds(2)))
+        let started = ContinuousClock.now
+        let outcome: ObjectStorageError?
+        do throws(ObjectStorageError) {
+            _ = try await client.head("blobs/x")
+            outcome = nil
+        } catch {
+            outcome = error
+        }
+        let elapsed = ContinuousClock.now - started
+        try await client.shutdown()
+        let error = try #require(outcome, "no error from a port nobody listens on")
+        guard case .unavailable(_, let endpoint, let attempts, _) = error else { Issue.record("\(error)"); return }
+        #expect(attempts == 3 && endpoint == "http://127.0.0.1:\(port)")
+        #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(5), "\(elapsed)")
+        #expect(error.description.contains("check that it runs") && !error.description.contains("TOPSECRETKEY"), "\(error)")
+    }
+
+    @Test("backoff doubles from the initial wait up to the maximum, half of it random")
+    func backoff() {
+        let policy = RetryPolicy(attempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400))
+        for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 400)] {
+            let delay = policy.backoff(after: attempt)
+            #expect(delay >= .milliseconds(full / 2) && delay <= .milliseconds(full), "attempt \(attempt): \(delay)")
+        }
+    }
+}
