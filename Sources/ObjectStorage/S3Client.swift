@@ -9,6 +9,9 @@ import NIOHTTP1
 /// (ranges too), put from a file (multipart above a threshold), delete, paged listing. One shared `HTTPClient`
 /// keeps connections alive between requests; call `shutdown()` once done.
 ///
+/// Keys are whole keys within the bucket: the location's prefix is not added here but by the key helpers
+/// (`S3Location.key`, `blobKey`, `thumbnailKey`), so a listing's keys can be passed back as they are.
+///
 /// Every operation retries per `configuration.retry` when the store is unreachable or answers 5xx, then throws
 /// `ObjectStorageError.unavailable`; a 4xx answer throws `.rejected` at once with S3's error code and message.
 public final class S3Client: Sendable {
@@ -106,7 +109,7 @@ extension S3Client {
                 }
                 let delay = configuration.retry.backoff(after: attempt)
                 logger.warning("object store request failed; retrying", metadata: [
-                    "operation": "\(operation)", "attempt": "\(attempt)", "cause": "\(error)", "retry_in": "\(delay)",
+                    "operation": "\(operation)", "attempt": "\(attempt)", "cause": "\(error)", "retry_in_ms": "\(Int(delay / .milliseconds(1)))",
                 ])
                 do { try await Task.sleep(for: delay) } catch { throw .cancelled }
                 attempt += 1

@@ -170,7 +170,7 @@ struct S3ClientTests {
     }
 }
 
-@Suite("S3 client faults")
+@Suite("S3 client faults", .timeLimit(.minutes(2)))
 struct S3ClientFaultTests {
     @Test("wrong credentials: 403 with S3's code, never the secret")
     func wrongCredentials() async throws {
@@ -183,16 +183,12 @@ struct S3ClientFaultTests {
         let file = try TemporaryFile(Array("hello".utf8))
         defer { file.remove() }
         let started = ContinuousClock.now
-        let outcome: ObjectStorageError?
-        do throws(ObjectStorageError) {
-            try await client.put("k", fromFile: file.path)
-            outcome = nil
-        } catch {
-            outcome = error
-        }
+        let result = await outcome { try await client.put("k", fromFile: file.path) }
         try await client.shutdown()
-        let error = try #require(outcome, "put with unknown credentials succeeded")
-        guard case .rejected(_, let response) = error else { Issue.record("\(error)"); return }
+        guard case .failure(let error) = result, case .rejected(_, let response) = error else {
+            Issue.record("\(result)")
+            return
+        }
         #expect(response.status == 403 && response.code == "InvalidAccessKeyId", "\(response)")
         #expect(error.description.contains("InvalidAccessKeyId") && error.description.contains("AWS_SECRET_ACCESS_KEY"))
         #expect(!error.description.contains(secret) && !error.description.contains("Signature="))
@@ -208,20 +204,83 @@ struct S3ClientFaultTests {
             retry: RetryPolicy(attempts: 3, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400)),
             connectTimeout: .seconds(2)))
         let started = ContinuousClock.now
-        let outcome: ObjectStorageError?
-        do throws(ObjectStorageError) {
-            _ = try await client.head("blobs/x")
-            outcome = nil
-        } catch {
-            outcome = error
-        }
+        let result = await outcome { try await client.head("blobs/x") }
         let elapsed = ContinuousClock.now - started
         try await client.shutdown()
-        let error = try #require(outcome, "no error from a port nobody listens on")
-        guard case .unavailable(_, let endpoint, let attempts, _) = error else { Issue.record("\(error)"); return }
+        guard case .failure(let error) = result, case .unavailable(_, let endpoint, let attempts, _) = error else {
+            Issue.record("\(result)")
+            return
+        }
         #expect(attempts == 3 && endpoint == "http://127.0.0.1:\(port)")
         #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(5), "\(elapsed)")
         #expect(error.description.contains("check that it runs") && !error.description.contains("TOPSECRETKEY"), "\(error)")
+    }
+
+    @Test("503 SlowDown twice, then an answer: retried with a fresh signature each time, and it succeeds")
+    func slowDownThenSuccess() async throws {
+        let server = try FakeS3Server([
+            .answer(status: 503, body: Self.slowDown), .answer(status: 503, body: Self.slowDown),
+            .answer(status: 200, headers: ["Content-Length": "5", "ETag": "\"abc\""]),
+        ])
+        defer { server.stop() }
+        let client = fakeClient(server)
+        let result = await outcome { try await client.head("blobs/k") }
+        try await client.shutdown()
+        #expect(try result.get() == ObjectInfo(key: "blobs/k", size: 5, etag: "abc", contentType: nil))
+        let requests = server.requests
+        #expect(requests.count == 3)
+        for head in requests {
+            #expect(head.hasPrefix("HEAD /media/blobs/k HTTP/1.1"), "\(head)")
+            #expect(head.contains("AWS4-HMAC-SHA256 Credential=AKIAFAKE/") && head.contains("x-amz-content-sha256:"))
+            #expect(head.lowercased().contains("host: 127.0.0.1:\(server.port)"), "\(head)")
+        }
+    }
+
+    @Test("503 SlowDown every time: `unavailable` after the bounded attempts, with S3's code, without secrets")
+    func slowDownForever() async throws {
+        let server = try FakeS3Server([.answer(status: 503, body: Self.slowDown)])
+        defer { server.stop() }
+        let client = fakeClient(server)
+        let file = try TemporaryFile(randomBytes(1000))
+        defer { file.remove() }
+        let result = await outcome { try await client.put("blobs/k", fromFile: file.path) }
+        try await client.shutdown()
+        guard case .failure(let error) = result, case .unavailable(_, _, let attempts, let cause) = error else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(attempts == 3 && server.requests.count == 3)
+        #expect((cause as? S3ErrorResponse)?.code == "SlowDown", "\(cause)")
+        #expect(error.description.contains("SlowDown") && error.description.contains("after 3 attempt"), "\(error)")
+        #expect(!error.description.contains("FAKESECRET") && !error.description.contains("Signature="))
+    }
+
+    @Test("a store that accepts and never answers: the read timeout, then `unavailable`")
+    func silentStore() async throws {
+        let server = try FakeS3Server([.silent])
+        defer { server.stop() }
+        let client = fakeClient(server, readTimeout: .milliseconds(300), attempts: 2)
+        let started = ContinuousClock.now
+        let result = await outcome { try await client.get("blobs/k") }
+        let elapsed = ContinuousClock.now - started
+        try await client.shutdown()
+        guard case .failure(.unavailable(_, _, let attempts, _)) = result else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(attempts == 2 && server.requests.count == 2)
+        #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(5), "\(elapsed)")
+    }
+
+    static let slowDown = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+        + "<Message>Please reduce your request rate.</Message><RequestId>R1</RequestId></Error>"
+
+    func fakeClient(_ server: FakeS3Server, readTimeout: Duration = .seconds(5), attempts: Int = 3) -> S3Client {
+        S3Client(configuration: S3Configuration(
+            location: S3Location(bucket: "media", prefix: "chat", endpoint: .init(secure: false, host: "127.0.0.1", port: server.port)),
+            credentials: Credentials(accessKeyID: "AKIAFAKE", secretAccessKey: "FAKESECRET"),
+            retry: RetryPolicy(attempts: attempts, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
+            readTimeout: readTimeout))
     }
 
     @Test("backoff doubles from the initial wait up to the maximum, half of it random")

@@ -62,3 +62,15 @@ func collect(_ body: ObjectBody) async throws -> [UInt8] {
     for try await chunk in body { bytes += chunk.readableBytesView }
     return bytes
 }
+
+/// What an operation of the client ended with, for tests that look at the error's case. (The closure's thrown type
+/// is not inferred without the FullTypedThrows feature, so any other error is turned into one that says so.)
+func outcome<T>(_ body: () async throws -> T) async -> Result<T, ObjectStorageError> {
+    do {
+        return .success(try await body())
+    } catch let error as ObjectStorageError {
+        return .failure(error)
+    } catch {
+        return .failure(.invalidResponse(operation: "test", detail: "not an ObjectStorageError: \(error)"))
+    }
+}
