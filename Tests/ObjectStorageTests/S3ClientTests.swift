@@ -272,15 +272,45 @@ struct S3ClientFaultTests {
         #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(5), "\(elapsed)")
     }
 
+    @Test("a part the store refuses: the upload is aborted at once, and the error says so")
+    func refusedPart() async throws {
+        let server = try FakeS3Server([
+            .answer(status: 200, body: "<InitiateMultipartUploadResult><Bucket>media</Bucket><Key>big</Key>"
+                + "<UploadId>U1</UploadId></InitiateMultipartUploadResult>"),
+            .answer(status: 200, headers: ["ETag": "\"p1\""]),
+            .answer(status: 400, body: "<Error><Code>InvalidArgument</Code><Message>Part refused</Message></Error>"),
+            .answer(status: 204),
+        ])
+        defer { server.stop() }
+        let client = fakeClient(server, multipart: 1 << 20)
+        let file = try TemporaryFile(randomBytes((5 << 20) / 2))
+        defer { file.remove() }
+        let result = await outcome { try await client.put("big", fromFile: file.path) }
+        try await client.shutdown()
+        guard case .failure(let error) = result, case .multipartUpload(let key, let uploadID, let aborted, let cause) = error else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(key == "big" && uploadID == "U1" && aborted)
+        #expect("\(cause)".contains("InvalidArgument") && "\(cause)".contains("Part refused"), "\(cause)")
+        let lines = server.requests.map { $0.split(separator: "\r\n").first.map(String.init) ?? "" }
+        #expect(lines == [
+            "POST /media/big?uploads= HTTP/1.1", "PUT /media/big?partNumber=1&uploadId=U1 HTTP/1.1",
+            "PUT /media/big?partNumber=2&uploadId=U1 HTTP/1.1", "DELETE /media/big?uploadId=U1 HTTP/1.1",
+        ])
+        #expect(server.requests[1].lowercased().contains("content-length: 1048576"))
+    }
+
     static let slowDown = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
         + "<Message>Please reduce your request rate.</Message><RequestId>R1</RequestId></Error>"
 
-    func fakeClient(_ server: FakeS3Server, readTimeout: Duration = .seconds(5), attempts: Int = 3) -> S3Client {
+    func fakeClient(_ server: FakeS3Server, readTimeout: Duration = .seconds(5), attempts: Int = 3,
+                    multipart: Int = 16 << 20) -> S3Client {
         S3Client(configuration: S3Configuration(
             location: S3Location(bucket: "media", prefix: "chat", endpoint: .init(secure: false, host: "127.0.0.1", port: server.port)),
             credentials: Credentials(accessKeyID: "AKIAFAKE", secretAccessKey: "FAKESECRET"),
             retry: RetryPolicy(attempts: attempts, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
-            readTimeout: readTimeout))
+            readTimeout: readTimeout, multipartThreshold: multipart, partSize: multipart))
     }
 
     @Test("backoff doubles from the initial wait up to the maximum, half of it random")
