@@ -301,6 +301,30 @@ struct S3ClientFaultTests {
         #expect(server.requests[1].lowercased().contains("content-length: 1048576"))
     }
 
+    @Test("a multipart upload cancelled while a part is in flight is still aborted")
+    func cancelledMultipart() async throws {
+        let server = try FakeS3Server([
+            .answer(status: 200, body: "<InitiateMultipartUploadResult><UploadId>U2</UploadId></InitiateMultipartUploadResult>"),
+            .silent,
+            .answer(status: 204),
+        ])
+        defer { server.stop() }
+        let client = fakeClient(server, multipart: 1 << 20)
+        let file = try TemporaryFile(randomBytes(3 << 20))
+        defer { file.remove() }
+        let upload = Task { await outcome { try await client.put("big", fromFile: file.path) } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while server.requests.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        upload.cancel()
+        let result = await upload.value
+        try await client.shutdown()
+        guard case .failure(.cancelled) = result else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(server.requests.last?.hasPrefix("DELETE /media/big?uploadId=U2 HTTP/1.1") == true, "\(server.requests)")
+    }
+
     static let slowDown = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
         + "<Message>Please reduce your request rate.</Message><RequestId>R1</RequestId></Error>"
 
