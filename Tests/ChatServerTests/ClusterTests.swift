@@ -1,0 +1,188 @@
+import ChatClient
+import ChatProtocol
+import ChatServer
+import ChatServerFixture
+import ChatStore
+import ChatStorePostgres
+import Foundation
+import Logging
+import TestProcesses
+import Testing
+
+/// Two server nodes on one PostgreSQL database (a real one the test starts), with real WebSocket clients.
+@Suite("Several nodes on PostgreSQL", .serialized)
+struct ClusterTests {
+    private static let logger: Logger = {
+        var logger = Logger(label: "test.cluster")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    private func node(_ url: String) async throws -> TestServer {
+        try await TestServer.start { $0.database = url }
+    }
+
+    private func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
+        try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { database in
+            var tokens: [String: String] = [:]
+            for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }
+            return tokens
+        }
+    }
+
+    @Test("a customer on one node and an agent on another: messages, resends, presence, rosters, typing, receipts and revocation")
+    func twoNodes() async throws {
+        let cluster = try await PostgresCluster.start()
+        do {
+            let url = cluster.url()
+            let a = try await node(url)
+            let b = try await node(url)
+            let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
+
+            let alice = try await a.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            let sam = try await b.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            // Presence crosses nodes: alice (on A) learns that an agent is online (on B); sam's roster shows her online.
+            let presence = try await alice.connection.receive(timeout: frameWait) { frame -> Presence? in
+                if case .presence(let presence) = frame, presence.agentsOnline == 1 { presence } else { nil }
+            }
+            #expect(presence.agentsOnline == 1)
+            _ = try await sam.rosterEntry("alice") { $0.online }
+
+            // A message stored through A reaches the agent on B, in order, with its sequence number.
+            try alice.send("hello from A", clientId: "c1")
+            let ack = try await alice.ack()
+            let received = try await sam.message()
+            #expect(received.text == "hello from A" && received.seq == ack.seq && received.seq == 1)
+            let unread = try await sam.rosterEntry("alice") { $0.unread == 1 }
+            #expect(unread.lastMessage?.text == "hello from A")
+
+            // The reply through B reaches A; the sender gets an ack, not its own message.
+            try sam.send("hi from B", clientId: "s1", to: "alice")
+            let reply = try await alice.message()
+            #expect(reply.text == "hi from B" && reply.seq == 2)
+            #expect(try await sam.ack().seq == 2)
+            let meanwhile = try await sam.framesUntilPong()
+            #expect(!meanwhile.contains { if case .message = $0 { true } else { false } }, "the sender got its own message")
+
+            // Resending c1 through the other node stores and delivers nothing new.
+            let aliceOnB = try await b.connect("alice", token: tokens["alice"] ?? "", lastSeq: 2)
+            try aliceOnB.send("hello from A", clientId: "c1")
+            let duplicate = try await aliceOnB.ack()
+            #expect(duplicate.duplicate == true && duplicate.seq == 1)
+            let after = try await sam.framesUntilPong()
+            #expect(!after.contains { if case .message = $0 { true } else { false } }, "a resend was delivered again")
+
+            // Typing and read receipts cross nodes.
+            try sam.connection.send(.typing(Typing(conversation: "alice", active: true)))
+            let typing = try await alice.connection.receive(timeout: frameWait) { if case .typing(let notice) = $0 { notice } else { nil } }
+            #expect(typing.user == "sam" && typing.active)
+            try alice.connection.send(.read(ReadMarker(conversation: nil, seq: 2)))
+            let receipt = try await sam.connection.receive(timeout: frameWait) { if case .read(let receipt) = $0 { receipt } else { nil } }
+            #expect(receipt.reader == "alice" && receipt.seq == 2)
+
+            // Offline resync by lastSeq through the other node.
+            let backlog = try await b.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            #expect(try await backlog.message().seq == 1)
+            #expect(try await backlog.message().seq == 2)
+
+            // A revoked token's sessions are cut on every node (each node watches the tokens table; see
+            // AuthenticationTests for the bound on the delay).
+            _ = try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { try await $0.storage.tokens.revoke(username: "alice") }
+            for client in [alice, aliceOnB, backlog] {
+                let info = await client.connection.closed(timeout: frameWait)
+                #expect(info?.code == CloseCode.sessionRevoked)
+            }
+            await a.stop()
+            await b.stop()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    @Test("a node killed with SIGKILL: its users go offline on the others, no acknowledged message is lost, clients resume elsewhere")
+    func nodeKilled() async throws {
+        let cluster = try await PostgresCluster.start()
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
+            let binary = try builtExecutable("chat-server")
+            let doomed = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url]) }
+            defer { doomed.kill() }
+            let survivor = try await node(url)
+            let sam = try await survivor.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            let alice = ChatConnection(url: "ws://127.0.0.1:\(doomed.port)/ws", bearer: tokens["alice"] ?? "")
+            _ = try await alice.hello(Hello(user: "alice", lastSeq: 0), timeout: frameWait)
+            _ = try await sam.rosterEntry("alice") { $0.online }
+            for index in 1...20 { try alice.send(.send(Send(clientId: "m\(index)", text: "message \(index)"))) }
+            var acked: [Int] = []
+            while acked.count < 20 {
+                acked.append(try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack.seq } else { nil } })
+            }
+            #expect(acked.sorted() == Array(1...20))
+
+            doomed.kill()
+            // The dead node said nothing: its heartbeat expires, and alice goes offline on the survivor.
+            let offline = try await sam.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
+            #expect(offline.lastSeq == 20)
+
+            // Alice resumes on the survivor: every acknowledged message is there.
+            let resumed = try await survivor.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            var replayed: [Int] = []
+            while replayed.count < 20 { replayed.append(try await resumed.message().seq) }
+            #expect(replayed == Array(1...20))
+            await survivor.stop()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    @Test("PostgreSQL stops: sends get store_failed promptly, the server keeps running, and works again when it is back")
+    func databaseRestarts() async throws {
+        let cluster = try await PostgresCluster.start()
+        do {
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer)])
+            let server = try await node(url)
+            let alice = try await server.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            try alice.send("before", clientId: "b1")
+            #expect(try await alice.ack().seq == 1)
+
+            try await cluster.stopServer()
+            let started = ContinuousClock.now
+            try alice.send("while down", clientId: "d1")
+            let error = try await alice.error(timeout: .seconds(30))
+            #expect(error.code == .storeFailed && error.ref == "d1")
+            #expect(ContinuousClock.now - started < .seconds(20), "store_failed came after \(ContinuousClock.now - started)")
+            let health = try await server.get("/healthz")
+            #expect(health.status == 200)
+
+            try await cluster.startServer()
+            // The client resends with the same clientId, as it is told to; the pool reconnects by itself.
+            var stored: Ack?
+            for _ in 0..<20 where stored == nil {
+                try alice.send("while down", clientId: "d1")
+                let answer = try await alice.connection.receive(timeout: frameWait) { frame -> Ack?? in
+                    switch frame {
+                    case .ack(let ack): .some(ack)
+                    case .error(let error) where error.code == .storeFailed: .some(nil)
+                    default: nil
+                    }
+                }
+                stored = answer
+                if stored == nil { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            #expect(stored?.seq == 2 && stored?.duplicate != true)
+            await server.stop()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+}
