@@ -159,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "ChatAdmin",
             dependencies: [
-                "ChatStore", "MediaMaintenance", "MediaStore",
+                "ChatStore", "ChatStorePostgres", "MediaMaintenance", "MediaStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ChatProtocol
 import ChatStore
+import ChatStorePostgres
 import Foundation
+import Logging
 
 /// `chat-admin`: operator commands on a data directory, safe while the server runs.
 @main
@@ -19,9 +21,26 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "The server's data directory, holding chat.sqlite (CHAT_DATA_DIR).")
     var dataDirectory: String = ProcessInfo.processInfo.environment["CHAT_DATA_DIR"] ?? "."
 
+    @Option(help: "A PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB, password also from PGPASSWORD or ?passwordFile=PATH) instead of chat.sqlite in --data-dir (CHAT_DATABASE).")
+    var database: String? = ProcessInfo.processInfo.environment["CHAT_DATABASE"]
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    /// Runs `body` with the stores of the database the server uses: the data directory's SQLite file, or PostgreSQL
+    /// (its connection pool runs while `body` does). Store errors become one line on stderr.
+    func withStorage<T: Sendable>(_ body: @Sendable (ChatStorage) async throws -> T) async throws -> T {
+        do {
+            guard let url = database else { return try await body(try open().storage) }
+            var logger = Logger(label: "chat-admin")
+            logger.logLevel = .error
+            return try await PostgresDatabase.withDatabase(url: url, logger: logger) { try await body($0.storage) }
+        } catch let error as StoreError {
+            throw AdminFailure(error.description)
+        }
+    }
+
+    /// The SQLite database of the data directory, for the commands that work on it alone.
     func open() throws -> ChatDatabase {
         let path = DataDirectory(dataDirectory).databasePath
         do {
@@ -66,14 +85,10 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = SQLiteTokenStore(database: try options.open())
             let expiresAt = try expiry(expires)
-            do {
-                let (token, record) = try await store.create(username: user, role: role, expiresAt: expiresAt)
-                showNewToken(token, record, verb: "created", json: options.json)
-            } catch {
-                throw AdminFailure(error.description)
-            }
+            let (user, role) = (user, role)
+            let (token, record) = try await options.withStorage { try await $0.tokens.create(username: user, role: role, expiresAt: expiresAt) }
+            showNewToken(token, record, verb: "created", json: options.json)
         }
     }
 
@@ -91,15 +106,11 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = SQLiteTokenStore(database: try options.open())
             let expiresAt = try expiry(expires)
-            do {
-                let (token, record, revoked) = try await store.rotate(username: user, expiresAt: expiresAt)
-                showNewToken(token, record, verb: "rotated (revoked \(revoked.map { String($0.id) }.joined(separator: ", ")))",
-                             json: options.json, extra: ["revoked": revoked.map(\.id)])
-            } catch {
-                throw AdminFailure(error.description)
-            }
+            let user = user
+            let (token, record, revoked) = try await options.withStorage { try await $0.tokens.rotate(username: user, expiresAt: expiresAt) }
+            showNewToken(token, record, verb: "rotated (revoked \(revoked.map { String($0.id) }.joined(separator: ", ")))",
+                         json: options.json, extra: ["revoked": revoked.map(\.id)])
         }
     }
 
@@ -128,6 +139,9 @@ extension ChatAdmin.Tokens {
 
         func run() async throws {
             let report: LegacyImportReport
+            guard options.database == nil else {
+                throw AdminFailure("tokens import reads into the data directory's SQLite file: import there, then copy everything with 'chat-admin migrate --to URL'")
+            }
             do {
                 let sessions = try LegacySession.read(path: path)
                 let store = SQLiteTokenStore(database: try options.open())
@@ -155,9 +169,7 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let records: [SessionRecord]
-            let store = SQLiteTokenStore(database: try options.open())
-            do { records = try await store.list() } catch { throw AdminFailure(error.description) }
+            let records = try await options.withStorage { try await $0.tokens.list() }
             let now = epochMilliseconds()
             if options.json {
                 printJSON(records.map { record -> [String: Any] in
@@ -186,21 +198,14 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let store = SQLiteTokenStore(database: try options.open())
-            do {
-                let revoked: [SessionRecord]
-                if let id = Int64(target) {
-                    revoked = try await store.revoke(id: id)
-                } else {
-                    revoked = try await store.revoke(username: target)
-                }
-                if options.json {
-                    printJSON(["revoked": revoked.map(\.id)])
-                } else {
-                    print("revoked \(revoked.count) token\(revoked.count == 1 ? "" : "s") of \(Set(revoked.map(\.username)).sorted().joined(separator: ", "))")
-                }
-            } catch {
-                throw AdminFailure(error.description)
+            let target = target
+            let revoked = try await options.withStorage { storage in
+                if let id = Int64(target) { try await storage.tokens.revoke(id: id) } else { try await storage.tokens.revoke(username: target) }
+            }
+            if options.json {
+                printJSON(["revoked": revoked.map(\.id)])
+            } else {
+                print("revoked \(revoked.count) token\(revoked.count == 1 ? "" : "s") of \(Set(revoked.map(\.username)).sorted().joined(separator: ", "))")
             }
         }
     }

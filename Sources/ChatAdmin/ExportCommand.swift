@@ -37,12 +37,8 @@ extension ChatAdmin {
                 }
                 sinceMs = value
             }
-            let messages: [ChatMessage]
-            do {
-                messages = try await SQLiteMessageStore(database: try options.open()).transcript(customer: user, since: sinceMs)
-            } catch {
-                throw AdminFailure("\(error)")
-            }
+            let (user, since) = (user, sinceMs)
+            let messages = try await options.withStorage { try await $0.messages.transcript(customer: user, since: since) }
             let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
             let transcript = Transcript(customer: user, exportedAt: isoTime(epochMilliseconds()), since: sinceMs.map(isoTime),
                                         messages: messages.map { TranscriptMessage($0, base: base) })

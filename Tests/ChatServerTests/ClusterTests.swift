@@ -185,4 +185,44 @@ struct ClusterTests {
         }
         await cluster.stop()
     }
+
+    @Test("chat-admin --database: tokens created, listed, exported and revoked on PostgreSQL; a bad URL is one line")
+    func adminOnPostgres() async throws {
+        let cluster = try await PostgresCluster.start()
+        do {
+            let url = cluster.url()
+            let admin = try builtExecutable("chat-admin")
+            let directory = TestServer.makeDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func run(_ arguments: [String]) async throws -> ToolResult {
+                try await runTool(admin, arguments + ["--database", url, "--data-dir", directory], timeout: .seconds(60))
+            }
+            let created = try await run(["tokens", "create", "alice", "--role", "customer"])
+            #expect(created.status == 0, "\(created.stderr)")
+            let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let listed = try await run(["tokens", "list", "--json"])
+            #expect(listed.output.contains("\"alice\"") && !listed.output.contains(token))
+            #expect(!FileManager.default.fileExists(atPath: DataDirectory(directory).databasePath), "SQLite was used")
+
+            let server = try await node(url)
+            let alice = try await server.connect("alice", token: token, lastSeq: 0)
+            try alice.send("on postgres", clientId: "p1")
+            _ = try await alice.ack()
+            let export = try await run(["export", "alice", "--format", "json"])
+            #expect(export.status == 0 && export.output.contains("on postgres"), "\(export.stderr)")
+            let revoked = try await run(["tokens", "revoke", "alice"])
+            #expect(revoked.status == 0 && revoked.output.contains("revoked 1 token"))
+            #expect(await alice.connection.closed(timeout: frameWait)?.code == CloseCode.sessionRevoked)
+            await server.stop()
+
+            let bad = try await runTool(admin, ["tokens", "list", "--database", "postgres://chat:hunter2@127.0.0.1:\(try freeLoopbackPort())/chat"],
+                                        timeout: .seconds(60))
+            #expect(bad.status == 1)
+            #expect(bad.stderr.split(separator: "\n").count == 1 && !bad.stderr.contains("hunter2"), "\(bad.stderr)")
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
 }
