@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`) for several nodes sharing one database; nil:
     /// the SQLite file in the data directory.
     public var database: String?
+    /// How long one PostgreSQL operation may take before it fails (a send then gets `store_failed`).
+    public var databaseTimeout: Duration = .seconds(5)
 
     /// Longest message text in UTF-8 bytes; longer ones get `too_large`.
     public var maxTextBytes = 64 * 1024

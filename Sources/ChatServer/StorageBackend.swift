@@ -26,7 +26,7 @@ struct StorageBackend {
         }
         let database: PostgresDatabase
         do {
-            database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger)
+            database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger, deadline: configuration.databaseTimeout)
         } catch {
             throw .store(error)
         }

@@ -34,6 +34,9 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL database shared by several nodes: postgres://USER[:PASSWORD]@HOST[:PORT]/DB; the password may instead come from PGPASSWORD or ?passwordFile=PATH. Default: chat.sqlite in --data-dir (CHAT_DATABASE).")
     var database: String?
 
+    @Option(name: .customLong("database-timeout"), help: "Seconds one PostgreSQL operation may take before it fails and a send gets store_failed (CHAT_DATABASE_TIMEOUT).")
+    var databaseTimeout: Int = env("CHAT_DATABASE_TIMEOUT").flatMap(Int.init) ?? 5
+
     @Option(help: "Commit durability: 'full' survives power loss, 'normal' survives a process crash (CHAT_DURABILITY).")
     var durability: String = env("CHAT_DURABILITY") ?? "full"
 
@@ -78,7 +81,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         guard ChatDatabase.Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         guard maxTextBytes > 0, messagesPerSecond > 0, burst > 0, outboundBuffer > 0, pingInterval > 0, maxUploadBytes > 0,
-              maxUploadsInFlight > 0, uploadBytesPerDay > 0, uploadResumeWindow > 0 else {
+              maxUploadsInFlight > 0, uploadBytesPerDay > 0, uploadResumeWindow > 0, databaseTimeout > 0 else {
             throw ValidationError("limits must be positive")
         }
         guard (resolvedCertificate == nil) == (resolvedKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
@@ -103,6 +106,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.mediaDirectory = mediaDirectory ?? Self.env("CHAT_MEDIA_DIR")
         configuration.durability = ChatDatabase.Durability(rawValue: durability) ?? .full
         configuration.database = database ?? Self.env("CHAT_DATABASE")
+        configuration.databaseTimeout = .seconds(databaseTimeout)
         configuration.maxTextBytes = maxTextBytes
         configuration.messagesPerSecond = messagesPerSecond
         configuration.burst = burst

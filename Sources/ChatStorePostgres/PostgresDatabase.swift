@@ -42,9 +42,9 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Opens the database at `url`, runs the pool while `body` runs, and stops it after. For `chat-admin` and tests.
-    public static func withDatabase<T: Sendable>(url: String, logger: Logger, migrate: Bool = true,
+    public static func withDatabase<T: Sendable>(url: String, logger: Logger, migrate: Bool = true, deadline: Duration = .seconds(5),
                                                  _ body: @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
-        let database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger)
+        let database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger, deadline: deadline)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             defer { group.cancelAll() }
@@ -66,7 +66,10 @@ public final class PostgresDatabase: Sendable {
     /// server's) is refused: running an old server on it could lose data.
     public func migrate() async throws(StoreError) {
         let known = embeddedMigrations.map(\.name)
-        try await withConnection("migrating") { connection in
+        // Unreachable or refusing: said within the ordinary deadline.
+        try await withConnection("connecting") { connection in try await connection.run("SELECT 1", logger: self.logger) }
+        // A migration may rewrite a large table: it gets longer than an ordinary operation.
+        try await withDeadline("migrating", deadline: max(deadline, .seconds(60))) { try await self.client.withConnection { connection in
             try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: self.logger)
             do {
                 try await connection.query("""
@@ -96,7 +99,7 @@ public final class PostgresDatabase: Sendable {
                 throw error
             }
             try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: self.logger)
-        }
+        } }
     }
 
     /// Names of the migrations applied to this database, in order.
@@ -149,8 +152,9 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    private func withDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
-        let deadline = self.deadline
+    private func withDeadline<T: Sendable>(_ what: String, deadline: Duration? = nil,
+                                           _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
+        let deadline = deadline ?? self.deadline
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await body() }

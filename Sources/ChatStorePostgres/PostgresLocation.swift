@@ -9,6 +9,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var port: Int
     public var user: String
     public var database: String
+    /// Kept out of `description`, logs and errors.
     var password: String?
 
     /// Whether `value` names a PostgreSQL database rather than a file.

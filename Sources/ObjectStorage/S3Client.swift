@@ -122,6 +122,8 @@ extension S3Client {
         switch error {
         case let error as ObjectStorageError: return error
         case let error as S3ErrorResponse: return error.isRetryable ? nil : .rejected(operation: operation, error)
+        // A read of the body's file interrupted by cancellation is the cancellation, not a file problem.
+        case let error as FileReadFailure where error.cause is CancellationError || Task.isCancelled: return .cancelled
         case let error as FileReadFailure: return .file(path: error.path, cause: error.cause)
         case is CancellationError: return .cancelled
         case let error as HTTPClientError where error == .cancelled: return .cancelled

@@ -18,12 +18,17 @@ struct ClusterTests {
         return logger
     }()
 
-    private func node(_ url: String) async throws -> TestServer {
-        try await TestServer.start { $0.database = url }
+    /// A node on `url`. Operations may take long on a loaded test machine; only the restart test needs the
+    /// shipped deadline.
+    private func node(_ url: String, timeout: Duration = .seconds(30)) async throws -> TestServer {
+        try await TestServer.start {
+            $0.database = url
+            $0.databaseTimeout = timeout
+        }
     }
 
     private func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
-        try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { database in
+        try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { database in
             var tokens: [String: String] = [:]
             for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }
             return tokens
@@ -148,7 +153,7 @@ struct ClusterTests {
         do {
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer)])
-            let server = try await node(url)
+            let server = try await node(url, timeout: ServerConfiguration().databaseTimeout)
             let alice = try await server.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
             try alice.send("before", clientId: "b1")
             #expect(try await alice.ack().seq == 1)
@@ -284,6 +289,38 @@ struct ClusterTests {
             let newToken = try await tokens(url, [("carol", .customer)])
             #expect(newToken["carol"] != nil)
             await node.stop()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    @Test("a node whose listening connection is cut catches up: the messages committed meanwhile arrive, once, in order")
+    func listenerCut() async throws {
+        let cluster = try await PostgresCluster.start()
+        do {
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
+            let a = try await node(url)
+            let b = try await node(url)
+            let alice = try await a.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            let sam = try await b.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            try alice.send("first", clientId: "c0")
+            #expect(try await sam.message().seq == 1)
+            // Cut every listening connection (both nodes'); messages committed now are announced to nobody.
+            try await cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            for index in 1...5 {
+                try alice.send("while cut \(index)", clientId: "c\(index)")
+                _ = try await alice.ack()
+            }
+            var seqs: [Int] = []
+            while seqs.count < 5 { seqs.append(try await sam.message().seq) }
+            #expect(seqs == [2, 3, 4, 5, 6])
+            let extra = try await sam.framesUntilPong()
+            #expect(!extra.contains { if case .message = $0 { true } else { false } }, "a message was delivered twice")
+            await a.stop()
+            await b.stop()
         } catch {
             await cluster.stop()
             throw error

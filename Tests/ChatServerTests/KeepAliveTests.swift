@@ -44,7 +44,7 @@ struct KeepAliveTests {
             let socket = try RawWebSocket(port: patientPort, bearer: livelyToken)
             try socket.sendText(hello)
             var pings = 0
-            let ending = try socket.readFrames(for: .seconds(4)) { opcode, payload in
+            let ending = try socket.readFrames(for: .seconds(8)) { opcode, payload in
                 guard opcode == 0x9 else { return }
                 pings += 1
                 try socket.sendFrame(opcode: 0xA, payload: payload)

@@ -1,14 +1,42 @@
 import ChatProtocol
 import ChatServerFixture
 import ChatStore
-import ChatStorePostgres
+@testable import ChatStorePostgres
 import Foundation
 import Logging
 import TestProcesses
 import Testing
 
-/// The PostgreSQL stores against a real server the test starts (initdb into a temporary directory) and stops.
-@Suite("PostgreSQL stores", .serialized)
+/// The database a store test runs on: one body, both backends.
+enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    /// Runs `body` with this backend's stores on a new, empty database (a temporary SQLite file, or a throwaway
+    /// PostgreSQL server), and removes it after.
+    func withStorage(logger: Logger, _ body: @Sendable (ChatStorage) async throws -> Void) async throws {
+        switch self {
+        case .sqlite:
+            let directory = TestServer.makeDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await body(try ChatDatabase(path: DataDirectory(directory).databasePath).storage)
+        case .postgres:
+            let cluster = try await PostgresCluster.start()
+            do {
+                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: logger, deadline: .seconds(30)) { try await body($0.storage) }
+            } catch {
+                await cluster.stop()
+                throw error
+            }
+            await cluster.stop()
+        }
+    }
+}
+
+/// The stores on both backends, and what only PostgreSQL has, against a real server the test starts (initdb into a
+/// temporary directory) and stops.
+@Suite("Stores on SQLite and PostgreSQL", .serialized)
 struct PostgresStoreTests {
     private static let logger: Logger = {
         var logger = Logger(label: "test.postgres")
@@ -27,15 +55,14 @@ struct PostgresStoreTests {
         await cluster.stop()
     }
 
-    private func message(_ sender: String, _ role: Role, _ id: String, to customer: String, _ text: String? = nil) -> OutgoingMessage {
+    private static func message(_ sender: String, _ role: Role, _ id: String, to customer: String, _ text: String? = nil) -> OutgoingMessage {
         OutgoingMessage(sender: sender, senderRole: role, clientId: id, text: text ?? id, target: .conversation(customer))
     }
 
-    @Test("messages, duplicates, history, summaries, read markers and tokens behave as on SQLite")
-    func sameBehaviourAsSQLite() async throws {
-        try await withCluster { cluster in
-            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
-                let storage = database.storage
+    @Test("messages, duplicates, history, summaries, read markers and tokens", arguments: StoreBackend.allCases)
+    func sameBehaviour(on backend: StoreBackend) async throws {
+        try await backend.withStorage(logger: Self.logger) { storage in
+            do {
                 let alice = try await storage.tokens.create(username: "alice", role: .customer)
                 _ = try await storage.tokens.create(username: "sam", role: .agent)
                 // One role per user.
@@ -51,10 +78,10 @@ struct PostgresStoreTests {
                 #expect(try await storage.tokens.authenticate(token: "nope") == .failure(.unknownToken))
 
                 let outcomes = try await storage.messages.commit([
-                    message("alice", .customer, "a1", to: "alice"),
-                    message("sam", .agent, "s1", to: "alice"),
-                    message("alice", .customer, "a1", to: "alice", "resent"),
-                    message("sam", .agent, "s2", to: "nobody"),
+                    Self.message("alice", .customer, "a1", to: "alice"),
+                    Self.message("sam", .agent, "s1", to: "alice"),
+                    Self.message("alice", .customer, "a1", to: "alice", "resent"),
+                    Self.message("sam", .agent, "s2", to: "nobody"),
                 ])
                 guard case .stored(let first, duplicate: false) = outcomes[0], case .stored(let second, duplicate: false) = outcomes[1],
                       case .stored(let again, duplicate: true) = outcomes[2] else {
@@ -107,8 +134,8 @@ struct PostgresStoreTests {
     func concurrentWritersOnTwoNodes() async throws {
         try await withCluster { cluster in
             let url = cluster.url()
-            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { first in
-                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { second in
+            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { first in
+                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { second in
                     for customer in ["alice", "bob"] { _ = try await first.storage.tokens.create(username: customer, role: .customer) }
                     let stores = [first.storage.messages, second.storage.messages]
                     // 4 writers (2 per node), 25 batches each, each batch writing to both conversations in opposite
@@ -170,7 +197,7 @@ struct PostgresStoreTests {
             Issue.record("connected to nothing")
         } catch {
             #expect(!"\(error)".contains("s3cret"))
-            #expect("\(error)".contains("migrating"), "\(error)")
+            #expect("\(error)".contains("connecting"), "\(error)")
         }
         #expect(ContinuousClock.now - started < .seconds(15))
 
@@ -187,5 +214,21 @@ struct PostgresStoreTests {
                 #expect("\(error)".contains("9999_future") && "\(error)".contains("newer"), "\(error)")
             }
         }
+    }
+
+    @Test("the password comes from the URL, else PGPASSWORD, else ?passwordFile=PATH; it never shows")
+    func passwords() throws {
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/pw"
+        try "from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let base = "postgres://chat@db.example:6543/chat"
+        #expect(try PostgresLocation(url: "postgres://chat:in%40url@db.example/chat", environment: ["PGPASSWORD": "env"]).password == "in@url")
+        #expect(try PostgresLocation(url: base, environment: ["PGPASSWORD": "env"]).password == "env")
+        let fromFile = try PostgresLocation(url: base + "?passwordFile=" + file, environment: ["PGPASSWORD": "env"])
+        #expect(fromFile.password == "from-file" && fromFile.port == 6543 && fromFile.host == "db.example")
+        #expect(fromFile.description == "postgres://chat@db.example:6543/chat")
+        #expect(throws: StoreError.self) { _ = try PostgresLocation(url: base + "?passwordFile=" + directory + "/missing", environment: [:]) }
+        #expect(try PostgresLocation(url: base, environment: [:]).password == nil)
     }
 }
