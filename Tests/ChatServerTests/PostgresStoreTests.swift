@@ -16,24 +16,13 @@ struct PostgresStoreTests {
         return logger
     }()
 
-    private func withCluster(_ body: (PostgresCluster) async throws -> Void) async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
-            try await body(cluster)
-        } catch {
-            await cluster.stop()
-            throw error
-        }
-        await cluster.stop()
-    }
-
     private func message(_ sender: String, _ role: Role, _ id: String, to customer: String, _ text: String? = nil) -> OutgoingMessage {
         OutgoingMessage(sender: sender, senderRole: role, clientId: id, text: text ?? id, target: .conversation(customer))
     }
 
     @Test("messages, duplicates, history, summaries, read markers and tokens behave as on SQLite")
     func sameBehaviourAsSQLite() async throws {
-        try await withCluster { cluster in
+        try await PostgresCluster.with { cluster in
             try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
                 let storage = database.storage
                 let alice = try await storage.tokens.create(username: "alice", role: .customer)
@@ -105,7 +94,7 @@ struct PostgresStoreTests {
     /// Two pools on one database are two nodes: writers that do not share any memory.
     @Test("writers on two nodes at once: every conversation's sequence numbers unique and gap-free")
     func concurrentWritersOnTwoNodes() async throws {
-        try await withCluster { cluster in
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { first in
                 try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { second in
@@ -174,7 +163,7 @@ struct PostgresStoreTests {
         }
         #expect(ContinuousClock.now - started < .seconds(15))
 
-        try await withCluster { cluster in
+        try await PostgresCluster.with { cluster in
             try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
                 _ = try await database.storage.messages.messageCount()
             }
