@@ -33,14 +33,16 @@ struct MediaOptions: ParsableArguments {
             ?? DataDirectory(data.dataDirectory).mediaPath)
     }
 
-    /// Opens the catalog and the storage; the media directory must exist (a typo should not look like an empty store).
-    func open() throws -> (catalog: any MediaCatalog, storage: LocalBlobStorage) {
+    /// Runs `body` with the catalog (of the database the server uses) and the storage; the media directory must
+    /// exist (a typo should not look like an empty store).
+    func withMedia<T: Sendable>(_ body: @Sendable (any MediaCatalog, LocalBlobStorage) async throws -> T) async throws -> T {
         let layout = self.layout
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: layout.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AdminFailure("no media directory at \(layout.directory): pass --data-dir or --media-dir")
         }
-        return (SQLiteMediaCatalog(database: try data.open()), LocalBlobStorage(layout: layout))
+        let storage = LocalBlobStorage(layout: layout)
+        return try await data.withStorage { try await body($0.catalog, storage) }
     }
 }
 
@@ -75,35 +77,36 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            let (catalog, storage) = try options.open()
-            let stats = try await maintenance { () async throws(MaintenanceError) in
-                try await MediaStatistics(catalog: catalog, storage: storage).compute(byUser: byUser)
-            }
-            if options.data.json { return try printReport(stats) }
-            let ratio = stats.bytesStored > 0 ? String(format: " (%.2fx)", Double(stats.bytesReferenced) / Double(stats.bytesStored)) : ""
-            print(table(header: ["", ""], rows: [
-                ["blobs", "\(stats.blobs)  \(formatBytes(stats.bytesStored))"],
-                ["files on disk", "\(stats.blobFiles)  \(formatBytes(stats.blobFileBytes))"],
-                ["thumbnails", "\(stats.thumbnails)  \(formatBytes(stats.thumbnailBytes))"],
-                ["attachments", "\(stats.attachments)  \(formatBytes(stats.bytesReferenced)) referenced\(ratio)"],
-                ["dedup savings", formatBytes(stats.dedupSavings)],
-                ["unreferenced", "\(stats.unreferencedBlobs)  \(formatBytes(stats.unreferencedBytes))"],
-                ["pruned", "\(stats.pruned)"],
-                ["quarantined", "\(stats.quarantined)"],
-                ["oldest", stats.oldest.map(formatTime) ?? "-"],
-                ["newest", stats.newest.map(formatTime) ?? "-"],
-            ]).split(separator: "\n").dropFirst().joined(separator: "\n"))
-            if !stats.byType.isEmpty {
-                print("")
-                print(table(header: ["TYPE", "BLOBS", "SIZE"],
-                            rows: stats.byType.map { [$0.type, "\($0.blobs)", formatBytes($0.bytes)] }, rightAligned: [1, 2]))
-            }
-            if let users = stats.byUser {
-                print("")
-                print(table(header: ["USER", "UPLOADS", "UPLOADED", "BLOBS", "PRESENT"],
-                            rows: users.map { [$0.user, "\($0.uploads)", formatBytes($0.bytesUploaded), "\($0.distinctBlobs)",
-                                               formatBytes($0.bytesPresent)] },
-                            rightAligned: [1, 2, 3, 4]))
+            try await options.withMedia { catalog, storage in
+                let stats = try await maintenance { () async throws(MaintenanceError) in
+                    try await MediaStatistics(catalog: catalog, storage: storage).compute(byUser: byUser)
+                }
+                if options.data.json { return try printReport(stats) }
+                let ratio = stats.bytesStored > 0 ? String(format: " (%.2fx)", Double(stats.bytesReferenced) / Double(stats.bytesStored)) : ""
+                print(table(header: ["", ""], rows: [
+                    ["blobs", "\(stats.blobs)  \(formatBytes(stats.bytesStored))"],
+                    ["files on disk", "\(stats.blobFiles)  \(formatBytes(stats.blobFileBytes))"],
+                    ["thumbnails", "\(stats.thumbnails)  \(formatBytes(stats.thumbnailBytes))"],
+                    ["attachments", "\(stats.attachments)  \(formatBytes(stats.bytesReferenced)) referenced\(ratio)"],
+                    ["dedup savings", formatBytes(stats.dedupSavings)],
+                    ["unreferenced", "\(stats.unreferencedBlobs)  \(formatBytes(stats.unreferencedBytes))"],
+                    ["pruned", "\(stats.pruned)"],
+                    ["quarantined", "\(stats.quarantined)"],
+                    ["oldest", stats.oldest.map(formatTime) ?? "-"],
+                    ["newest", stats.newest.map(formatTime) ?? "-"],
+                ]).split(separator: "\n").dropFirst().joined(separator: "\n"))
+                if !stats.byType.isEmpty {
+                    print("")
+                    print(table(header: ["TYPE", "BLOBS", "SIZE"],
+                                rows: stats.byType.map { [$0.type, "\($0.blobs)", formatBytes($0.bytes)] }, rightAligned: [1, 2]))
+                }
+                if let users = stats.byUser {
+                    print("")
+                    print(table(header: ["USER", "UPLOADS", "UPLOADED", "BLOBS", "PRESENT"],
+                                rows: users.map { [$0.user, "\($0.uploads)", formatBytes($0.bytesUploaded), "\($0.distinctBlobs)",
+                                                   formatBytes($0.bytesPresent)] },
+                                rightAligned: [1, 2, 3, 4]))
+                }
             }
         }
     }
@@ -125,36 +128,37 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            let (catalog, storage) = try options.open()
-            let layout = storage.layout
-            let verifier = MediaVerifier(catalog: catalog, storage: storage, grace: try grace.duration)
-            let bar = ProgressReporter("verifying")
-            let report = try await maintenance { () async throws(MaintenanceError) in
-                try await verifier.verify(repair: repair) { done, total in bar.update(done, total: total) }
-            }
-            bar.finish()
-            if options.data.json {
-                try printReport(report)
-            } else {
-                let rate = report.seconds > 0 ? Double(report.bytesHashed) / report.seconds : 0
-                print("checked \(report.checked) blobs, \(formatBytes(report.bytesHashed)) in "
-                      + String(format: "%.2f s (%@/s)", report.seconds, formatBytes(Int64(rate))))
-                let lists: [(String, [String])] = [
-                    ("corrupted", report.corrupted),
-                    ("wrong size", report.wrongSize.map { "\($0.hash) (expected \($0.expected) B, found \($0.actual) B)" }),
-                    ("missing file", report.missing), ("stray file", report.stray),
-                ]
-                for (label, items) in lists where !items.isEmpty {
-                    print("\(label): \(items.count)")
-                    for item in items { print("  \(item)") }
+            try await options.withMedia { catalog, storage in
+                let layout = storage.layout
+                let verifier = MediaVerifier(catalog: catalog, storage: storage, grace: try grace.duration)
+                let bar = ProgressReporter("verifying")
+                let report = try await maintenance { () async throws(MaintenanceError) in
+                    try await verifier.verify(repair: repair) { done, total in bar.update(done, total: total) }
                 }
-                if report.skippedRecent > 0 { print("skipped \(report.skippedRecent) files younger than the grace period") }
-                if repair, report.problems > 0 {
-                    print("repaired: quarantined \(report.quarantined.count) blobs, moved \(report.strayMoved) stray files to \(layout.quarantineDirectory)")
+                bar.finish()
+                if options.data.json {
+                    try printReport(report)
+                } else {
+                    let rate = report.seconds > 0 ? Double(report.bytesHashed) / report.seconds : 0
+                    print("checked \(report.checked) blobs, \(formatBytes(report.bytesHashed)) in "
+                          + String(format: "%.2f s (%@/s)", report.seconds, formatBytes(Int64(rate))))
+                    let lists: [(String, [String])] = [
+                        ("corrupted", report.corrupted),
+                        ("wrong size", report.wrongSize.map { "\($0.hash) (expected \($0.expected) B, found \($0.actual) B)" }),
+                        ("missing file", report.missing), ("stray file", report.stray),
+                    ]
+                    for (label, items) in lists where !items.isEmpty {
+                        print("\(label): \(items.count)")
+                        for item in items { print("  \(item)") }
+                    }
+                    if report.skippedRecent > 0 { print("skipped \(report.skippedRecent) files younger than the grace period") }
+                    if repair, report.problems > 0 {
+                        print("repaired: quarantined \(report.quarantined.count) blobs, moved \(report.strayMoved) stray files to \(layout.quarantineDirectory)")
+                    }
+                    if report.problems == 0 { print("no problems") }
                 }
-                if report.problems == 0 { print("no problems") }
+                if report.problems > 0 && !repair { throw ExitCode(2) }
             }
-            if report.problems > 0 && !repair { throw ExitCode(2) }
         }
     }
 
@@ -220,27 +224,28 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             let criteria = try criteria()
-            let (catalog, storage) = try options.open()
-            let bar = ProgressReporter("pruning")
-            let report = try await maintenance { () async throws(MaintenanceError) in
-                try await MediaPruner(catalog: catalog, storage: storage).prune(criteria, dryRun: dryRun) { done, total in
-                    bar.update(Int64(done), total: Int64(total))
+            try await options.withMedia { catalog, storage in
+                let bar = ProgressReporter("pruning")
+                let report = try await maintenance { () async throws(MaintenanceError) in
+                    try await MediaPruner(catalog: catalog, storage: storage).prune(criteria, dryRun: dryRun) { done, total in
+                        bar.update(Int64(done), total: Int64(total))
+                    }
                 }
-            }
-            bar.finish()
-            if options.data.json { return try printReport(report) }
-            if dryRun {
-                if !report.candidates.isEmpty {
-                    print(table(header: ["SHA256", "TYPE", "SIZE", "LAST REFERENCED", "ATTACHMENTS"],
-                                rows: report.candidates.map { [$0.hash, $0.type, formatBytes($0.size), formatTime($0.lastReferencedAt), "\($0.attachments)"] },
-                                rightAligned: [2, 4]))
+                bar.finish()
+                if options.data.json { return try printReport(report) }
+                if dryRun {
+                    if !report.candidates.isEmpty {
+                        print(table(header: ["SHA256", "TYPE", "SIZE", "LAST REFERENCED", "ATTACHMENTS"],
+                                    rows: report.candidates.map { [$0.hash, $0.type, formatBytes($0.size), formatTime($0.lastReferencedAt), "\($0.attachments)"] },
+                                    rightAligned: [2, 4]))
+                    }
+                    print("would remove \(report.candidates.count) blobs, freeing \(formatBytes(report.bytes)); "
+                          + "the store would hold \(formatBytes(report.totalAfter)) (dry run: nothing changed)")
+                } else {
+                    let spared = report.candidates.count - report.removed.count
+                    print("removed \(report.removed.count) blobs, freed \(formatBytes(report.bytes)); the store holds \(formatBytes(report.totalAfter))"
+                          + (spared > 0 ? "; \(spared) spared because they were referenced meanwhile" : ""))
                 }
-                print("would remove \(report.candidates.count) blobs, freeing \(formatBytes(report.bytes)); "
-                      + "the store would hold \(formatBytes(report.totalAfter)) (dry run: nothing changed)")
-            } else {
-                let spared = report.candidates.count - report.removed.count
-                print("removed \(report.removed.count) blobs, freed \(formatBytes(report.bytes)); the store holds \(formatBytes(report.totalAfter))"
-                      + (spared > 0 ? "; \(spared) spared because they were referenced meanwhile" : ""))
             }
         }
     }
@@ -261,23 +266,24 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             guard let window = parseDuration(resumeWindow) else { throw ValidationError("--resume-window: a duration such as 10m") }
-            let (catalog, storage) = try options.open()
-            let collector = MediaGarbageCollector(catalog: catalog, storage: storage, spool: UploadSpool(layout: storage.layout), resumeWindow: .seconds(window),
-                                                  grace: try grace.duration)
-            let report = try await maintenance { () async throws(MaintenanceError) in try await collector.collect(dryRun: dryRun) }
-            if options.data.json { return try printReport(report) }
-            let lists: [(String, [String])] = [
-                ("stale temporary files", report.staleTemporaries), ("orphan blob files", report.orphanBlobs),
-                ("orphan thumbnails", report.orphanThumbnails), ("restored from trash", report.trashRestored),
-                ("trash emptied", report.trashDeleted),
-            ]
-            for (label, items) in lists where !items.isEmpty {
-                print("\(label): \(items.count)")
-                for item in items { print("  \(item)") }
+            try await options.withMedia { catalog, storage in
+                let collector = MediaGarbageCollector(catalog: catalog, storage: storage, spool: UploadSpool(layout: storage.layout), resumeWindow: .seconds(window),
+                                                      grace: try grace.duration)
+                let report = try await maintenance { () async throws(MaintenanceError) in try await collector.collect(dryRun: dryRun) }
+                if options.data.json { return try printReport(report) }
+                let lists: [(String, [String])] = [
+                    ("stale temporary files", report.staleTemporaries), ("orphan blob files", report.orphanBlobs),
+                    ("orphan thumbnails", report.orphanThumbnails), ("restored from trash", report.trashRestored),
+                    ("trash emptied", report.trashDeleted),
+                ]
+                for (label, items) in lists where !items.isEmpty {
+                    print("\(label): \(items.count)")
+                    for item in items { print("  \(item)") }
+                }
+                print("\(dryRun ? "would free" : "freed") \(formatBytes(report.bytesFreed)); "
+                      + "\(report.staleUploadRecords) expired upload record\(report.staleUploadRecords == 1 ? "" : "s")"
+                      + (dryRun ? " (dry run: nothing changed)" : " removed"))
             }
-            print("\(dryRun ? "would free" : "freed") \(formatBytes(report.bytesFreed)); "
-                  + "\(report.staleUploadRecords) expired upload record\(report.staleUploadRecords == 1 ? "" : "s")"
-                  + (dryRun ? " (dry run: nothing changed)" : " removed"))
         }
     }
 }

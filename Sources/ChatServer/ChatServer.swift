@@ -69,7 +69,7 @@ public struct ChatServer: Sendable {
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
-        let catalog = backend.catalog
+        let catalog = storage.catalog
         let media: MediaStore
         do {
             media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,

@@ -6,7 +6,6 @@ import ServiceLifecycle
 /// The database the server runs on, the bus that fans out what it commits, and what must run beside them.
 struct StorageBackend {
     var storage: ChatStorage
-    var catalog: any MediaCatalog
     var bus: any DeliveryBus
     /// Run before the HTTP server and stopped after it: they serve the chat until its last message is stored.
     var services: [any Service]
@@ -21,8 +20,7 @@ struct StorageBackend {
             } catch {
                 throw .store(error)
             }
-            return StorageBackend(storage: database.storage, catalog: SQLiteMediaCatalog(database: database), bus: LocalDeliveryBus(),
-                                  services: [])
+            return StorageBackend(storage: database.storage, bus: LocalDeliveryBus(), services: [])
         }
         let database: PostgresDatabase
         do {
@@ -39,16 +37,7 @@ struct StorageBackend {
         }
         logger.info("using PostgreSQL", metadata: ["database": "\(database.location)", "node": "\(database.node)"])
         let bus = PostgresDeliveryBus(database: database, logger: logger)
-        // The media catalog stays in the data directory's SQLite file until it has a PostgreSQL implementation.
-        let media: ChatDatabase
-        do {
-            media = try ChatDatabase(path: configuration.databasePath, durability: configuration.durability)
-        } catch {
-            pool.task.cancel()
-            throw .store(error)
-        }
-        return StorageBackend(storage: database.storage, catalog: SQLiteMediaCatalog(database: media), bus: bus,
-                              services: [pool, BusRunner(bus: bus)])
+        return StorageBackend(storage: database.storage, bus: bus, services: [pool, BusRunner(bus: bus)])
     }
 }
 

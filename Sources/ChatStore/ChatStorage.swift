@@ -3,17 +3,19 @@ public struct ChatStorage: Sendable {
     public var messages: any MessageStore
     public var readMarkers: any ReadMarkerStore
     public var tokens: any TokenStore
+    public var catalog: any MediaCatalog
 
-    public init(messages: any MessageStore, readMarkers: any ReadMarkerStore, tokens: any TokenStore) {
+    public init(messages: any MessageStore, readMarkers: any ReadMarkerStore, tokens: any TokenStore, catalog: any MediaCatalog) {
         self.messages = messages
         self.readMarkers = readMarkers
         self.tokens = tokens
+        self.catalog = catalog
     }
 }
 
 extension ChatDatabase {
     /// This SQLite database's stores.
     public var storage: ChatStorage {
-        ChatStorage(messages: messages, readMarkers: readMarkers, tokens: tokens)
+        ChatStorage(messages: messages, readMarkers: readMarkers, tokens: tokens, catalog: SQLiteMediaCatalog(database: self))
     }
 }

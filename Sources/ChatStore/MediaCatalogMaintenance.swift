@@ -1,4 +1,3 @@
-import Foundation
 import GRDB
 
 /// The queries of `chat-admin media` (stats, verify, prune, gc).
@@ -25,7 +24,7 @@ extension SQLiteMediaCatalog {
         let (condition, arguments) = selection.condition
         return try await read { db in
             let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(size), 0) FROM blobs WHERE state = 'present'") ?? 0
-            var matching = try Row.fetchAll(db, sql: """
+            let matching = try Row.fetchAll(db, sql: """
                 SELECT b.hash, b.mime_type, b.size, b.last_referenced_at,
                        (SELECT count(*) FROM attachments a WHERE a.blob_hash = b.hash) AS refs
                 FROM blobs b WHERE \(condition) ORDER BY b.last_referenced_at, b.hash
@@ -33,16 +32,7 @@ extension SQLiteMediaCatalog {
                     PruneCandidate(hash: $0["hash"], type: $0["mime_type"], size: $0["size"],
                                    lastReferencedAt: $0["last_referenced_at"], attachments: $0["refs"])
                 }
-            if let maxTotal {
-                var excess = total - maxTotal
-                var needed: [PruneCandidate] = []
-                for candidate in matching where excess > 0 {
-                    needed.append(candidate)
-                    excess -= candidate.size
-                }
-                matching = needed
-            }
-            return (matching, total)
+            return (PruneCandidate.needed(matching, presentBytes: total, maxTotal: maxTotal), total)
         }
     }
 
@@ -108,16 +98,15 @@ extension BlobSelection {
             sql += " AND b.size > ?"
             arguments += [largerThan]
         }
-        if let type {
-            if type.hasSuffix("/*") {
-                sql += " AND b.mime_type LIKE ? ESCAPE '\\'"
-                let family = String(type.dropLast()).replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-                arguments += [family + "%"]
-            } else {
-                sql += " AND b.mime_type = ?"
-                arguments += [type]
-            }
+        switch typeMatch {
+        case .exact(let type):
+            sql += " AND b.mime_type = ?"
+            arguments += [type]
+        case .like(let pattern):
+            sql += " AND b.mime_type LIKE ? ESCAPE '\\'"
+            arguments += [pattern]
+        case nil:
+            break
         }
         return (sql, arguments)
     }

@@ -28,13 +28,10 @@ extension SQLiteMediaCatalog {
                 SELECT mime_type, count(*) AS n, sum(size) AS bytes FROM blobs WHERE state = 'present'
                 GROUP BY mime_type ORDER BY bytes DESC, mime_type
                 """).map { MediaStats.TypeTotal(type: $0["mime_type"], blobs: $0["n"], bytes: $0["bytes"]) }
-            let referencedBytes: Int64 = references?["bytes"] ?? 0
             return MediaStats(
                 blobs: present?["n"] ?? 0, bytesStored: present?["bytes"] ?? 0,
                 pruned: count(.pruned), quarantined: count(.quarantined),
-                blobFiles: 0, blobFileBytes: 0, thumbnails: 0, thumbnailBytes: 0,
-                attachments: references?["n"] ?? 0, bytesReferenced: referencedBytes,
-                dedupSavings: referencedBytes - referencedStored,
+                attachments: references?["n"] ?? 0, bytesReferenced: references?["bytes"] ?? 0, referencedStored: referencedStored,
                 unreferencedBlobs: unreferenced?["n"] ?? 0, unreferencedBytes: unreferenced?["bytes"] ?? 0,
                 oldest: present?["oldest"], newest: present?["newest"], byType: byType,
                 byUser: byUser ? try Self.userTotals(in: db) : nil)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which present blobs a prune may remove (all conditions hold): the SQL of `media prune`'s criteria, evaluated when
 /// choosing candidates and again inside the removing transaction.
 public struct BlobSelection: Sendable, Equatable {
@@ -15,6 +17,22 @@ public struct BlobSelection: Sendable, Equatable {
         self.unreferenced = unreferenced
         self.largerThan = largerThan
         self.type = type
+    }
+
+    /// How `type` is matched in SQL.
+    public enum TypeMatch: Sendable, Equatable {
+        case exact(String)
+        /// A `LIKE` pattern with `\` as its escape character.
+        case like(String)
+    }
+
+    /// `type` as SQL matches it: a family ("image/*") becomes a prefix pattern with its own `%`, `_` and `\` escaped.
+    public var typeMatch: TypeMatch? {
+        guard let type else { return nil }
+        guard type.hasSuffix("/*") else { return .exact(type) }
+        let family = String(type.dropLast()).replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        return .like(family + "%")
     }
 }
 
@@ -41,12 +59,30 @@ public struct PruneCandidate: Sendable, Codable, Equatable {
         self.lastReferencedAt = lastReferencedAt
         self.attachments = attachments
     }
+
+    /// The first of `candidates` (least recently referenced first) whose removal brings `presentBytes` under
+    /// `maxTotal`; all of them when there is no maximum.
+    public static func needed(_ candidates: [PruneCandidate], presentBytes: Int64, maxTotal: Int64?) -> [PruneCandidate] {
+        guard let maxTotal else { return candidates }
+        var excess = presentBytes - maxTotal
+        var needed: [PruneCandidate] = []
+        for candidate in candidates where excess > 0 {
+            needed.append(candidate)
+            excess -= candidate.size
+        }
+        return needed
+    }
 }
 
 /// Every blob row and every upload still receiving, from one read (`media gc`).
 public struct MediaInventory: Sendable {
     public var blobs: [BlobRecord]
     public var receivingUploads: [UploadRecord]
+
+    public init(blobs: [BlobRecord], receivingUploads: [UploadRecord]) {
+        self.blobs = blobs
+        self.receivingUploads = receivingUploads
+    }
 }
 
 /// What the media store holds: `chat-admin media stats`. The catalog fills in the figures of rows; the files' come
@@ -56,6 +92,12 @@ public struct MediaStats: Sendable, Codable, Equatable {
         public var type: String
         public var blobs: Int
         public var bytes: Int64
+
+        public init(type: String, blobs: Int, bytes: Int64) {
+            self.type = type
+            self.blobs = blobs
+            self.bytes = bytes
+        }
     }
 
     public struct UserTotal: Sendable, Codable, Equatable {
@@ -68,6 +110,14 @@ public struct MediaStats: Sendable, Codable, Equatable {
         public var distinctBlobs: Int
         /// Bytes of those distinct blobs still present.
         public var bytesPresent: Int64
+
+        public init(user: String, uploads: Int, bytesUploaded: Int64, distinctBlobs: Int, bytesPresent: Int64) {
+            self.user = user
+            self.uploads = uploads
+            self.bytesUploaded = bytesUploaded
+            self.distinctBlobs = distinctBlobs
+            self.bytesPresent = bytesPresent
+        }
     }
 
     /// Blobs whose bytes are in the store, and their bytes according to the database.
@@ -96,6 +146,30 @@ public struct MediaStats: Sendable, Codable, Equatable {
     public var byType: [TypeTotal]
     /// Filled when asked for (`--by-user`).
     public var byUser: [UserTotal]?
+
+    /// The figures of rows, as a catalog has them; the files' start at zero. `dedupSavings` is `bytesReferenced`
+    /// minus the bytes of the distinct present blobs that are referenced (`referencedStored`).
+    public init(blobs: Int, bytesStored: Int64, pruned: Int, quarantined: Int, attachments: Int, bytesReferenced: Int64,
+                referencedStored: Int64, unreferencedBlobs: Int, unreferencedBytes: Int64, oldest: Int64?, newest: Int64?,
+                byType: [TypeTotal], byUser: [UserTotal]?) {
+        self.blobs = blobs
+        self.bytesStored = bytesStored
+        self.pruned = pruned
+        self.quarantined = quarantined
+        blobFiles = 0
+        blobFileBytes = 0
+        thumbnails = 0
+        thumbnailBytes = 0
+        self.attachments = attachments
+        self.bytesReferenced = bytesReferenced
+        dedupSavings = bytesReferenced - referencedStored
+        self.unreferencedBlobs = unreferencedBlobs
+        self.unreferencedBytes = unreferencedBytes
+        self.oldest = oldest
+        self.newest = newest
+        self.byType = byType
+        self.byUser = byUser
+    }
 }
 
 /// Why `removeBlobs` removed nothing: the database refused, or the caller's set-aside failed (its error kept).

@@ -71,8 +71,9 @@ extension UploadRecord {
     }
 }
 
-/// Reading attachments and thumbnails from rows: shared by the media catalog and the message store.
-enum MediaCatalogRows {
+/// Reading attachments and thumbnails from rows: shared by the media catalog and the message store. The thumbnails
+/// column (JSON text) is public so that other databases' catalogs store it the same way.
+public enum MediaCatalogRows {
     /// Attachments of the given messages, in position order.
     static func attachments(of messageIds: [Int64], in db: Database) throws -> [Int64: [Attachment]] {
         guard !messageIds.isEmpty else { return [:] }
@@ -100,11 +101,11 @@ enum MediaCatalogRows {
         }
     }
 
-    static func encodeThumbnails(_ thumbnails: [ThumbnailInfo]) -> String {
+    public static func encodeThumbnails(_ thumbnails: [ThumbnailInfo]) -> String {
         (try? JSONEncoder().encode(thumbnails)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
     }
 
-    static func decodeThumbnails(_ json: String) -> [ThumbnailInfo] {
+    public static func decodeThumbnails(_ json: String) -> [ThumbnailInfo] {
         (try? JSONDecoder().decode([ThumbnailInfo].self, from: Data(json.utf8))) ?? []
     }
 }

@@ -48,21 +48,42 @@ extension ChatMessage {
     }
 }
 
+extension BlobRecord {
+    /// The `blobs` columns a record is read from, on the alias `b`.
+    static let postgresColumns = "b.hash, b.size, b.mime_type, b.width, b.height, b.thumbnails, b.state"
+
+    /// From a row with `postgresColumns`, as SQLite's catalog reads them (thumbnails as JSON text).
+    init(postgres row: PostgresRandomAccessRow) throws {
+        self.init(hash: try row.get("hash"), size: try row.int("size"), mimeType: try row.get("mime_type"),
+                  width: try row.get("width", Int32?.self).map(Int.init), height: try row.get("height", Int32?.self).map(Int.init),
+                  thumbnails: MediaCatalogRows.decodeThumbnails(try row.get("thumbnails")),
+                  state: BlobState(rawValue: try row.get("state")) ?? .present)
+    }
+}
+
+extension UploadRecord {
+    /// The `uploads` columns a record is read from.
+    static let postgresColumns = "id, username, name, declared_size, declared_sha256, created_at, updated_at"
+
+    init(postgres row: PostgresRandomAccessRow) throws {
+        self.init(id: try row.get("id"), username: try row.get("username"), name: try row.get("name"),
+                  declaredSize: try row.get("declared_size", Int64?.self).map(Int.init), declaredSHA256: try row.get("declared_sha256"),
+                  createdAt: try row.get("created_at"))
+        updatedAt = try row.get("updated_at")
+    }
+}
+
 enum PostgresAttachments {
     /// Attachments of the given messages, in position order.
     static func of(_ messageIds: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: [Attachment]] {
         guard !messageIds.isEmpty else { return [:] }
         var result: [Int64: [Attachment]] = [:]
         for row in try await connection.rows("""
-            SELECT a.message_id, a.name AS attachment_name, a.name_mismatch, b.hash, b.size, b.mime_type, b.width, b.height,
-                   b.thumbnails, b.state
+            SELECT a.message_id, a.name AS attachment_name, a.name_mismatch, \(unescaped: BlobRecord.postgresColumns)
             FROM attachments a JOIN blobs b ON b.hash = a.blob_hash
             WHERE a.message_id = ANY(\(messageIds)) ORDER BY a.message_id, a.position
             """, logger: logger) {
-            let thumbnails = (try? JSONDecoder().decode([ThumbnailInfo].self, from: Data(try row.get("thumbnails", String.self).utf8))) ?? []
-            let blob = BlobRecord(hash: try row.get("hash"), size: try row.int("size"), mimeType: try row.get("mime_type"),
-                                  width: try row.get("width", Int32?.self).map(Int.init), height: try row.get("height", Int32?.self).map(Int.init),
-                                  thumbnails: thumbnails, state: BlobState(rawValue: try row.get("state")) ?? .present)
+            let blob = try BlobRecord(postgres: row)
             result[try row.get("message_id"), default: []].append(
                 blob.attachment(name: try row.get("attachment_name"), nameMismatch: try row.get("name_mismatch")))
         }

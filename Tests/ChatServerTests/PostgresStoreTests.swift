@@ -22,14 +22,9 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try await body(try ChatDatabase(path: DataDirectory(directory).databasePath).storage)
         case .postgres:
-            let cluster = try await PostgresCluster.start()
-            do {
+            try await PostgresCluster.with { cluster in
                 try await PostgresDatabase.withDatabase(url: cluster.url(), logger: logger, deadline: .seconds(30)) { try await body($0.storage) }
-            } catch {
-                await cluster.stop()
-                throw error
             }
-            await cluster.stop()
         }
     }
 }
@@ -43,17 +38,6 @@ struct PostgresStoreTests {
         logger.logLevel = .error  // postgres-nio logs each failed connection attempt
         return logger
     }()
-
-    private func withCluster(_ body: (PostgresCluster) async throws -> Void) async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
-            try await body(cluster)
-        } catch {
-            await cluster.stop()
-            throw error
-        }
-        await cluster.stop()
-    }
 
     private static func message(_ sender: String, _ role: Role, _ id: String, to customer: String, _ text: String? = nil) -> OutgoingMessage {
         OutgoingMessage(sender: sender, senderRole: role, clientId: id, text: text ?? id, target: .conversation(customer))
@@ -132,7 +116,7 @@ struct PostgresStoreTests {
     /// Two pools on one database are two nodes: writers that do not share any memory.
     @Test("writers on two nodes at once: every conversation's sequence numbers unique and gap-free")
     func concurrentWritersOnTwoNodes() async throws {
-        try await withCluster { cluster in
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { first in
                 try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { second in
@@ -201,7 +185,7 @@ struct PostgresStoreTests {
         }
         #expect(ContinuousClock.now - started < .seconds(15))
 
-        try await withCluster { cluster in
+        try await PostgresCluster.with { cluster in
             try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
                 _ = try await database.storage.messages.messageCount()
             }

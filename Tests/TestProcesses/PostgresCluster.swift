@@ -61,6 +61,19 @@ public final class PostgresCluster: Sendable {
         return cluster
     }
 
+    /// Starts a cluster, runs `body` with it, and stops it whether `body` returns or throws.
+    public static func with<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
+        let cluster = try await start()
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+    }
+
     /// Starts the server (again, after `stopServer`) on the same port and data, and waits until it accepts
     /// connections.
     public func startServer() async throws {
