@@ -22,14 +22,14 @@ public final class LoopbackSocket: Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect() to port \(port) failed: errno \(errno)")
-        }
+        // No close here: once every property is set, a throwing init still runs deinit, which closes the socket.
+        // Closing it here too closed the number twice, and the second close could hit a socket another thread
+        // (a NIO event loop) had opened meanwhile.
+        guard connected == 0 else { throw TestFailure("connect() to port \(port) failed: errno \(errno)") }
         setReceiveTimeout(seconds: 10)
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public func setReceiveTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
