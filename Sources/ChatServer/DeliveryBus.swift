@@ -1,5 +1,6 @@
 import ChatProtocol
 import ChatStore
+import Synchronization
 
 /// A stored message ready for fan-out: the message, its frame encoded once for every recipient, and the local
 /// connection that sent it (that one got an ack instead), if any.
@@ -46,16 +47,17 @@ protocol DeliveryBus: Sendable {
     func subscribe(_ subscriber: any DeliverySubscriber) async
 }
 
-/// The bus of a single process: events go straight to the subscribers.
-actor LocalDeliveryBus: DeliveryBus {
-    nonisolated let node = "local"
-    private var subscribers: [any DeliverySubscriber] = []
+/// The bus of a single process: events go straight to the subscribers, with no hop of their own (an actor here
+/// would put one between every commit and its fan-out). The subscriber list is set at start-up and only read after.
+final class LocalDeliveryBus: DeliveryBus {
+    let node = "local"
+    private let subscribers = Mutex<[any DeliverySubscriber]>([])
 
     func publish(_ event: DeliveryEvent) async {
-        for subscriber in subscribers { await subscriber.deliver(event) }
+        for subscriber in subscribers.withLock({ $0 }) { await subscriber.deliver(event) }
     }
 
-    func subscribe(_ subscriber: any DeliverySubscriber) {
-        subscribers.append(subscriber)
+    func subscribe(_ subscriber: any DeliverySubscriber) async {
+        subscribers.withLock { $0.append(subscriber) }
     }
 }

@@ -19,11 +19,18 @@ public struct SQLiteMessageStore: MessageStore {
         let database = self.database
         do {
             return try await database.pool.write { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
-                var cached = database.conversationCache.withLock { $0 }
+                let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
+                // Taken out of the lock, not copied (the dictionary stays uniquely referenced and is changed in
+                // place), and put back after the batch: if the batch fails, the cache stays empty.
+                var cached = database.conversationCache.withLock { cache in
+                    defer { cache = ConversationCache() }
+                    return cache
+                }
                 if cached.dataVersion != version { cached = ConversationCache(dataVersion: version) }
-                let known = cached.conversations
-                var states = known
+                var states = cached.conversations
+                cached.conversations = [:]
+                /// The counters of each conversation the batch writes to, as they were before it.
+                var before: [String: ConversationState] = [:]
                 var outcomes: [CommitOutcome] = []
                 outcomes.reserveCapacity(batch.count)
                 for message in batch {
@@ -33,6 +40,7 @@ public struct SQLiteMessageStore: MessageStore {
                             outcomes.append(.rejected(.unknownConversation, "no customer named \(customer)"))
                             continue
                         }
+                        if before[customer] == nil { before[customer] = conversation.state }
                         // Insert first and look for the earlier copy only when the insert meets it: resends are rare,
                         // and a lookup before every insert was a query per message.
                         if let stored = try Self.insert(message, customer: customer, states: &states, broadcast: false, now: now, in: db) {
@@ -50,7 +58,8 @@ public struct SQLiteMessageStore: MessageStore {
                         }
                         var stored: [ChatMessage] = []
                         for customer in try Self.allCustomers(in: db) {
-                            guard try Self.conversation(customer, in: db, states: &states, create: true) != nil else { continue }
+                            guard let conversation = try Self.conversation(customer, in: db, states: &states, create: true) else { continue }
+                            if before[customer] == nil { before[customer] = conversation.state }
                             if let message = try Self.insert(message, customer: customer, states: &states, broadcast: true, now: now, in: db) {
                                 stored.append(message)
                             }
@@ -58,12 +67,14 @@ public struct SQLiteMessageStore: MessageStore {
                         outcomes.append(.stored(stored, duplicate: false))
                     }
                 }
-                for (name, conversation) in states where known[name] != conversation {
+                for (name, previous) in before {
+                    guard let conversation = states[name], conversation.state != previous else { continue }
                     try db.cachedStatement(sql: "UPDATE conversations SET last_seq = ?, customer_messages = ? WHERE id = ?")
                         .execute(arguments: [conversation.state.lastSeq, conversation.state.customerMessages, conversation.id])
                 }
-                // Kept before the commit; a commit that fails empties the cache below.
-                database.conversationCache.withLock { $0 = ConversationCache(dataVersion: version, conversations: states) }
+                // Put back before the commit; a commit that fails empties the cache below.
+                cached.conversations = states
+                database.conversationCache.withLock { $0 = cached }
                 return outcomes
             }
         } catch {
