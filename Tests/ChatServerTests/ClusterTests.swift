@@ -37,8 +37,7 @@ struct ClusterTests {
 
     @Test("a customer on one node and an agent on another: messages, resends, presence, rosters, typing, receipts and revocation")
     func twoNodes() async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let a = try await node(url)
             let b = try await node(url)
@@ -99,19 +98,14 @@ struct ClusterTests {
             }
             await a.stop()
             await b.stop()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test("a node killed with SIGKILL: its users go offline on the others, no acknowledged message is lost, clients resume elsewhere")
     func nodeKilled() async throws {
-        let cluster = try await PostgresCluster.start()
         let directory = TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
             let binary = try builtExecutable("chat-server")
@@ -140,17 +134,12 @@ struct ClusterTests {
             while replayed.count < 20 { replayed.append(try await resumed.message().seq) }
             #expect(replayed == Array(1...20))
             await survivor.stop()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test("PostgreSQL stops: sends get store_failed promptly, the server keeps running, and works again when it is back")
     func databaseRestarts() async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer)])
             let server = try await node(url, timeout: ServerConfiguration().databaseTimeout)
@@ -184,17 +173,12 @@ struct ClusterTests {
             }
             #expect(stored?.seq == 2 && stored?.duplicate != true)
             await server.stop()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test("chat-admin --database: tokens created, listed, exported and revoked on PostgreSQL; a bad URL is one line")
     func adminOnPostgres() async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let admin = try builtExecutable("chat-admin")
             let directory = TestServer.makeDirectory()
@@ -224,17 +208,12 @@ struct ClusterTests {
                                         timeout: .seconds(60))
             #expect(bad.status == 1)
             #expect(bad.stderr.split(separator: "\n").count == 1 && !bad.stderr.contains("hunter2"), "\(bad.stderr)")
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test("chat-admin migrate copies a SQLite data directory into PostgreSQL; twice changes nothing; the copy serves the same chat")
     func migrateFromSQLite() async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let embedded = try await TestServer.start()
             let alice = try await embedded.join("alice", role: .customer)
@@ -289,17 +268,12 @@ struct ClusterTests {
             let newToken = try await tokens(url, [("carol", .customer)])
             #expect(newToken["carol"] != nil)
             await node.stop()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test("a node whose listening connection is cut catches up: the messages committed meanwhile arrive, once, in order")
     func listenerCut() async throws {
-        let cluster = try await PostgresCluster.start()
-        do {
+        try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
             let a = try await node(url)
@@ -321,10 +295,6 @@ struct ClusterTests {
             #expect(!extra.contains { if case .message = $0 { true } else { false } }, "a message was delivered twice")
             await a.stop()
             await b.stop()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 }
