@@ -175,8 +175,9 @@ let package = Package(
         .executableTarget(
             name: "ChatBench",
             dependencies: [
-                "ChatProtocol", "ChatStore", "ChatTerminalUI", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
+                "ChatProtocol", "ChatStore", "ChatStorePostgres", "ChatTerminalUI", "ImageBuffer", "TerminalGraphics", "Thumbnailer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ChatProtocol
 import ChatStore
+import ChatStorePostgres
 import Foundation
+import Logging
 import NIOCore
 
 /// `chat-bench`: load generator over real WebSockets against a `chat-server` (or the Python peer) that it starts on
@@ -40,6 +42,9 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Server durability (full or normal).")
     var durability = "full"
 
+    @Option(help: "Run chat-server on this PostgreSQL database (postgres://USER@HOST:PORT/DB) instead of SQLite; tokens are made there.")
+    var database: String?
+
     @Option(help: "Bytes of text per message (at least 24).")
     var messageBytes = 64
 
@@ -63,27 +68,40 @@ struct ChatBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
-        let tokens: TokenIssuer
-        let child: ServerProcess
         switch peer {
         case nil:
             let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
                 .appendingPathComponent("chat-server").path
-            tokens = .chatServer(SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal)))
-            child = try ServerProcess(executable: binary, arguments: [
-                "--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
-                "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"])
+            let arguments = ["--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
+                             "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"]
+            guard let database else {
+                let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal))
+                return try await measure(tokens: .chatServer(tokens), child: try ServerProcess(executable: binary, arguments: arguments))
+            }
+            var logger = Logger(label: "chat-bench")
+            logger.logLevel = .error
+            let command = self
+            try await PostgresDatabase.withDatabase(url: database, logger: logger) { store in
+                try await command.measure(tokens: .chatServer(store.storage.tokens),
+                                          child: try ServerProcess(executable: binary, arguments: arguments + ["--database", database]))
+            }
         case "python":
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .appendingPathComponent("../../Benchmarks/peer/server.py").standardized.path
             let database = directory + "/peer.sqlite"
-            tokens = .peer(try PeerTokens(path: database))
-            child = try ServerProcess(executable: "/usr/bin/env", arguments: ["python3", script, "--port", "0", "--db", database])
+            let tokens = TokenIssuer.peer(try PeerTokens(path: database))
+            try await measure(tokens: tokens, child: try ServerProcess(executable: "/usr/bin/env",
+                                                                       arguments: ["python3", script, "--port", "0", "--db", database]))
         default:
             throw ValidationError("--peer: only 'python' is known")
         }
+    }
+
+    /// Runs the load (or idle) measurement against the started server, and stops it.
+    private func measure(tokens: TokenIssuer, child: ServerProcess) async throws {
         defer { child.stop() }
-        print("\(peer ?? "chat-server") pid \(child.pid) on ws://127.0.0.1:\(child.port)/ws\(peer == nil ? ", durability \(durability)" : "")")
+        let backend = peer == nil ? ", durability \(durability)\(database == nil ? "" : ", PostgreSQL")" : ""
+        print("\(peer ?? "chat-server") pid \(child.pid) on ws://127.0.0.1:\(child.port)/ws\(backend)")
 
         let loops = try await LoadLoops(threads: threads)
         do {
