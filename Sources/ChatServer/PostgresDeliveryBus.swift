@@ -27,6 +27,10 @@ actor PostgresDeliveryBus: DeliveryBus {
     private var local: [Int64: Delivery] = [:]
     /// Nodes already reported gone.
     private var gone: Set<String> = []
+    /// A catch-up is running: another request only asks it to look again. Two at once (a notification and the
+    /// heartbeat's) could both deliver the same batch while each waited for its rows.
+    private var catchingUp = false
+    private var catchUpAgain = false
 
     init(database: PostgresDatabase, logger: Logger, expiry: Duration = .seconds(5)) {
         node = database.node
@@ -123,8 +127,21 @@ actor PostgresDeliveryBus: DeliveryBus {
         }
     }
 
-    /// Delivers every batch after the last one delivered, in order.
+    /// Delivers every batch after the last one delivered, in order, once.
     private func catchUp() async {
+        guard !catchingUp else {
+            catchUpAgain = true
+            return
+        }
+        catchingUp = true
+        repeat {
+            catchUpAgain = false
+            await deliverNewBatches()
+        } while catchUpAgain
+        catchingUp = false
+    }
+
+    private func deliverNewBatches() async {
         while true {
             let batches: [PostgresFanOut.Batch]
             do {

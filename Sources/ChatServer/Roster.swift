@@ -42,10 +42,6 @@ struct Roster {
         customers.contains(name)
     }
 
-    func lastSeq(of customer: String) -> Int {
-        conversations[customer]?.lastSeq ?? 0
-    }
-
     /// Distinct agents online anywhere.
     var agentsOnline: Int {
         online.values.count { $0.role == .agent }

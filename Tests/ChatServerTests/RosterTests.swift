@@ -45,7 +45,7 @@ struct RosterTests {
         #expect(roster.entries(for: "sam").map(\.customer) == ["bob", "carol"])
         #expect(roster.entry(for: "bob", agent: "sam").unread == 1)
         #expect(roster.entry(for: "bob", agent: "kim").unread == 4)
-        #expect(roster.lastSeq(of: "bob") == 7 && roster.lastSeq(of: "carol") == 0)
+        #expect(roster.entry(for: "bob", agent: "sam").lastSeq == 7 && roster.entry(for: "carol", agent: "sam").lastSeq == 0)
         #expect(roster.isCustomer("carol") && !roster.isCustomer("sam"))
     }
 
