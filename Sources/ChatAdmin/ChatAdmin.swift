@@ -24,6 +24,8 @@ struct DataOptions: ParsableArguments {
     @Option(help: "A PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB, password also from PGPASSWORD or ?passwordFile=PATH) instead of chat.sqlite in --data-dir (CHAT_DATABASE).")
     var database: String? = ProcessInfo.processInfo.environment["CHAT_DATABASE"]
 
+    @OptionGroup var deadline: DatabaseDeadline
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -34,7 +36,7 @@ struct DataOptions: ParsableArguments {
             guard let url = database else { return try await body(try open().storage) }
             var logger = Logger(label: "chat-admin")
             logger.logLevel = .error
-            return try await PostgresDatabase.withDatabase(url: url, logger: logger) { try await body($0.storage) }
+            return try await PostgresDatabase.withDatabase(url: url, logger: logger, deadline: deadline.duration) { try await body($0.storage) }
         } catch let error as StoreError {
             throw AdminFailure(error.description)
         }
@@ -50,6 +52,18 @@ struct DataOptions: ParsableArguments {
             throw AdminFailure("\(error)")
         }
     }
+}
+
+/// How long one PostgreSQL operation may take, as `chat-server --database-timeout`.
+struct DatabaseDeadline: ParsableArguments {
+    @Option(name: .customLong("database-timeout"), help: "Seconds one PostgreSQL operation may take before the command fails (CHAT_DATABASE_TIMEOUT).")
+    var seconds: Int = ProcessInfo.processInfo.environment["CHAT_DATABASE_TIMEOUT"].flatMap(Int.init) ?? 5
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--database-timeout must be at least 1 second") }
+    }
+
+    var duration: Duration { .seconds(seconds) }
 }
 
 /// A failure shown as one line on stderr, exit code 1.

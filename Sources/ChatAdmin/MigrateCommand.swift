@@ -21,6 +21,8 @@ extension ChatAdmin {
         @Option(help: "The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password also from PGPASSWORD or ?passwordFile=PATH).")
         var to: String
 
+        @OptionGroup var deadline: DatabaseDeadline
+
         @Flag(help: "Print JSON instead of a table.")
         var json = false
 
@@ -32,7 +34,7 @@ extension ChatAdmin {
             do { source = try ChatDatabase(path: from) } catch { throw AdminFailure(error.description) }
             let counts: [(table: String, sqlite: Int, copied: Int, postgres: Int)]
             do {
-                counts = try await PostgresDatabase.withDatabase(url: to, logger: logger) { target in
+                counts = try await PostgresDatabase.withDatabase(url: to, logger: logger, deadline: deadline.duration) { target in
                     let copier = PostgresImport(database: target)
                     var counts: [(String, Int, Int, Int)] = []
                     for table in ExportedTable.all {

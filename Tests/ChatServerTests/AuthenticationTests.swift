@@ -67,7 +67,7 @@ struct AuthenticationTests {
                                reasonContains: String) async throws {
         let connection = ChatConnection(url: server.url, bearer: bearer)
         try connection.send(.hello(hello))
-        let info = await connection.closed()
+        let info = await connection.closed(timeout: frameWait)
         #expect(info?.code == code, "close code")
         #expect(info?.reason?.contains(reasonContains) == true, "reason was \(info?.reason ?? "nil")")
     }
@@ -97,12 +97,12 @@ struct AuthenticationTests {
         let token = try await server.makeToken("alice", role: .customer)
         let connection = ChatConnection(url: server.url, bearer: token)
         try connection.send(.send(Send(clientId: "x", text: "hi")))
-        let info = await connection.closed()
+        let info = await connection.closed(timeout: frameWait)
         #expect(info?.code == CloseCode.helloExpected)
 
         let future = ChatConnection(url: server.url, bearer: token)
         try future.send(.hello(Hello(protocolVersions: [99])))
-        #expect(await future.closed()?.code == CloseCode.unsupportedProtocol)
+        #expect(await future.closed(timeout: frameWait)?.code == CloseCode.unsupportedProtocol)
         await server.stop()
     }
 
@@ -138,7 +138,7 @@ struct AuthenticationTests {
             let started = ContinuousClock.now
             let connection = ChatConnection(url: server.url)
             try connection.send(.hello(Hello(token: "wrong")))
-            #expect(await connection.closed()?.code == CloseCode.authenticationFailed)
+            #expect(await connection.closed(timeout: frameWait)?.code == CloseCode.authenticationFailed)
             durations.append(ContinuousClock.now - started)
         }
         // The first three are answered at once; from the fourth on each waits (250 ms, 500 ms, 1 s...). A lower

@@ -58,7 +58,7 @@ struct BadInputTests {
         #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 1)
 
         customer.connection.sendText(String(repeating: "z", count: 70_000))
-        #expect(await customer.connection.closed()?.code == CloseCode.messageTooBig)
+        #expect(await customer.connection.closed(timeout: frameWait)?.code == CloseCode.messageTooBig)
         await server.stop()
     }
 
@@ -135,7 +135,7 @@ struct BadInputTests {
         #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 5)
 
         for index in 0..<60 { customer.connection.sendText("garbage \(index)") }
-        #expect(await customer.connection.closed()?.code == CloseCode.flood)
+        #expect(await customer.connection.closed(timeout: frameWait)?.code == CloseCode.flood)
         await server.stop()
     }
 }

@@ -20,7 +20,7 @@ struct ClusterTests {
 
     /// A node on `url`. Operations may take long on a loaded test machine; only the restart test needs the
     /// shipped deadline.
-    private func node(_ url: String, timeout: Duration = .seconds(30)) async throws -> TestServer {
+    private func node(_ url: String, timeout: Duration = databaseWait) async throws -> TestServer {
         try await TestServer.start {
             $0.database = url
             $0.databaseTimeout = timeout
@@ -28,7 +28,7 @@ struct ClusterTests {
     }
 
     private func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
-        try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { database in
+        try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { database in
             var tokens: [String: String] = [:]
             for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }
             return tokens
@@ -91,7 +91,7 @@ struct ClusterTests {
 
             // A revoked token's sessions are cut on every node (each node watches the tokens table; see
             // AuthenticationTests for the bound on the delay).
-            _ = try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { try await $0.storage.tokens.revoke(username: "alice") }
+            _ = try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { try await $0.storage.tokens.revoke(username: "alice") }
             for client in [alice, aliceOnB, backlog] {
                 let info = await client.connection.closed(timeout: frameWait)
                 #expect(info?.code == CloseCode.sessionRevoked)
@@ -109,7 +109,7 @@ struct ClusterTests {
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
             let binary = try builtExecutable("chat-server")
-            let doomed = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url]) }
+            let doomed = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
             defer { doomed.kill() }
             let survivor = try await node(url)
             let sam = try await survivor.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
@@ -184,7 +184,7 @@ struct ClusterTests {
             let directory = TestServer.makeDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             func run(_ arguments: [String]) async throws -> ToolResult {
-                try await runTool(admin, arguments + ["--database", url, "--data-dir", directory], timeout: .seconds(60))
+                try await runTool(admin, arguments + ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))", "--data-dir", directory], timeout: .seconds(60))
             }
             let created = try await run(["tokens", "create", "alice", "--role", "customer"])
             #expect(created.status == 0, "\(created.stderr)")
@@ -231,7 +231,7 @@ struct ClusterTests {
             await embedded.stop()
 
             let admin = try builtExecutable("chat-admin")
-            let arguments = ["migrate", "--from", embedded.configuration.databasePath, "--to", url, "--json"]
+            let arguments = ["migrate", "--from", embedded.configuration.databasePath, "--to", url, "--database-timeout", "\(Int(databaseWait.components.seconds))", "--json"]
             let first = try await runTool(admin, arguments, timeout: .seconds(120))
             #expect(first.status == 0, "\(first.stderr)")
             let again = try await runTool(admin, arguments, timeout: .seconds(120))

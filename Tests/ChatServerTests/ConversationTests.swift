@@ -142,7 +142,7 @@ struct ConversationTests {
         try first.send("anyone there?")
         let ack = try await first.ack()
         first.connection.close()
-        _ = await first.connection.closed()
+        _ = await first.connection.closed(timeout: frameWait)
 
         for index in 1...5 {
             try agent.send("reply \(index)", to: "alice")

@@ -168,8 +168,8 @@ struct PostgresMediaCatalogTests {
     func touchDuringRemovalOnAnotherNode() async throws {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
-            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { remover in
-                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger) { server in
+            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { remover in
+                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { server in
                     let blob = BlobRecord(hash: Self.hash("d"), size: 10, mimeType: "text/plain")
                     _ = try await Self.upload(remover.storage.catalog, id: "u1", by: "alice", name: "a.txt", blob, at: 1000)
                     let touch = Locked<Task<BlobRecord?, any Error>?>(nil)

@@ -23,7 +23,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             try await body(try ChatDatabase(path: DataDirectory(directory).databasePath).storage)
         case .postgres:
             try await PostgresCluster.with { cluster in
-                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: logger, deadline: .seconds(30)) { try await body($0.storage) }
+                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: logger, deadline: databaseWait) { try await body($0.storage) }
             }
         }
     }
@@ -118,8 +118,8 @@ struct PostgresStoreTests {
     func concurrentWritersOnTwoNodes() async throws {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
-            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { first in
-                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: .seconds(30)) { second in
+            try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { first in
+                try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { second in
                     for customer in ["alice", "bob"] { _ = try await first.storage.tokens.create(username: customer, role: .customer) }
                     let stores = [first.storage.messages, second.storage.messages]
                     // 4 writers (2 per node), 25 batches each, each batch writing to both conversations in opposite
@@ -186,13 +186,13 @@ struct PostgresStoreTests {
         #expect(ContinuousClock.now - started < .seconds(15))
 
         try await PostgresCluster.with { cluster in
-            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { database in
+            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger, deadline: databaseWait) { database in
                 _ = try await database.storage.messages.messageCount()
             }
             // A migration this binary does not know: made by a newer server.
             try await cluster.psql("INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_future', 0)")
             do {
-                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger) { _ in }
+                try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger, deadline: databaseWait) { _ in }
                 Issue.record("a newer schema was accepted")
             } catch {
                 #expect("\(error)".contains("9999_future") && "\(error)".contains("newer"), "\(error)")

@@ -111,7 +111,7 @@ struct BadUploadTests {
         let posted = try await server.post(name: "3.bin", bytes: Data(randomBytes(10)), token: token)
         #expect(posted.status == 429)
         client.close()
-        _ = await client.closed()
+        _ = await client.closed(timeout: frameWait)
         _ = other
 
         let server2 = try await MediaServer.start { $0.media.bytesPerDay = 300_000 }

@@ -164,7 +164,7 @@ struct UploadTests {
             return nil
         }
         first.close()
-        _ = await first.closed()
+        _ = await first.closed(timeout: frameWait)
         #expect(server.files(under: "tmp").count == 1)
 
         let (second, _) = try await server.connect("alice", token: token)
@@ -209,7 +209,7 @@ struct UploadTests {
         try await first.sendUploadBytes(.bytes(randomBytes(1 << 20)), uploadId: ready.uploadId, from: 0, to: 512 << 10, chunkSize: 64 << 10)
         _ = try await first.framesUntilPong()
         first.close()
-        _ = await first.closed()
+        _ = await first.closed(timeout: frameWait)
         #expect(server.files(under: "tmp").count == 1)
         #expect(try await server.isClean())
         let (second, _) = try await server.connect("alice", token: token)
