@@ -21,8 +21,10 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "The server's data directory, holding chat.sqlite (CHAT_DATA_DIR).")
     var dataDirectory: String = ProcessInfo.processInfo.environment["CHAT_DATA_DIR"] ?? "."
 
-    @Option(help: "A PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB, password also from PGPASSWORD or ?passwordFile=PATH) instead of chat.sqlite in --data-dir (CHAT_DATABASE).")
-    var database: String? = ProcessInfo.processInfo.environment["CHAT_DATABASE"]
+    @Option(name: .customLong("database"), help: "A PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB, password also from PGPASSWORD or ?passwordFile=PATH) instead of chat.sqlite in --data-dir (CHAT_DATABASE).")
+    var databaseOption: String?
+
+    var database: String? { databaseOption ?? ProcessInfo.processInfo.environment["CHAT_DATABASE"] }
 
     @OptionGroup var deadline: DatabaseDeadline
 

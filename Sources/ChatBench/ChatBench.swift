@@ -45,6 +45,9 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Run chat-server on this PostgreSQL database (postgres://USER@HOST:PORT/DB) instead of SQLite; tokens are made there.")
     var database: String?
 
+    @Option(help: "Server nodes sharing --database, with the clients split between them in turn (PostgreSQL only).")
+    var nodes = 1
+
     @Option(help: "Bytes of text per message (at least 24).")
     var messageBytes = 64
 
@@ -57,6 +60,10 @@ struct ChatBench: AsyncParsableCommand {
 
     @Option(help: "Redraws to time with --redraw.")
     var redraws = 200
+
+    func validate() throws {
+        guard nodes >= 1, nodes == 1 || database != nil else { throw ValidationError("--nodes above 1 needs --database postgres://...") }
+    }
 
     mutating func run() async throws {
         if !redraw.isEmpty {
@@ -72,43 +79,53 @@ struct ChatBench: AsyncParsableCommand {
         case nil:
             let binary = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
                 .appendingPathComponent("chat-server").path
-            let arguments = ["--port", "0", "--data-dir", directory, "--log-level", "notice", "--durability", durability,
-                             "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"]
+            let durability = durability
+            let arguments = { @Sendable (data: String) in ["--port", "0", "--data-dir", data, "--log-level", "notice", "--durability", durability,
+                                                 "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"] }
             guard let database else {
                 let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal))
-                return try await measure(tokens: .chatServer(tokens), child: try ServerProcess(executable: binary, arguments: arguments))
+                return try await measure(tokens: .chatServer(tokens), children: [try ServerProcess(executable: binary, arguments: arguments(directory))])
             }
             var logger = Logger(label: "chat-bench")
             logger.logLevel = .error
             let command = self
             try await PostgresDatabase.withDatabase(url: database, logger: logger) { store in
-                try await command.measure(tokens: .chatServer(store.storage.tokens),
-                                          child: try ServerProcess(executable: binary, arguments: arguments + ["--database", database]))
+                var children: [ServerProcess] = []
+                defer { for child in children { child.stop() } }
+                for node in 0..<command.nodes {
+                    let data = directory + "/node\(node)"
+                    try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+                    children.append(try ServerProcess(executable: binary, arguments: arguments(data) + ["--database", database]))
+                }
+                try await command.measure(tokens: .chatServer(store.storage.tokens), children: children)
             }
         case "python":
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .appendingPathComponent("../../Benchmarks/peer/server.py").standardized.path
             let database = directory + "/peer.sqlite"
             let tokens = TokenIssuer.peer(try PeerTokens(path: database))
-            try await measure(tokens: tokens, child: try ServerProcess(executable: "/usr/bin/env",
-                                                                       arguments: ["python3", script, "--port", "0", "--db", database]))
+            try await measure(tokens: tokens, children: [try ServerProcess(executable: "/usr/bin/env",
+                                                                           arguments: ["python3", script, "--port", "0", "--db", database])])
         default:
             throw ValidationError("--peer: only 'python' is known")
         }
     }
 
-    /// Runs the load (or idle) measurement against the started server, and stops it.
-    private func measure(tokens: TokenIssuer, child: ServerProcess) async throws {
-        defer { child.stop() }
+    /// Runs the load (or idle) measurement against the started servers (several nodes of one cluster, or one), and
+    /// stops them.
+    private func measure(tokens: TokenIssuer, children: [ServerProcess]) async throws {
+        defer { for child in children { child.stop() } }
         let backend = peer == nil ? ", durability \(durability)\(database == nil ? "" : ", PostgreSQL")" : ""
-        print("\(peer ?? "chat-server") pid \(child.pid) on ws://127.0.0.1:\(child.port)/ws\(backend)")
+        for child in children {
+            print("\(peer ?? "chat-server") pid \(child.pid) on ws://127.0.0.1:\(child.port)/ws\(backend)")
+        }
 
         let loops = try await LoadLoops(threads: threads)
         do {
-            if let idle {
+            if let idle, let child = children.first {
                 try await idleConnections(idle, port: child.port, tokens: tokens, child: child, loops: loops)
             } else {
-                try await load(port: child.port, tokens: tokens, child: child, loops: loops)
+                try await load(tokens: tokens, children: children, loops: loops)
             }
         } catch {
             try? await loops.shutdown()
@@ -123,7 +140,7 @@ struct ChatBench: AsyncParsableCommand {
         let token = try await tokens.make("idle", role: .customer)
         let before = child.residentBytes()
         let started = ContinuousClock.now
-        let connections = try await openAll(Array(repeating: token, count: count), as: { _ in .idle }, port: port,
+        let connections = try await openAll(Array(repeating: token, count: count), as: { _ in .idle }, ports: [port],
                                             hello: Hello(lastSeq: 0), loops: loops)
         try await Task.sleep(for: .seconds(2))
         let after = child.residentBytes()
@@ -136,16 +153,17 @@ struct ChatBench: AsyncParsableCommand {
 
     // MARK: Load
 
-    private func load(port: Int, tokens: TokenIssuer, child: ServerProcess, loops: LoadLoops) async throws {
+    private func load(tokens: TokenIssuer, children: [ServerProcess], loops: LoadLoops) async throws {
+        let ports = children.map(\.port)
         var agentTokens: [String] = []
         for index in 0..<agents { agentTokens.append(try await tokens.make("agent\(index)", role: .agent)) }
         var customerTokens: [String] = []
         for index in 0..<customers { customerTokens.append(try await tokens.make("customer\(index)", role: .customer)) }
 
-        let agentConnections = try await openAll(agentTokens, as: { _ in .agent }, port: port, hello: Hello(), loops: loops)
-        let customerConnections = try await openAll(customerTokens, as: { .customer(index: $0) }, port: port,
+        let agentConnections = try await openAll(agentTokens, as: { _ in .agent }, ports: ports, hello: Hello(), loops: loops)
+        let customerConnections = try await openAll(customerTokens, as: { .customer(index: $0) }, ports: ports,
                                                     hello: Hello(lastSeq: 0), loops: loops)
-        print("connected \(agents) agents and \(customers) customers on \(threads) load thread(s)")
+        print("connected \(agents) agents and \(customers) customers on \(threads) load thread(s)\(ports.count > 1 ? ", split between \(ports.count) nodes" : "")")
 
         let origin = NIODeadline.now().uptimeNanoseconds
         let plan = LoadPlan(origin: origin, measureFrom: 1_000_000_000, measureUntil: 1_000_000_000 + Int64(duration * 1e9),
@@ -153,15 +171,19 @@ struct ChatBench: AsyncParsableCommand {
                             padding: String(repeating: "x", count: max(0, messageBytes - 24)))
         for connection in agentConnections + customerConnections { connection.start(plan) }
         try await Task.sleep(for: .nanoseconds(plan.measureFrom))
-        let cpuBefore = child.cpuSeconds()
+        let cpuBefore = children.map { $0.cpuSeconds() }
+        let databaseBefore = cpuSecondsByProcess(named: "postgres")
         let ownBefore = ownCPUSeconds()
         try await Task.sleep(for: .nanoseconds(plan.measureUntil - plan.measureFrom))
-        let cpuAfter = child.cpuSeconds()
+        let cpuAfter = children.map { $0.cpuSeconds() }
+        let databaseCPU = cpuSecondsByProcess(named: "postgres").reduce(0.0) { total, process in
+            total + process.value - (databaseBefore[process.key] ?? 0)
+        } / duration
         let ownCPU = (ownCPUSeconds() - ownBefore) / duration
         // Messages sent near the end of the window are still on their way: give them time to arrive.
         try await Task.sleep(for: .seconds(2))
         let report = try await loops.total()
-        let serverCPU = (cpuAfter - cpuBefore) / duration
+        let serverCPU = zip(cpuAfter, cpuBefore).map { ($0 - $1) / duration }
         print(String(format: "mode: %@, %d customers, %d agents, %.0f s measured, %d-byte messages",
                      rate == 0 ? "closed loop (window \(window))" : "open loop \(rate) msg/s", customers, agents, duration, messageBytes))
         print(String(format: "stored (acked): %.0f msg/s   delivered to agents: %.0f msg/s   errors: %d",
@@ -169,13 +191,17 @@ struct ChatBench: AsyncParsableCommand {
         let h = report.histogram
         func ms(_ percentile: Double) -> String { String(format: "%.2f", Double(h.valueAtPercentile(percentile)) / 1000) }
         print("end-to-end latency ms: p50 \(ms(50))  p90 \(ms(90))  p99 \(ms(99))  p99.9 \(ms(99.9))  max \(String(format: "%.2f", Double(h.max) / 1000))  (n=\(h.totalCount))")
-        print(String(format: "server: CPU %.0f%% of one core, peak RSS %.1f MiB; load generator: CPU %.0f%%", serverCPU * 100,
-                     Double(child.peakResidentBytes()) / 1_048_576, ownCPU * 100))
+        for (child, cpu) in zip(children, serverCPU) {
+            print(String(format: "server%@: CPU %.0f%% of one core, peak RSS %.1f MiB", children.count > 1 ? " pid \(child.pid)" : "",
+                         cpu * 100, Double(child.peakResidentBytes()) / 1_048_576))
+        }
+        if database != nil { print(String(format: "PostgreSQL: CPU %.0f%% of one core", databaseCPU * 100)) }
+        print(String(format: "load generator: CPU %.0f%%", ownCPU * 100))
         for connection in agentConnections + customerConnections { connection.close() }
     }
 
     /// Opens a connection per token, a few hundred at a time, each waiting for `synced`.
-    private func openAll(_ tokens: [String], as kind: @escaping @Sendable (Int) -> LoadConnection.Kind, port: Int,
+    private func openAll(_ tokens: [String], as kind: @escaping @Sendable (Int) -> LoadConnection.Kind, ports: [Int],
                          hello: Hello, loops: LoadLoops) async throws -> [LoadConnection] {
         let helloText = String(decoding: try FrameCodec().encode(.hello(hello)), as: UTF8.self)
         var connections: [LoadConnection] = []
@@ -184,7 +210,7 @@ struct ChatBench: AsyncParsableCommand {
             let batch = try await withThrowingTaskGroup(of: (Int, LoadConnection).self) { group in
                 for index in start..<min(start + 200, tokens.count) {
                     group.addTask {
-                        (index, try await LoadConnection.open(kind(index), host: "127.0.0.1", port: port, token: tokens[index],
+                        (index, try await LoadConnection.open(kind(index), host: "127.0.0.1", port: ports[index % ports.count], token: tokens[index],
                                                               hello: helloText, loops: loops))
                     }
                 }

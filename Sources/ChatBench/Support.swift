@@ -68,12 +68,7 @@ final class ServerProcess: Sendable {
 
     /// User + system CPU seconds used so far.
     func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // Fields after the command: state is [0]; utime and stime are fields 14 and 15 of the whole line.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        processCPUSeconds(pid: pid)
     }
 
     func residentBytes() -> Int { statusValue("VmRSS") }
@@ -86,6 +81,29 @@ final class ServerProcess: Sendable {
         }
         return 0
     }
+}
+
+/// CPU seconds (user and system) process `pid` has used; 0 when it is gone.
+func processCPUSeconds(pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // Fields after the command: state is [0]; utime and stime are fields 14 and 15 of the whole line.
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds used so far by every process named `command` (PostgreSQL's server and its backends), by pid: a
+/// process that exits in between is not counted, which is why the pool's long-lived connections are what we measure.
+func cpuSecondsByProcess(named command: String) -> [Int32: Double] {
+    var result: [Int32: Double] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(entry),
+              let name = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+              name.trimmingCharacters(in: .whitespacesAndNewlines) == command else { continue }
+        result[pid] = processCPUSeconds(pid: pid)
+    }
+    return result
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -2,6 +2,7 @@ import ChatStore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The chat database on PostgreSQL, shared by every server node and `chat-admin`: a connection pool (postgres-nio's
 /// `PostgresClient`), the migrations from `schema/postgres/` embedded at build time, and the stores.
@@ -17,6 +18,9 @@ public final class PostgresDatabase: Sendable {
     let logger: Logger
     /// How long one operation (a query, a transaction) may take before it fails.
     let deadline: Duration
+    /// Customers whose conversation is known to exist (conversations are never deleted): a batch to them needs no
+    /// statement to create it first.
+    let knownConversations = Mutex<Set<String>>([])
 
     public init(location: PostgresLocation, logger: Logger, node: String = PostgresDatabase.makeNodeName(),
                 deadline: Duration = .seconds(5), maximumConnections: Int = 16) {

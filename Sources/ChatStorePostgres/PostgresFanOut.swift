@@ -131,6 +131,16 @@ public struct PostgresFanOut: Sendable {
     /// called once listening, so the caller can catch up on what was committed before.
     public func listen(ready: @Sendable () async -> Void,
                        handle: @escaping @Sendable (_ channel: String, _ payload: String) async -> Void) async throws {
+        // postgres-nio's errors describe themselves generically; the failure says what PostgreSQL said.
+        do {
+            try await listenOnce(ready: ready, handle: handle)
+        } catch {
+            throw PostgresFailure(error, operation: "listening")
+        }
+    }
+
+    private func listenOnce(ready: @Sendable () async -> Void,
+                            handle: @escaping @Sendable (_ channel: String, _ payload: String) async -> Void) async throws {
         let location = database.location
         let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                              password: location.password, database: location.database, tls: .disable)

@@ -17,10 +17,12 @@ public struct PostgresMessageStore: MessageStore {
         let logger = database.logger
         let node = database.node
         try await createConversations(for: batch, now: now)
-        return try await database.withTransaction("storing messages") { connection in
+        let (outcomes, opened) = try await database.withTransaction("storing messages") { connection in
             var writer = PostgresBatch(connection: connection, logger: logger, now: now, node: node)
-            return try await writer.commit(batch)
+            return (try await writer.commit(batch), writer.lockedConversations)
         }
+        database.knownConversations.withLock { $0.formUnion(opened) }
+        return outcomes
     }
 
     /// Creates the conversations the batch needs that do not exist yet, before the batch's transaction and in name
@@ -38,6 +40,10 @@ public struct PostgresMessageStore: MessageStore {
                 broadcast = true
             }
         }
+        let known = database.knownConversations.withLock { known in byCustomers.union(byAgents).filter(known.contains) }
+        byCustomers.subtract(known)
+        byAgents.subtract(known)
+        guard !byCustomers.isEmpty || !byAgents.isEmpty || broadcast else { return }
         let logger = database.logger
         let (customers, agents, everyone) = (byCustomers.sorted(), byAgents.subtracting(byCustomers).sorted(), broadcast)
         try await database.withConnection("opening conversations") { connection in

@@ -8,6 +8,11 @@ extension ChatState {
         let name = parts.first.map(String.init) ?? ""
         let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
         var outcome = Outcome()
+        if ["/who", "/switch", "/next"].contains(name), role == nil || (isAgent && !(rosterLoaded && isOnline)) {
+            waitingForRoster.append(line)
+            addNotice(.info, "\(name) runs as soon as the list of customers has arrived")
+            return outcome
+        }
         switch name {
         case "/quit", "/exit":
             outcome.quit = true

@@ -11,6 +11,11 @@ public struct ChatState: Sendable {
     public internal(set) var conversations: [String: Conversation] = [:]
     public internal(set) var pending: [PendingMessage] = []
     public internal(set) var roster: [String: RosterEntry] = [:]
+    /// Whether the server has sent the roster since start-up (agents).
+    var rosterLoaded = false
+    /// Roster commands typed before the roster arrived and the backlog was in, run then: someone who types
+    /// `/switch alice` the moment the console opens means alice, not "no such customer".
+    var waitingForRoster: [String] = []
     /// The open conversation: always the user's own for customers; the agent's choice otherwise.
     public internal(set) var current: String?
     public internal(set) var agentsOnline: Int?
@@ -104,6 +109,16 @@ public struct ChatState: Sendable {
 
     // MARK: Server frames
 
+    /// The roster commands typed too early, once the roster is known and the connection is online.
+    mutating func runWaitingCommands() -> Outcome {
+        var outcome = Outcome()
+        guard rosterLoaded, isOnline else { return outcome }
+        let waiting = waitingForRoster
+        waitingForRoster = []
+        for line in waiting { outcome.merge(command(line)) }
+        return outcome
+    }
+
     public mutating func apply(_ frame: ServerFrame) -> Outcome {
         var outcome = Outcome()
         switch frame {
@@ -113,6 +128,9 @@ public struct ChatState: Sendable {
             clockOffset = welcome.serverTime - now()
             status = .syncing
             if welcome.role == .customer {
+                // Nothing will come for customers: what waited is answered now ("unknown command").
+                for line in waitingForRoster { outcome.merge(command(line)) }
+                waitingForRoster = []
                 current = welcome.user
                 if conversations[welcome.user] == nil { conversations[welcome.user] = Conversation(name: welcome.user) }
             }
@@ -131,6 +149,7 @@ public struct ChatState: Sendable {
                     outcome.frames += markRead(current)
                 }
             }
+            outcome.merge(runWaitingCommands())
         case .message(let message):
             typingUntil[message.conversation]?[message.sender] = nil
             outcome.merge(receive(message, live: true))
@@ -172,6 +191,8 @@ public struct ChatState: Sendable {
             if name == current { outcome.frames += markRead(name) }
         case .roster(let entries):
             roster = Dictionary(entries.map { ($0.customer, $0) }, uniquingKeysWith: { $1 })
+            rosterLoaded = true
+            outcome.merge(runWaitingCommands())
         case .rosterUpdate(let entries):
             for entry in entries {
                 let before = roster[entry.customer]

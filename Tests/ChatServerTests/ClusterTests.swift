@@ -101,6 +101,66 @@ struct ClusterTests {
         }
     }
 
+    /// The hardest case for sequence numbers: a customer on A and agents on B and C write to one conversation at
+    /// the same time. Each of them sees every message exactly once, and together the numbers are 1...N with no gap.
+    /// A broadcast from C reaches customers on A and B.
+    @Test("three nodes writing one conversation at once: sequences unique and gap-free, every message delivered once; broadcast")
+    func threeNodesOneConversation() async throws {
+        try await PostgresCluster.with { cluster in
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("bob", .customer), ("sam", .agent), ("kim", .agent)])
+            var nodes: [TestServer] = []
+            for _ in 0..<3 { nodes.append(try await node(url)) }
+            let alice = try await nodes[0].connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            let sam = try await nodes[1].connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            let kim = try await nodes[2].connect("kim", token: tokens["kim"] ?? "", lastSeqs: [:])
+            let bob = try await nodes[1].connect("bob", token: tokens["bob"] ?? "", lastSeq: 0)
+            for agent in [sam, kim] { _ = try await agent.rosterEntry("alice") { $0.online } }
+
+            let perClient = 30
+            let writers = [("alice", alice), ("sam", sam), ("kim", kim)]
+            for index in 0..<perClient {
+                for (name, client) in writers {
+                    try client.send("\(name) \(index)", clientId: "\(name)-\(index)", to: name == "alice" ? nil : "alice")
+                }
+            }
+            // Who stored each number (from the acks), and who each writer saw send each number (from messages).
+            var owner: [Int: String] = [:]
+            var seenBy: [String: [Int: String]] = [:]
+            for (name, client) in writers {
+                var acks = 0
+                var seen: [Int: String] = [:]
+                while acks < perClient || seen.count < perClient * 2 {
+                    switch try await client.connection.receive(timeout: frameWait).frame {
+                    case .ack(let ack)?:
+                        acks += 1
+                        #expect(owner[ack.seq] == nil, "seq \(ack.seq) acknowledged to \(owner[ack.seq] ?? "") and \(name)")
+                        owner[ack.seq] = name
+                    case .message(let message)? where message.conversation == "alice":
+                        #expect(seen[message.seq] == nil, "\(name) got seq \(message.seq) twice")
+                        seen[message.seq] = message.sender
+                    default: break
+                    }
+                }
+                seenBy[name] = seen
+            }
+            #expect(Set(owner.keys) == Set(1...(perClient * 3)), "numbers unique and gap-free")
+            for (name, _) in writers {
+                let expected = owner.filter { $0.value != name }
+                #expect(seenBy[name] == expected, "\(name) saw every other message once, under the number its sender was told")
+            }
+
+            try kim.connection.send(.broadcast(Broadcast(clientId: "all-1", text: "maintenance tonight")))
+            for (customer, client) in [("alice", alice), ("bob", bob)] {
+                let message = try await client.connection.receive(timeout: frameWait) { frame -> ChatMessage? in
+                    if case .message(let message) = frame, message.broadcast == true { message } else { nil }
+                }
+                #expect(message.text == "maintenance tonight" && message.conversation == customer)
+            }
+            for node in nodes { await node.stop() }
+        }
+    }
+
     @Test("a node killed with SIGKILL: its users go offline on the others, no acknowledged message is lost, clients resume elsewhere")
     func nodeKilled() async throws {
         let directory = TestServer.makeDirectory()
@@ -123,16 +183,34 @@ struct ClusterTests {
             }
             #expect(acked.sorted() == Array(1...20))
 
+            // Forty more, and the node dies while they are on their way: some stored and acknowledged, some not.
+            for index in 21...60 { try alice.send(.send(Send(clientId: "m\(index)", text: "message \(index)"))) }
+            _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack.seq } else { nil } }
             doomed.kill()
             // The dead node said nothing: its heartbeat expires, and alice goes offline on the survivor.
             let offline = try await sam.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
-            #expect(offline.lastSeq == 20)
 
-            // Alice resumes on the survivor: every acknowledged message is there.
+            // Alice resumes on the survivor: every stored message is there, in the order she sent them.
             let resumed = try await survivor.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
-            var replayed: [Int] = []
-            while replayed.count < 20 { replayed.append(try await resumed.message().seq) }
-            #expect(replayed == Array(1...20))
+            var replayed: [ChatMessage] = []
+            replay: while true {
+                switch try await resumed.connection.receive(timeout: frameWait).frame {
+                case .message(let message)?: replayed.append(message)
+                case .synced?: break replay
+                default: continue
+                }
+            }
+            let stored = replayed.count
+            #expect((21...60).contains(stored) && offline.lastSeq == stored)
+            #expect(replayed.map(\.seq) == Array(1...stored))
+            #expect(replayed.map(\.clientId) == (1...stored).map { "m\($0)" })
+            // She resends what she has no ack for: what the dead node stored is a duplicate, the rest is new.
+            for index in 21...60 { try resumed.send("message \(index)", clientId: "m\(index)") }
+            var acks: [Ack] = []
+            while acks.count < 40 { acks.append(try await resumed.ack()) }
+            #expect(acks.map(\.clientId) == (21...60).map { "m\($0)" })
+            #expect(acks.map(\.seq) == Array(21...60), "stored once each, no gap")
+            #expect(acks.map { $0.duplicate == true } == (21...60).map { $0 <= stored })
             await survivor.stop()
         }
     }

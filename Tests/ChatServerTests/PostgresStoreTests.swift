@@ -43,6 +43,48 @@ struct PostgresStoreTests {
         OutgoingMessage(sender: sender, senderRole: role, clientId: id, text: text ?? id, target: .conversation(customer))
     }
 
+    /// A batch is planned as a whole (one resend check, one insert): resends within it, of earlier batches, of
+    /// broadcasts, and a broadcast reusing a direct message's client id must come out as one message at a time would.
+    @Test("resends within a batch and across batches, broadcast resends, and a broadcast reusing a client id", arguments: StoreBackend.allCases)
+    func resendsInBatches(on backend: StoreBackend) async throws {
+        try await backend.withStorage(logger: Self.logger) { storage in
+            for customer in ["alice", "bob"] { _ = try await storage.tokens.create(username: customer, role: .customer) }
+            _ = try await storage.tokens.create(username: "sam", role: .agent)
+            func broadcast(_ id: String) -> OutgoingMessage {
+                OutgoingMessage(sender: "sam", senderRole: .agent, clientId: id, text: id, target: .allCustomers)
+            }
+            let first = try await storage.messages.commit([
+                Self.message("alice", .customer, "a1", to: "alice"),
+                Self.message("sam", .agent, "s1", to: "bob"),
+                broadcast("b1"),
+                broadcast("b1"),
+                Self.message("bob", .customer, "x", to: "bob"),
+                Self.message("bob", .customer, "x", to: "bob", "again in the same batch"),
+            ])
+            #expect(first.map(Self.summary) == ["alice#1", "bob#1", "alice#2 bob#2", "alice#2 bob#2 (again)", "bob#3", "bob#3 (again)"])
+
+            let second = try await storage.messages.commit([
+                Self.message("bob", .customer, "x", to: "bob", "a later resend"),
+                broadcast("b1"),
+                broadcast("s1"),  // bob already has sam's s1: only alice gets this one
+                Self.message("alice", .customer, "a2", to: "alice"),
+            ])
+            #expect(second.map(Self.summary) == ["bob#3 (again)", "alice#2 bob#2 (again)", "alice#3", "alice#4"])
+            guard case .stored(let resent, _) = second[0], case .stored(let copies, _) = second[1] else { return }
+            #expect(resent.first?.text == "x" && copies.allSatisfy(\.broadcast))
+            #expect(try await storage.messages.transcript(customer: "bob").map(\.text) == ["s1", "b1", "x"])
+            #expect(try await storage.messages.messageCount() == 7)
+        }
+    }
+
+    private static func summary(_ outcome: CommitOutcome) -> String {
+        switch outcome {
+        case .stored(let messages, let duplicate):
+            messages.map { "\($0.conversation)#\($0.seq)" }.joined(separator: " ") + (duplicate ? " (again)" : "")
+        case .rejected(let code, _): "rejected \(code)"
+        }
+    }
+
     @Test("messages, duplicates, history, summaries, read markers and tokens", arguments: StoreBackend.allCases)
     func sameBehaviour(on backend: StoreBackend) async throws {
         try await backend.withStorage(logger: Self.logger) { storage in

@@ -37,6 +37,27 @@ import Testing
         return result
     }
 
+    /// Under load the console can open before the server has said who the customers are.
+    @Test func aSwitchTypedBeforeTheRosterArrivedOpensTheConversationWhenItDoes() {
+        var state = ChatState(user: "sam")
+        #expect(state.command("/switch alice").frames.isEmpty)
+        _ = state.apply(.welcome(Welcome(protocolVersion: 1, user: "sam", role: .agent, limits: Self.limits, serverTime: 0)))
+        #expect(state.command("/switch bob").frames.isEmpty)
+        #expect(state.current == nil && !state.notices.contains { $0.kind == .error })
+        let entry = RosterEntry(customer: "alice", online: true, lastSeq: 3, lastMessage: nil, unread: 1, readSeq: 2)
+        #expect(state.apply(.roster([entry])).frames.isEmpty, "not online before the backlog is in")
+        let outcome = state.apply(.synced(Synced(lastSeqs: [:])))
+        // alice opens (her history is asked for); bob is no customer, which is said now.
+        #expect(state.current == "alice")
+        #expect(outcome.frames.contains { if case .history(let request) = $0 { request.conversation == "alice" } else { false } })
+        #expect(state.notices.contains { $0.kind == .error && $0.text.contains("no customer named bob") })
+
+        var customer = ChatState(user: "alice")
+        _ = customer.command("/who")
+        _ = customer.apply(.welcome(Welcome(protocolVersion: 1, user: "alice", role: .customer, limits: Self.limits, serverTime: 0)))
+        #expect(customer.notices.contains { $0.kind == .error && $0.text.contains("unknown command /who") })
+    }
+
     @Test func sendingThenStoredByAckThenReadByReceipt() {
         var state = customer()
         let outcome = state.submit("hello")
