@@ -154,17 +154,11 @@ extension ChatAdmin.Tokens {
         @OptionGroup var options: DataOptions
 
         func run() async throws {
-            let report: LegacyImportReport
-            guard options.database == nil else {
-                throw AdminFailure("tokens import reads into the data directory's SQLite file: import there, then copy everything with 'chat-admin migrate --to URL'")
-            }
-            do {
-                let sessions = try LegacySession.read(path: path)
-                let store = SQLiteTokenStore(database: try options.open())
-                let role = role, agents = Set(agents)
-                report = try await store.importLegacy(sessions, role: { agents.contains($0) ? .agent : role }, dryRun: dryRun)
-            } catch {
-                throw AdminFailure("\(error)")
+            let sessions: [LegacySession]
+            do { sessions = try LegacySession.read(path: path) } catch { throw AdminFailure("\(error)") }
+            let role = role, agents = Set(agents), dryRun = dryRun
+            let report = try await options.withStorage { storage in
+                try await storage.tokens.importLegacy(sessions, role: { agents.contains($0) ? .agent : role }, dryRun: dryRun)
             }
             if options.json { return try printReport(report) }
             let would = dryRun ? "would import" : "imported"

@@ -171,11 +171,15 @@ struct ChatBench: AsyncParsableCommand {
                             padding: String(repeating: "x", count: max(0, messageBytes - 24)))
         for connection in agentConnections + customerConnections { connection.start(plan) }
         try await Task.sleep(for: .nanoseconds(plan.measureFrom))
+        var commitsBefore: [CommitFigures] = []
+        for port in ports { commitsBefore.append(await CommitFigures.read(port: port)) }
         let cpuBefore = children.map { $0.cpuSeconds() }
         let databaseBefore = cpuSecondsByProcess(named: "postgres")
         let ownBefore = ownCPUSeconds()
         try await Task.sleep(for: .nanoseconds(plan.measureUntil - plan.measureFrom))
         let cpuAfter = children.map { $0.cpuSeconds() }
+        var commits: [CommitFigures] = []
+        for (port, before) in zip(ports, commitsBefore) { commits.append(await CommitFigures.read(port: port) - before) }
         let databaseCPU = cpuSecondsByProcess(named: "postgres").reduce(0.0) { total, process in
             total + process.value - (databaseBefore[process.key] ?? 0)
         } / duration
@@ -191,9 +195,11 @@ struct ChatBench: AsyncParsableCommand {
         let h = report.histogram
         func ms(_ percentile: Double) -> String { String(format: "%.2f", Double(h.valueAtPercentile(percentile)) / 1000) }
         print("end-to-end latency ms: p50 \(ms(50))  p90 \(ms(90))  p99 \(ms(99))  p99.9 \(ms(99.9))  max \(String(format: "%.2f", Double(h.max) / 1000))  (n=\(h.totalCount))")
-        for (child, cpu) in zip(children, serverCPU) {
-            print(String(format: "server%@: CPU %.0f%% of one core, peak RSS %.1f MiB", children.count > 1 ? " pid \(child.pid)" : "",
-                         cpu * 100, Double(child.peakResidentBytes()) / 1_048_576))
+        for ((child, cpu), commit) in zip(zip(children, serverCPU), commits) {
+            print(String(format: "server%@: CPU %.0f%% of one core, peak RSS %.1f MiB; %.0f commits/s of %.0f messages each, %.2f ms each (%.0f%% of the time in commits)",
+                         children.count > 1 ? " pid \(child.pid)" : "", cpu * 100, Double(child.peakResidentBytes()) / 1_048_576,
+                         commit.commits / duration, commit.commits > 0 ? commit.messages / commit.commits : 0,
+                         commit.commits > 0 ? commit.seconds / commit.commits * 1000 : 0, commit.seconds / duration * 100))
         }
         if database != nil { print(String(format: "PostgreSQL: CPU %.0f%% of one core", databaseCPU * 100)) }
         print(String(format: "load generator: CPU %.0f%%", ownCPU * 100))

@@ -1,6 +1,9 @@
 import ChatProtocol
 import ChatStore
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Histogram
 import Synchronization
 #if canImport(Glibc)
@@ -104,6 +107,36 @@ func cpuSecondsByProcess(named command: String) -> [Int32: Double] {
         result[pid] = processCPUSeconds(pid: pid)
     }
     return result
+}
+
+/// The commit figures of a node's `/metrics` (Prometheus text): how many batches it committed, with how many
+/// messages, and how long the store took. Read before and after a run, their difference says where time went.
+struct CommitFigures {
+    var commits = 0.0
+    var messages = 0.0
+    var seconds = 0.0
+
+    static func read(port: Int) async -> CommitFigures {
+        guard let url = URL(string: "http://127.0.0.1:\(port)/metrics"),
+              let (data, _) = try? await URLSession.shared.data(from: url) else { return CommitFigures() }
+        var figures = CommitFigures()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let value = Double(parts[1]) else { continue }
+            switch parts[0] {
+            case "chat_commit_seconds_count": figures.commits = value
+            case "chat_commit_seconds_sum": figures.seconds = value
+            case "chat_commit_batch_size_sum": figures.messages = value
+            default: break
+            }
+        }
+        return figures
+    }
+
+    static func - (after: CommitFigures, before: CommitFigures) -> CommitFigures {
+        CommitFigures(commits: after.commits - before.commits, messages: after.messages - before.messages,
+                      seconds: after.seconds - before.seconds)
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

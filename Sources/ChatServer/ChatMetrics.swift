@@ -16,6 +16,8 @@ final class ChatMetrics: Sendable {
     /// From the moment a `send` frame is read to the moment the stored message is queued to its recipients.
     let deliveryLatency: Metrics.Timer
     let commitBatchSize: Metrics.Recorder
+    /// How long the store took to commit one batch (SQLite's fsync, or PostgreSQL's round trips and commit).
+    let commitDuration: Metrics.Timer
 
     init() {
         registry = PrometheusCollectorRegistry()
@@ -35,6 +37,7 @@ final class ChatMetrics: Sendable {
         slowConsumerDisconnects = Metrics.Counter(label: "chat_slow_consumer_disconnects_total", factory: factory)
         deliveryLatency = Metrics.Timer(label: "chat_delivery_latency_seconds", factory: factory)
         commitBatchSize = Metrics.Recorder(label: "chat_commit_batch_size", factory: factory)
+        commitDuration = Metrics.Timer(label: "chat_commit_seconds", factory: factory)
     }
 
     func setConnections(customers: Int, agents: Int) {

@@ -88,6 +88,7 @@ actor MessageWriter {
 
     private func commit(_ batch: [Pending]) async {
         let outcomes: [CommitOutcome]
+        let started = ContinuousClock.now
         do {
             outcomes = try await store.commit(batch.map(\.message))
         } catch {
@@ -98,6 +99,7 @@ actor MessageWriter {
             return
         }
         metrics.commitBatchSize.record(batch.count)
+        metrics.commitDuration.recordInterval(since: started, now: .now)
         let (bus, metrics) = (bus, metrics)
         afterPrevious { await Self.deliver(batch, outcomes: outcomes, bus: bus, metrics: metrics) }
     }

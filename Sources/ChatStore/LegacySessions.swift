@@ -109,53 +109,82 @@ public struct LegacyImportReport: Sendable, Codable, Equatable {
     public static let weakTokenLength = 20
 }
 
+/// The legacy import, whatever the store: which rows to store and what to report, given the tokens the file's users
+/// already have. Each store reads those (`existing`), runs this, and inserts `rows` in one transaction.
+public struct LegacyImportPlan: Sendable {
+    public struct Row: Sendable {
+        public var username: String
+        public var tokenHash: Data
+        public var role: Role
+    }
+
+    /// The users' current role and token hashes, by username.
+    public typealias Existing = [String: (role: String, hashes: Set<Data>)]
+
+    public private(set) var report: LegacyImportReport
+    public private(set) var rows: [Row] = []
+
+    /// Rows with an invalid username, an empty token or a role conflict are skipped with the reason; a (user, token)
+    /// already stored, or twice in the file, is reported and stored once.
+    public init(_ sessions: [LegacySession], role: (String) -> Role, existing: Existing, dryRun: Bool) {
+        report = LegacyImportReport(dryRun: dryRun)
+        var known = existing
+        for session in sessions {
+            let user = session.username
+            guard Names.isValidUsername(user) else {
+                report.skipped.append(.init(id: session.id, user: user, reason: "invalid username: use 1 to 64 letters, digits, '.', '_', '-' or '@'"))
+                continue
+            }
+            guard !session.token.isEmpty else {
+                report.skipped.append(.init(id: session.id, user: user, reason: "empty token"))
+                continue
+            }
+            let wanted = role(user)
+            if let current = known[user]?.role, current != wanted.rawValue {
+                report.skipped.append(.init(id: session.id, user: user, reason: "already has \(current) tokens; a user has one role"))
+                continue
+            }
+            let hash = Tokens.hash(session.token)
+            if known[user]?.hashes.contains(hash) == true {
+                report.alreadyPresent.append(user)
+                continue
+            }
+            known[user, default: (wanted.rawValue, [])].hashes.insert(hash)
+            rows.append(Row(username: user, tokenHash: hash, role: wanted))
+            report.imported.append(user)
+            if session.token.count < LegacyImportReport.weakTokenLength { report.weak.append(user) }
+        }
+    }
+}
+
 extension SQLiteTokenStore {
-    /// Stores the legacy rows' tokens hashed, with `role(username)` as role and no expiry, in one transaction.
-    /// Idempotent: a (user, token) already stored is reported, not duplicated. Rows with an invalid username, an
-    /// empty token or a role conflict are skipped with the reason. `dryRun` reports without writing.
-    public func importLegacy(_ sessions: [LegacySession], role: @Sendable (String) -> Role, dryRun: Bool)
+    /// Stores the legacy rows' tokens hashed, with `role(username)` as role and no expiry, in one transaction
+    /// (see `LegacyImportPlan`). Idempotent. `dryRun` reports without writing.
+    public func importLegacy(_ sessions: [LegacySession], role: @escaping @Sendable (String) -> Role, dryRun: Bool)
         async throws(StoreError) -> LegacyImportReport {
         let now = epochMilliseconds()
-        let work = { @Sendable (db: Database) throws -> LegacyImportReport in
-            var report = LegacyImportReport(dryRun: dryRun)
-            var roles: [String: String] = [:]
-            var seen: Set<String> = []  // user + hash of rows taken in this run, so a dry run sees in-file repeats
-            for session in sessions {
-                let user = session.username
-                guard Names.isValidUsername(user) else {
-                    report.skipped.append(.init(id: session.id, user: user, reason: "invalid username: use 1 to 64 letters, digits, '.', '_', '-' or '@'"))
-                    continue
-                }
-                guard !session.token.isEmpty else {
-                    report.skipped.append(.init(id: session.id, user: user, reason: "empty token"))
-                    continue
-                }
-                let wanted = role(user).rawValue
-                let existingRole = try roles[user] ?? String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? LIMIT 1", arguments: [user])
-                if let existingRole, existingRole != wanted {
-                    report.skipped.append(.init(id: session.id, user: user, reason: "already has \(existingRole) tokens; a user has one role"))
-                    continue
-                }
-                let hash = Tokens.hash(session.token)
-                let key = user + "\u{0}" + hash.base64EncodedString()
-                if try seen.contains(key) || Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE username = ? AND token_hash = ?", arguments: [user, hash]) ?? false {
-                    report.alreadyPresent.append(user)
-                    continue
-                }
-                if !dryRun {
-                    try db.execute(
-                        sql: "INSERT INTO sessions (username, token_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                        arguments: [user, hash, wanted, now])
-                }
-                roles[user] = wanted
-                seen.insert(key)
-                report.imported.append(user)
-                if session.token.count < LegacyImportReport.weakTokenLength { report.weak.append(user) }
-            }
-            return report
-        }
+        let users = Array(Set(sessions.map(\.username)))
         do {
-            return dryRun ? try await database.pool.read(work) : try await database.pool.write(work)
+            return try await database.pool.write { db in
+                var existing: LegacyImportPlan.Existing = [:]
+                for start in stride(from: 0, to: users.count, by: 500) {
+                    let chunk = Array(users[start..<min(start + 500, users.count)])
+                    let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                    for row in try Row.fetchAll(db, sql: "SELECT username, role, token_hash FROM sessions WHERE username IN (\(marks))",
+                                                arguments: StatementArguments(chunk)) {
+                        let user: String = row["username"]
+                        existing[user, default: (row["role"], [])].hashes.insert(row["token_hash"])
+                    }
+                }
+                let plan = LegacyImportPlan(sessions, role: role, existing: existing, dryRun: dryRun)
+                if !dryRun {
+                    for row in plan.rows {
+                        try db.execute(sql: "INSERT INTO sessions (username, token_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                                       arguments: [row.username, row.tokenHash, row.role.rawValue, now])
+                    }
+                }
+                return plan.report
+            }
         } catch {
             throw StoreError.wrap(error)
         }

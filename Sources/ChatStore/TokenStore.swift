@@ -76,6 +76,11 @@ public protocol TokenStore: Sendable {
     /// Ids of sessions revoked at or after `since` (epoch ms), and the newest revocation time seen. The server
     /// watches this to cut live sessions of tokens revoked by `chat-admin` in another process.
     func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64)
+
+    /// Stores the original system's tokens hashed, with `role(username)` and no expiry, in one transaction, as
+    /// `LegacyImportPlan` decides. Importing again changes nothing; `dryRun` reports without writing.
+    func importLegacy(_ sessions: [LegacySession], role: @escaping @Sendable (String) -> Role, dryRun: Bool) async throws(StoreError)
+        -> LegacyImportReport
 }
 
 extension TokenStore {

@@ -254,7 +254,7 @@ struct ClusterTests {
         }
     }
 
-    @Test("chat-admin --database: tokens created, listed, exported and revoked on PostgreSQL; a bad URL is one line")
+    @Test("chat-admin --database: tokens created, imported, listed, exported and revoked on PostgreSQL; a bad URL is one line")
     func adminOnPostgres() async throws {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
@@ -271,7 +271,24 @@ struct ClusterTests {
             #expect(listed.output.contains("\"alice\"") && !listed.output.contains(token))
             #expect(!FileManager.default.fileExists(atPath: DataDirectory(directory).databasePath), "SQLite was used")
 
+            // The original system's tokens: imported once (twice changes nothing), a role conflict skipped.
+            let legacy = directory + "/session_tokens.db"
+            let file = try LegacySessionsFile(creatingAt: legacy)
+            try file.add(username: "bob", token: "bob-legacy-token-0123456789", role: .customer)
+            try file.add(username: "alice", token: "alice-legacy-token-0123456789", role: .agent)
+            try file.add(username: "kim", token: "kim-legacy-token-0123456789", role: .agent)
+            let imported = try await run(["tokens", "import", legacy, "--agent", "kim", "--agent", "alice", "--json"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let first = try JSONDecoder().decode(LegacyImportReport.self, from: Data(imported.output.utf8))
+            #expect(first.imported == ["bob", "kim"] && first.skipped.map(\.user) == ["alice"])
+            #expect(first.skipped.first?.reason.contains("already has customer tokens") == true)
+            let again = try await run(["tokens", "import", legacy, "--agent", "kim", "--agent", "alice", "--json"])
+            let second = try JSONDecoder().decode(LegacyImportReport.self, from: Data(again.output.utf8))
+            #expect(second.imported.isEmpty && second.alreadyPresent == ["bob", "kim"])
+
             let server = try await node(url)
+            let kim = try await server.connect("kim", token: "kim-legacy-token-0123456789", lastSeqs: [:])
+            #expect(kim.welcome.role == .agent)
             let alice = try await server.connect("alice", token: token, lastSeq: 0)
             try alice.send("on postgres", clientId: "p1")
             _ = try await alice.ack()
