@@ -19,14 +19,24 @@ struct PostgresBatch {
     let now: Int64
     /// The node committing, so that it can deliver its own batches with what it already has.
     let node: String
+    /// Whether to look for earlier copies of the batch's messages (resends) before inserting. Without the look, a
+    /// resend makes the insert skip its row, and the batch fails with `resendMet` so that it runs again with it: a
+    /// round trip saved on every batch, one more transaction on the rare batch that holds a resend.
+    let checkResends: Bool
     private var conversations: [String: (id: Int64, state: ConversationState)] = [:]
 
-    init(connection: PostgresConnection, logger: Logger, now: Int64, node: String) {
+    init(connection: PostgresConnection, logger: Logger, now: Int64, node: String, checkResends: Bool) {
         self.connection = connection
         self.logger = logger
         self.now = now
         self.node = node
+        self.checkResends = checkResends
     }
+
+    /// A batch that met a resend without looking for them: retried (the serialization-failure code makes the
+    /// transaction runner do it) with `checkResends`.
+    static let resendMet = PostgresFailure(operation: "storing messages", sqlState: "40001",
+                                           message: "a message of the batch was stored before; storing again with a resend check")
 
     static let channel = "chat_batches"
 
@@ -70,7 +80,7 @@ struct PostgresBatch {
             }
         }
         try await lock(names)
-        let earlier = try await storedBefore(batch)
+        let earlier = checkResends ? try await storedBefore(batch) : [:]
 
         var rows: [Row] = []
         var plans: [Plan] = []
@@ -215,8 +225,10 @@ struct PostgresBatch {
                         \(messages.map(\.senderRole.rawValue))::text[], \(messages.map(\.clientId))::text[], \(messages.map(\.text))::text[],
                         \(rows.map(\.broadcast))::boolean[], \(rows.map(\.ordinal))::bigint[])
                 AS r(conversation_id, seq, sender, sender_role, client_id, body, broadcast, ordinal)
+            ON CONFLICT (sender, client_id, conversation_id) DO NOTHING
             RETURNING id, conversation_id, seq
             """, logger: logger)
+        if inserted.count < rows.count, !checkResends { throw Self.resendMet }
         // RETURNING promises no order: rows are matched by their (conversation, seq), which is unique.
         var idOf: [SeqKey: Int64] = [:]
         for row in inserted {

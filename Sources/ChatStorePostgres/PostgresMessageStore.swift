@@ -2,6 +2,7 @@ import ChatProtocol
 import ChatStore
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Conversations and messages in PostgreSQL. Commits are `PostgresBatch`es.
 public struct PostgresMessageStore: MessageStore {
@@ -17,9 +18,16 @@ public struct PostgresMessageStore: MessageStore {
         let logger = database.logger
         let node = database.node
         try await createConversations(for: batch, now: now)
+        let resendMet = ResendFlag()
         let (outcomes, opened) = try await database.withTransaction("storing messages") { connection in
-            var writer = PostgresBatch(connection: connection, logger: logger, now: now, node: node)
-            return (try await writer.commit(batch), writer.lockedConversations)
+            var writer = PostgresBatch(connection: connection, logger: logger, now: now, node: node,
+                                       checkResends: resendMet.value.withLock { $0 })
+            do {
+                return (try await writer.commit(batch), writer.lockedConversations)
+            } catch let failure as PostgresFailure where failure.sqlState == PostgresBatch.resendMet.sqlState {
+                resendMet.value.withLock { $0 = true }
+                throw failure
+            }
         }
         database.knownConversations.withLock { $0.formUnion(opened) }
         return outcomes
@@ -158,4 +166,9 @@ public struct PostgresMessageStore: MessageStore {
             return try await PostgresAttachments.fill(ordered, on: connection, logger: logger)
         }
     }
+}
+
+/// Set when a batch met a resend, so that its retry looks for them (see `PostgresBatch.checkResends`).
+private final class ResendFlag: Sendable {
+    let value = Mutex(false)
 }
