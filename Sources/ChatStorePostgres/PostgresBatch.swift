@@ -275,16 +275,16 @@ struct PostgresBatch {
             """, logger: logger)
     }
 
-    /// Numbers the batch in commit order: the advisory lock is held until this transaction ends, so no later
-    /// number can become visible before this one. Taken last, so that batches of different conversations on
-    /// several nodes wait for each other only this long.
+    /// Numbers the batch in commit order and announces it, in one statement: the counter row stays locked until
+    /// this transaction ends, so no later number can become visible before this one. Taken last, so that batches
+    /// of different conversations on several nodes wait for each other only this long. The NOTIFY is sent only if
+    /// the transaction commits.
     private func recordForDelivery(_ ids: [Int64]) async throws {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.batchLock))", logger: logger)
-        // The NOTIFY in the same statement: one round trip, and it is sent only if the transaction commits.
         try await connection.run("""
-            WITH batch AS (
+            WITH counter AS (UPDATE delivery_counter SET batch_no = batch_no + 1 RETURNING batch_no),
+            batch AS (
                 INSERT INTO delivery_batches (batch_no, node, message_ids, committed_at)
-                SELECT COALESCE(max(batch_no), 0) + 1, \(node), \(ids), \(now) FROM delivery_batches
+                SELECT batch_no, \(node), \(ids), \(now) FROM counter
                 RETURNING batch_no
             )
             SELECT pg_notify(\(Self.channel), batch_no::text) FROM batch

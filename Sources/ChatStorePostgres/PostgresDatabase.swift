@@ -128,7 +128,6 @@ public final class PostgresDatabase: Sendable {
     }
 
     static let migrationLock: Int64 = 0x6368_6174_0001  // "chat" 1
-    static let batchLock: Int64 = 0x6368_6174_0002
 
     // MARK: Running operations
 

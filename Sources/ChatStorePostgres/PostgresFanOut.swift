@@ -27,7 +27,7 @@ public struct PostgresFanOut: Sendable {
     public func newestBatch() async throws(StoreError) -> Int64 {
         let logger = database.logger
         return try await database.withConnection("reading the newest batch") { connection in
-            try await connection.rows("SELECT COALESCE(max(batch_no), 0) AS newest FROM delivery_batches", logger: logger)
+            try await connection.rows("SELECT batch_no AS newest FROM delivery_counter", logger: logger)
                 .first?.get("newest", Int64.self) ?? 0
         }
     }

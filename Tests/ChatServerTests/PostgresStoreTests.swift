@@ -155,6 +155,26 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Old batches are deleted; the numbers of new ones must still grow, or nodes that delivered up to N ignore them.
+    @Test("batch numbers keep growing after every old batch is pruned; each commit is announced once")
+    func batchNumbersOutlivePruning() async throws {
+        try await PostgresCluster.with { cluster in
+            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger, deadline: databaseWait) { database in
+                _ = try await database.storage.tokens.create(username: "alice", role: .customer)
+                let fanOut = PostgresFanOut(database: database)
+                for id in ["a1", "a2"] { _ = try await database.storage.messages.commit([Self.message("alice", .customer, id, to: "alice")]) }
+                let before = try await fanOut.newestBatch()
+                #expect(before == 2)
+                try await fanOut.prune(nodesSilentFor: .seconds(1), batchesOlderThan: .seconds(1), now: epochMilliseconds() + 60_000)
+                #expect(try await fanOut.batches(after: 0).isEmpty)
+                _ = try await database.storage.messages.commit([Self.message("alice", .customer, "a3", to: "alice")])
+                let after = try await fanOut.batches(after: before)
+                #expect(after.map(\.number) == [before + 1] && after.first?.messageIds.count == 1)
+                #expect(try await fanOut.newestBatch() == before + 1)
+            }
+        }
+    }
+
     /// Two pools on one database are two nodes: writers that do not share any memory.
     @Test("writers on two nodes at once: every conversation's sequence numbers unique and gap-free")
     func concurrentWritersOnTwoNodes() async throws {
