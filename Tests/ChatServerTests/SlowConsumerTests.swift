@@ -66,7 +66,7 @@ struct SlowConsumerTests {
         let resumed = try await setup.server.connect("alice", token: setup.token, lastSeq: 0)
         var seqs: [Int] = []
         while seqs.count < count {
-            seqs.append(try await resumed.message(timeout: .seconds(10)).seq)
+            seqs.append(try await resumed.message(timeout: frameWait).seq)
         }
         #expect(seqs == Array(1...count))
     }
@@ -84,7 +84,7 @@ struct SlowConsumerTests {
         // The server sends close 4009; a client that reads nothing at all is cut off two seconds later.
         let closeCode = try await offPool { stalled.drainUntilClose() }
         #expect(closeCode == CloseCode.slowConsumer || closeCode == nil)
-        #expect(try await waitForDisconnectCount(setup, seconds: 5), "the stalled client was never disconnected as a slow consumer")
+        #expect(try await waitForDisconnectCount(setup, seconds: 20), "the stalled client was never disconnected as a slow consumer")
         try await expectFullResume(setup, count: sent)
         await setup.server.stop()
     }
@@ -101,7 +101,7 @@ struct SlowConsumerTests {
         // Live messages wait in the replaying connection's resync buffer, which is bounded like the outbound one.
         try await sendRound(setup)
 
-        #expect(try await waitForDisconnectCount(setup, seconds: 10), "the replaying client was never disconnected as a slow consumer")
+        #expect(try await waitForDisconnectCount(setup, seconds: 30), "the replaying client was never disconnected as a slow consumer")
         _ = try await setup.agent.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
         let ending = try await offPool { stalled.readFrames(for: .seconds(20)) { _, _ in } }
         #expect(ending != .stillOpen)

@@ -105,7 +105,8 @@ struct TerminalProbeTests {
         let answers = try #require(TerminalProbe.run(input: pty.slave, output: pty.slave, timeoutMilliseconds: 200))
         let elapsed = ContinuousClock.now - start
         #expect(!answers.isComplete)
-        #expect(elapsed >= .milliseconds(150) && elapsed < .milliseconds(1000), "took \(elapsed)")
+        // It waited for its budget, and gave up rather than hang (the upper bound is loose: a loaded machine is slow).
+        #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(10), "took \(elapsed)")
         #expect(lflag(pty.slave) == before)
         let caps = TerminalCapabilities.detect(answers: answers, window: TerminalProbe.windowSize(fd: pty.slave),
                                                environment: ["TERM": "xterm-256color"])
