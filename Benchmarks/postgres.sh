@@ -13,7 +13,9 @@ source Benchmarks/common.sh
 build_products chat-server chat-bench
 bench="$BIN/chat-bench"
 seconds=10
-$tiny && seconds=1
+clients=(--customers 500 --agents 5)
+rates=(2000 5000)
+if $tiny; then seconds=1; clients=(--customers 20 --agents 2); rates=(100 200); fi
 
 bin=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
 cluster=$(mktemp -d /tmp/chat-bench-pg.XXXXXX)
@@ -35,14 +37,15 @@ run() {  # run NAME ARGS...: a fresh database per run, so each starts from the s
     local name=$1; shift
     echo; echo "== $name"
     as_postgres "$bin/psql" -q -h 127.0.0.1 -p "$port" -U chat -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
-    "$bench" --database "postgres://chat@127.0.0.1:$port/bench" --duration "$seconds" "$@"
+    "$bench" --database "postgres://chat@127.0.0.1:$port/bench" --duration "$seconds" "${clients[@]}" "$@"
 }
 
 echo "machine: $(nproc) cores, $(uname -sr), PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), $CONFIG build, $(date -u +%Y-%m-%d)"
 echo; echo "== SQLite, one node, closed loop (window 8)"
-"$bench" --duration "$seconds" --window 8
+"$bench" --duration "$seconds" "${clients[@]}" --window 8
 for nodes in 1 2; do
     run "PostgreSQL, $nodes node(s), closed loop (window 8)" --nodes "$nodes" --window 8
-    run "PostgreSQL, $nodes node(s), open loop 2,000 msg/s" --nodes "$nodes" --rate 2000
-    run "PostgreSQL, $nodes node(s), open loop 5,000 msg/s" --nodes "$nodes" --rate 5000
+    for rate in "${rates[@]}"; do
+        run "PostgreSQL, $nodes node(s), open loop $rate msg/s" --nodes "$nodes" --rate "$rate"
+    done
 done
