@@ -123,6 +123,47 @@ struct S3MediaTests {
         await server.stop()
     }
 
+    @Test("an upload of bytes whose deletion another node is carrying out waits, is refused with store_failed and kept; after it, stored again",
+          .timeLimit(.minutes(3)))
+    func uploadDuringClaimedDeletion() async throws {
+        try await MediaBackend.s3.withServer { server, bucket in
+            guard let bucket else { return }
+            let token = try await server.makeToken("alice", role: .customer)
+            let (alice, _) = try await server.connect("alice", token: token)
+            let bytes = randomBytes(5_000, seed: 21)
+            let hash = try await ServingTests.attach(Data(bytes), name: "a.bin", via: alice).sha256
+            // Another node pruned the blob and its deleter holds a live claim on the deletion of its object.
+            try await server.sqlite().write { db in
+                try db.execute(sql: "UPDATE blobs SET state = 'pruned', removed_at = 1 WHERE hash = ?", arguments: [hash])
+                try db.execute(sql: """
+                    INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at, claimed_at, claim)
+                    VALUES (?, 'delete', 1, 1, ?, 'other-node')
+                    """, arguments: [hash, epochMilliseconds()])
+            }
+            // The object is still there, but the upload must not trust it: it waits for the claim, then gives up.
+            let ready = try await alice.beginUpload(UploadBegin(name: "again.bin", size: bytes.count))
+            _ = try await alice.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: 0, to: bytes.count, chunkSize: ready.chunkSize)
+            do {
+                _ = try await alice.endUpload(ready.uploadId)
+                Issue.record("the upload should wait for the deletion and be refused")
+            } catch let error as UploadError {
+                guard case .rejected(let frame) = error else { throw error }
+                #expect(frame.code == .storeFailed)
+            }
+            #expect(try await server.count("SELECT count(*) FROM blobs WHERE state = 'pruned'") == 1)
+            // The deleter finishes: the object goes, then its row. The kept upload resumes and puts the bytes again.
+            try await bucket.withClient { try await $0.delete(Self.blobKey(hash)) }
+            try await server.sqlite().write { db in try db.execute(sql: "DELETE FROM blob_deletions") }
+            let (_, done) = try await alice.resumeUpload(.bytes(bytes), uploadId: ready.uploadId)
+            #expect(!done.duplicate)
+            #expect(try await bucket.keys().contains(Self.blobKey(hash)))
+            let back = try await server.request("GET", "/media/\(hash)", token: token)
+            #expect(back.status == 200)
+            #expect(back.body == Data(bytes))
+            alice.close()
+        }
+    }
+
     @Test("chat-admin on the bucket: stats, verify (410 and exit 2 for a deleted object), repair, prune, gc of an interrupted prune",
           .timeLimit(.minutes(4)))
     func adminOnBucket() async throws {

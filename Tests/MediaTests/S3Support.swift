@@ -46,17 +46,18 @@ final class TestBucket: Sendable {
     }
 
     /// A server's (or a test's) configuration of this bucket: few, quick retries, so faults show in test time.
-    func configuration(multipartThreshold: Int = 16 << 20) -> S3Configuration {
+    func configuration(multipartThreshold: Int = 16 << 20, listPageSize: Int = 1000) -> S3Configuration {
         S3Configuration(location: S3Location(bucket: Self.bucket, prefix: Self.prefix,
                                              endpoint: S3Location.Endpoint(secure: false, host: "127.0.0.1", port: port)),
                         credentials: testCredentials,
                         retry: RetryPolicy(attempts: 2, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
-                        connectTimeout: .seconds(2), multipartThreshold: multipartThreshold, partSize: 5 << 20)
+                        connectTimeout: .seconds(2), multipartThreshold: multipartThreshold, partSize: 5 << 20,
+                        listPageSize: listPageSize)
     }
 
     /// Runs `body` with a client of the bucket, always shut down.
-    func withClient<T: Sendable>(_ body: (S3Client) async throws -> T) async throws -> T {
-        let client = S3Client(configuration: configuration())
+    func withClient<T: Sendable>(listPageSize: Int = 1000, _ body: (S3Client) async throws -> T) async throws -> T {
+        let client = S3Client(configuration: configuration(listPageSize: listPageSize))
         do {
             let result = try await body(client)
             try await client.shutdown()
