@@ -274,6 +274,10 @@ extension ChatAdmin.Media {
                     let spared = report.candidates.count - report.removed.count
                     print("removed \(report.removed.count) blobs, freed \(formatBytes(report.bytes)); the store holds \(formatBytes(report.totalAfter))"
                           + (spared > 0 ? "; \(spared) spared because they were referenced meanwhile" : ""))
+                    if report.pendingDeletions > 0 {
+                        note("\(report.pendingDeletions) object deletions are still pending (the store failed, or an upload holds them); "
+                             + "run chat-admin media gc later to finish them")
+                    }
                 }
             }
         }

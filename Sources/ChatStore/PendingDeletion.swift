@@ -30,9 +30,11 @@ public struct PendingDeletion: Sendable, Equatable {
         self.claimedAt = claimedAt
     }
 
-    /// How long a claim stands: a deleter stops deleting under a claim older than half of this, and a claim older
-    /// than this is abandoned (its deleter crashed) and may be taken over.
-    public static let lease: Duration = .seconds(600)
+    /// How long a claim stands: a deleter starts no request under a claim older than half of this, and a claim
+    /// older than this is abandoned (its deleter crashed) and may be taken over. The other half covers the longest
+    /// request a deleter may have started (the object store client's request timeout times its attempts: 15
+    /// minutes with its defaults).
+    public static let lease: Duration = .seconds(3600)
 }
 
 /// What a deferred deletion does with the blob's object.

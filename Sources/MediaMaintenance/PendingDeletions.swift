@@ -45,14 +45,11 @@ public struct PendingDeletions: Sendable {
             }
             if wanted == nil && claimed.isEmpty { break }
             var finished: [String] = []
+            // Past half its lease, a claim may be taken over before a request started now ends: start none then.
+            let deadline = claimedAt + PendingDeletion.lease / 2
             for deletion in claimed {
-                // A claim older than half its lease may be taken over by now: stop deleting under it.
-                guard ContinuousClock.now - claimedAt < PendingDeletion.lease / 2 else {
-                    outcome.failed.append(deletion.hash)
-                    continue
-                }
                 do {
-                    try await carryOut(deletion)
+                    try await carryOut(deletion, before: deadline)
                     finished.append(deletion.hash)
                 } catch {
                     outcome.failed.append(deletion.hash)
@@ -73,17 +70,24 @@ public struct PendingDeletions: Sendable {
 
     /// Deletes the blob's thumbnails (unless kept) and the blob (or moves it to quarantine). The row goes only once
     /// all of them are gone, so a failure leaves it for another run.
-    private func carryOut(_ deletion: PendingDeletion) async throws {
+    private func carryOut(_ deletion: PendingDeletion, before deadline: ContinuousClock.Instant) async throws {
+        func request() throws {
+            guard ContinuousClock.now < deadline else { throw ClaimExpired() }
+        }
         let blob = try BlobKey(blob: deletion.hash)
         if deletion.thumbnails {
+            try request()
             for try await page in storage.list(.thumbnails, prefix: deletion.hash) {
                 for object in page where object.key?.hash == deletion.hash {
+                    try request()
                     try await storage.remove(object)
                 }
             }
         }
+        try request()
         for try await page in storage.list(.blobs, prefix: deletion.hash) {
             for object in page where object.key == blob {
+                try request()
                 switch deletion.disposal {
                 case .delete: try await storage.remove(object)
                 case .quarantine: try await storage.quarantine(object)
@@ -92,3 +96,6 @@ public struct PendingDeletions: Sendable {
         }
     }
 }
+
+/// A claim too old to start another request under (see `PendingDeletion.lease`).
+private struct ClaimExpired: Error {}

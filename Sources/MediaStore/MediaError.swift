@@ -52,8 +52,11 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
             "the server could not record the upload (\(reason)); try again later"
         case .sniffer(let reason):
             "cannot set up libmagic: \(reason)"
-        case .storeUnavailable(let reason):
-            "the media store is unavailable right now (\(reason)); the upload is kept: resume it or send it again later"
+        // The cause (endpoints, keys) is for the server's log, not for clients.
+        case .storeUnavailable(let failure) where failure.cause is StoreError:
+            "the file is being removed from the media store right now; the upload is kept: resume it or send it again in a moment"
+        case .storeUnavailable:
+            "the media store cannot be reached right now; the upload is kept: resume it or send it again later"
         }
     }
 

@@ -99,8 +99,10 @@ public final class MediaStore: Sendable {
                                  duplicate: duplicate)
         } catch {
             if case .unknownUpload = error { throw error }
-            if case .storeUnavailable = error {
+            if case .storeUnavailable(let failure) = error {
                 // The bytes are fine and hashed; only the store failed. Keep them for a resume (or a retry).
+                logger.warning("upload kept for a resume: the media store failed",
+                               metadata: ["upload": "\(upload.id)", "cause": "\(failure)"])
                 await registry.suspend(upload)
                 throw error
             }

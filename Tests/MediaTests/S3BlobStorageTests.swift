@@ -98,7 +98,8 @@ struct S3BlobStorageTests {
         let configuration = S3Configuration(location: S3Location(bucket: "media", prefix: "chat",
                                                                  endpoint: S3Location.Endpoint(secure: false, host: "127.0.0.1", port: port)),
                                             credentials: testCredentials,
-                                            retry: RetryPolicy(attempts: 2, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(20)))
+                                            retry: RetryPolicy(attempts: 2, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(20)),
+                                            connectTimeout: .seconds(30))
         let client = S3Client(configuration: configuration)
         let storage = S3BlobStorage(client: client)
         let key = try BlobKey(blob: String(repeating: "ab", count: 32))

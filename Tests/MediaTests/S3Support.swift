@@ -45,13 +45,14 @@ final class TestBucket: Sendable {
         return bucket
     }
 
-    /// A server's (or a test's) configuration of this bucket: few, quick retries, so faults show in test time.
+    /// A server's (or a test's) configuration of this bucket: quick retries, so that a stopped store (connections
+    /// refused at once) fails in test time, and timeouts long enough for a loaded machine.
     func configuration(multipartThreshold: Int = 16 << 20, listPageSize: Int = 1000) -> S3Configuration {
         S3Configuration(location: S3Location(bucket: Self.bucket, prefix: Self.prefix,
                                              endpoint: S3Location.Endpoint(secure: false, host: "127.0.0.1", port: port)),
                         credentials: testCredentials,
-                        retry: RetryPolicy(attempts: 2, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
-                        connectTimeout: .seconds(2), multipartThreshold: multipartThreshold, partSize: 5 << 20,
+                        retry: RetryPolicy(attempts: 3, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
+                        connectTimeout: .seconds(30), readTimeout: .seconds(60), multipartThreshold: multipartThreshold, partSize: 5 << 20,
                         listPageSize: listPageSize)
     }
 
