@@ -1,8 +1,8 @@
 -- Deferred deletions, for blob storages whose deletions cannot be part of a database transaction (an object store).
 -- A row is written in the transaction that marks its blob pruned or quarantined (or, by `media gc`, for an object no
 -- present row accounts for); the objects are deleted after the commit by whoever *claims* the row (claimed_at,
--- claim), and the row goes once they are. Rules (see MediaCatalog and ARCHITECTURE.md):
--- Every statement on these rows takes the hash's advisory lock first (PostgresMediaCatalog.lockHashes).
+-- claim), and the row goes once they are. Rules (see PendingDeletion in ChatStore and ARCHITECTURE.md), each in a
+-- transaction that takes the hash's advisory lock first (PostgresMediaCatalog.lockHashes):
 -- - a claim is granted only while the blob is not present and no receiving upload holds the hash (storing_hash);
 -- - an upload that is about to put the bytes holds the hash first, and waits while a claim is live;
 -- - marking a blob present deletes its unclaimed row, and is refused while a claim is live.
