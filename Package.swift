@@ -106,6 +106,17 @@ let package = Package(
             ]
         ),
 
+        // Media blobs in an S3-compatible bucket: the BlobStorage on the ObjectStorage client, so that MediaStore does not
+        // import the HTTP client.
+        .target(
+            name: "MediaObjectStore",
+            dependencies: [
+                "MediaStore", "ObjectStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ]
+        ),
+
         // Media store maintenance while the server runs: stats, verify (re-hash), prune, gc. Used by chat-admin.
         .target(
             name: "MediaMaintenance",
@@ -118,7 +129,7 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatProtocol", "ChatStore", "ChatStorePostgres", "MediaStore",
+                "ChatProtocol", "ChatStore", "ChatStorePostgres", "MediaStore", "MediaObjectStore", "ObjectStorage",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -159,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "ChatAdmin",
             dependencies: [
-                "ChatStore", "ChatStorePostgres", "MediaMaintenance", "MediaStore",
+                "ChatStore", "ChatStorePostgres", "MediaMaintenance", "MediaStore", "MediaObjectStore", "ObjectStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -202,6 +213,7 @@ let package = Package(
             name: "ChatServerTests",
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatStorePostgres", "ChatProtocol", "ChatClient", "TestProcesses",
+                "MediaStore", "MediaMaintenance", "MediaObjectStore", "ObjectStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -216,7 +228,7 @@ let package = Package(
             name: "MediaTests",
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance",
-                "Thumbnailer", "TestProcesses",
+                "MediaObjectStore", "ObjectStorage", "ChatStorePostgres", "Thumbnailer", "TestProcesses",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

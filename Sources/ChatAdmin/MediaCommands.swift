@@ -1,8 +1,11 @@
 import ArgumentParser
 import ChatStore
 import Foundation
+import Logging
 import MediaMaintenance
+import MediaObjectStore
 import MediaStore
+import ObjectStorage
 
 extension ChatAdmin {
     struct Media: AsyncParsableCommand {
@@ -16,7 +19,7 @@ extension ChatAdmin {
                 period (--grace, at least 1m). Messages keep the metadata of removed attachments and show them as \
                 expired.
                 """,
-            subcommands: [Stats.self, Verify.self, Prune.self, GC.self]
+            subcommands: [Stats.self, Verify.self, Prune.self, GC.self, Migrate.self]
         )
     }
 }
@@ -33,16 +36,42 @@ struct MediaOptions: ParsableArguments {
             ?? DataDirectory(data.dataDirectory).mediaPath)
     }
 
-    /// Runs `body` with the catalog (of the database the server uses) and the storage; the media directory must
-    /// exist (a typo should not look like an empty store).
-    func withMedia<T: Sendable>(_ body: @Sendable (any MediaCatalog, LocalBlobStorage) async throws -> T) async throws -> T {
+    @Option(name: .customLong("media-store"), help: "The server's S3-compatible media store, s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION, instead of the media directory; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (CHAT_MEDIA_STORE).")
+    var mediaStore: String?
+
+    /// Runs `body` with the catalog (of the database the server uses), the storage (the media directory, or the
+    /// bucket of --media-store) and the local layout (the server's spool of uploads in progress). The media directory
+    /// must exist when it holds the blobs (a typo should not look like an empty store).
+    func withMedia<T: Sendable>(_ body: @Sendable (any MediaCatalog, any BlobStorage, MediaLayout) async throws -> T) async throws -> T {
         let layout = self.layout
+        if let store = mediaStore ?? ProcessInfo.processInfo.environment["CHAT_MEDIA_STORE"], !store.isEmpty {
+            return try await withObjectStore(store) { storage in
+                try await data.withStorage { try await body($0.catalog, storage, layout) }
+            }
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: layout.directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AdminFailure("no media directory at \(layout.directory): pass --data-dir or --media-dir")
         }
         let storage = LocalBlobStorage(layout: layout)
-        return try await data.withStorage { try await body($0.catalog, storage) }
+        return try await data.withStorage { try await body($0.catalog, storage, layout) }
+    }
+}
+
+/// Runs `body` with the bucket of an `s3://` media store URL; a bad URL or missing credentials is one line.
+func withObjectStore<T: Sendable>(_ text: String, _ body: (S3BlobStorage) async throws -> T) async throws -> T {
+    let configuration: S3Configuration
+    do { configuration = try S3Configuration.mediaStore(text) } catch { throw AdminFailure(error.description) }
+    var logger = Logger(label: "chat-admin")
+    logger.logLevel = .error
+    let client = S3Client(configuration: configuration, logger: logger)
+    do {
+        let result = try await body(S3BlobStorage(client: client))
+        try? await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
     }
 }
 
@@ -77,7 +106,7 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            try await options.withMedia { catalog, storage in
+            try await options.withMedia { catalog, storage, _ in
                 let stats = try await maintenance { () async throws(MaintenanceError) in
                     try await MediaStatistics(catalog: catalog, storage: storage).compute(byUser: byUser)
                 }
@@ -128,8 +157,7 @@ extension ChatAdmin.Media {
         @OptionGroup var options: MediaOptions
 
         func run() async throws {
-            try await options.withMedia { catalog, storage in
-                let layout = storage.layout
+            try await options.withMedia { catalog, storage, layout in
                 let verifier = MediaVerifier(catalog: catalog, storage: storage, grace: try grace.duration)
                 let bar = ProgressReporter("verifying")
                 let report = try await maintenance { () async throws(MaintenanceError) in
@@ -153,7 +181,8 @@ extension ChatAdmin.Media {
                     }
                     if report.skippedRecent > 0 { print("skipped \(report.skippedRecent) files younger than the grace period") }
                     if repair, report.problems > 0 {
-                        print("repaired: quarantined \(report.quarantined.count) blobs, moved \(report.strayMoved) stray files to \(layout.quarantineDirectory)")
+                        print("repaired: quarantined \(report.quarantined.count) blobs, moved \(report.strayMoved) stray files to "
+                              + (storage is LocalBlobStorage ? layout.quarantineDirectory : "quarantine/ in the bucket"))
                     }
                     if report.problems == 0 { print("no problems") }
                 }
@@ -224,7 +253,7 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             let criteria = try criteria()
-            try await options.withMedia { catalog, storage in
+            try await options.withMedia { catalog, storage, _ in
                 let bar = ProgressReporter("pruning")
                 let report = try await maintenance { () async throws(MaintenanceError) in
                     try await MediaPruner(catalog: catalog, storage: storage).prune(criteria, dryRun: dryRun) { done, total in
@@ -245,6 +274,10 @@ extension ChatAdmin.Media {
                     let spared = report.candidates.count - report.removed.count
                     print("removed \(report.removed.count) blobs, freed \(formatBytes(report.bytes)); the store holds \(formatBytes(report.totalAfter))"
                           + (spared > 0 ? "; \(spared) spared because they were referenced meanwhile" : ""))
+                    if report.pendingDeletions > 0 {
+                        note("\(report.pendingDeletions) object deletions are still pending (the store failed, or an upload holds them); "
+                             + "run chat-admin media gc later to finish them")
+                    }
                 }
             }
         }
@@ -266,8 +299,8 @@ extension ChatAdmin.Media {
 
         func run() async throws {
             guard let window = parseDuration(resumeWindow) else { throw ValidationError("--resume-window: a duration such as 10m") }
-            try await options.withMedia { catalog, storage in
-                let collector = MediaGarbageCollector(catalog: catalog, storage: storage, spool: UploadSpool(layout: storage.layout), resumeWindow: .seconds(window),
+            try await options.withMedia { catalog, storage, layout in
+                let collector = MediaGarbageCollector(catalog: catalog, storage: storage, spool: UploadSpool(layout: layout), resumeWindow: .seconds(window),
                                                       grace: try grace.duration)
                 let report = try await maintenance { () async throws(MaintenanceError) in try await collector.collect(dryRun: dryRun) }
                 if options.data.json { return try printReport(report) }
@@ -275,6 +308,8 @@ extension ChatAdmin.Media {
                     ("stale temporary files", report.staleTemporaries), ("orphan blob files", report.orphanBlobs),
                     ("orphan thumbnails", report.orphanThumbnails), ("restored from trash", report.trashRestored),
                     ("trash emptied", report.trashDeleted),
+                    ("pending deletions \(dryRun ? "to finish" : "finished")", report.pendingDeletionsFinished),
+                    ("pending deletions left (held by an upload, or failed; the next gc retries)", report.pendingDeletionsLeft),
                 ]
                 for (label, items) in lists where !items.isEmpty {
                     print("\(label): \(items.count)")

@@ -6,8 +6,10 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
+import MediaObjectStore
 import MediaStore
 import NIOCore
+import ObjectStorage
 import ServiceLifecycle
 import UnixSignals
 
@@ -17,9 +19,12 @@ public enum ServerStartError: Error, CustomStringConvertible {
     case tls(String)
     case store(StoreError)
     case media(MediaError)
+    /// `--media-store` cannot be used (a bad URL or no credentials); the error says which and how to fix it.
+    case objectStore(ObjectStorageError)
 
     public var description: String {
         switch self {
+        case .objectStore(let error): "cannot use the media store: \(error)"
         case .media(let error): "cannot open the media store: \(error)"
         case .dataDirectory(let path, let reason): "cannot use data directory \(path): \(reason)"
         case .tls(let reason): "cannot set up TLS: \(reason)"
@@ -71,11 +76,22 @@ public struct ChatServer: Sendable {
                                    maxPending: configuration.maxPendingWrites)
         let catalog = storage.catalog
         let media: MediaStore
+        var objectStore: ObjectStoreClient?
         do {
-            media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,
-                                   writer: configuration.mediaFileWriter, logger: logger)
+            if let store = configuration.objectStore {
+                let client = S3Client(configuration: store, logger: logger)
+                objectStore = ObjectStoreClient(client: client)
+                media = try MediaStore(layout: MediaLayout(directory: configuration.resolvedMediaDirectory),
+                                       storage: S3BlobStorage(client: client), catalog: catalog, limits: configuration.media,
+                                       writer: configuration.mediaFileWriter, logger: logger)
+                logger.info("media in an object store", metadata: ["store": "\(store.location)"])
+            } else {
+                media = try MediaStore(directory: configuration.resolvedMediaDirectory, catalog: catalog, limits: configuration.media,
+                                       writer: configuration.mediaFileWriter, logger: logger)
+            }
             try await media.recover()
         } catch {
+            try? await objectStore?.client.shutdown()
             throw ServerStartError.media(error)
         }
         let services = ChatServices(configuration: configuration, hub: hub, bus: bus, writer: writer, storage: storage,
@@ -130,7 +146,8 @@ public struct ChatServer: Sendable {
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
-        return ServiceGroup(configuration: .init(services: backend.services + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
+        // The object store's client is first, so it is shut down last, after the HTTP server.
+        return ServiceGroup(configuration: .init(services: (objectStore.map { [$0 as any Service] } ?? []) + backend.services + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
                                                  logger: logger))
     }
 
@@ -195,5 +212,15 @@ struct ChatLifecycle: Service {
                 return
             }
         }
+    }
+}
+
+/// Shuts the object store's HTTP client down when the server stops (it must be, exactly once).
+struct ObjectStoreClient: Service {
+    let client: S3Client
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }

@@ -32,6 +32,7 @@ struct MediaHTTPError: HTTPResponseError {
         case .moreThanDeclared, .hashMismatch, .incomplete, .empty, .invalid: 400
         case .storage(_, let errno): MediaError.isDiskFull(errno) ? 507 : 500
         case .database, .sniffer: 500
+        case .storeUnavailable: 503
         }
     }
 
@@ -41,6 +42,10 @@ struct MediaHTTPError: HTTPResponseError {
     /// The user may see this blob but an operator removed its bytes (pruned or quarantined).
     static let gone = MediaHTTPError(status: .gone, code: .attachmentExpired,
                                      message: "this attachment has expired: its file was removed from the server")
+
+    /// The blob storage (an object store) cannot be read right now.
+    static let storageUnavailable = MediaHTTPError(status: .serviceUnavailable, code: .storeFailed,
+                                                   message: "the media store cannot be reached right now; try again shortly")
 
     static var unauthorized: MediaHTTPError {
         var error = MediaHTTPError(status: .unauthorized, code: .forbidden,

@@ -103,8 +103,15 @@ struct MediaRoutes: Sendable {
         guard let hash = Self.hash(context), let size = context.parameters.get("size"),
               let found = try await accessible(hash, user: user),
               let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }),
-              let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type),
-              let storedSize = try? await media.blobs.size(of: key) else { return MediaHTTPError.notFound.response }
+              let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type) else { return MediaHTTPError.notFound.response }
+        let storedSize: Int
+        do {
+            guard let size = try await media.blobs.size(of: key) else { return MediaHTTPError.notFound.response }
+            storedSize = size
+        } catch {
+            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+            return MediaHTTPError.storageUnavailable.response
+        }
         let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
         let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
         return try await serve(key, size: storedSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
@@ -152,9 +159,18 @@ struct MediaRoutes: Sendable {
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        guard let stored = try? await media.blobs.size(of: key) else {
-            context.coreContext.endpointPath.value = "NotFound"
-            throw HTTPError(.notFound)
+        let stored: Int
+        do {
+            guard let size = try await media.blobs.size(of: key) else {
+                // The catalog has it but the storage does not (deleted behind the server's back, or a prune
+                // finishing): to the client it has expired, as a removed attachment has; `media verify` reports it.
+                services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
+                return MediaHTTPError.gone.response
+            }
+            stored = size
+        } catch {
+            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+            return MediaHTTPError.storageUnavailable.response
         }
         guard stored > 0 else { return Response(status: status, headers: headers, body: ResponseBody()) }
         let whole = 0...(stored - 1)

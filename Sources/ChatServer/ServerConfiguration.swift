@@ -1,6 +1,8 @@
 import ChatStore
 import Foundation
+import MediaObjectStore
 import MediaStore
+import ObjectStorage
 
 /// Everything the server can be told. `chat-server --help` explains each; defaults suit one machine.
 public struct ServerConfiguration: Sendable {
@@ -11,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory = "."
     /// The content-addressed media store. `media/` under the data directory by default.
     public var mediaDirectory: String?
+    /// Blobs and thumbnails in an S3-compatible bucket (`--media-store s3://...`) instead of the media directory, which
+    /// then only spools uploads in progress (`tmp/`). Nil: the media directory holds everything.
+    public var objectStore: S3Configuration?
     public var durability: ChatDatabase.Durability = .full
     /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`) for several nodes sharing one database; nil:
     /// the SQLite file in the data directory.
@@ -60,4 +65,17 @@ public struct ServerConfiguration: Sendable {
     public var databasePath: String { DataDirectory(dataDirectory).databasePath }
 
     public var resolvedMediaDirectory: String { mediaDirectory ?? DataDirectory(dataDirectory).mediaPath }
+}
+
+extension ServerConfiguration {
+    /// The object store of `--media-store` / `CHAT_MEDIA_STORE` (`s3://BUCKET/PREFIX?endpoint=...&region=...`), with
+    /// credentials from the environment or the shared credentials file, never from the URL.
+    public static func objectStore(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(ServerStartError) -> S3Configuration {
+        do {
+            return try S3Configuration.mediaStore(text, environment: environment)
+        } catch {
+            throw .objectStore(error)
+        }
+    }
 }

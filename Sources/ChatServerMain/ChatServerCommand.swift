@@ -31,6 +31,9 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("media-dir"), help: "Media store directory; default: media/ under --data-dir (CHAT_MEDIA_DIR).")
     var mediaDirectory: String?
 
+    @Option(name: .customLong("media-store"), help: "Keep media in an S3-compatible bucket instead of --media-dir (which then only holds uploads in progress): s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (CHAT_MEDIA_STORE).")
+    var mediaStore: String?
+
     @Option(help: "PostgreSQL database shared by several nodes: postgres://USER[:PASSWORD]@HOST[:PORT]/DB; the password may instead come from PGPASSWORD or ?passwordFile=PATH. Default: chat.sqlite in --data-dir (CHAT_DATABASE).")
     var database: String?
 
@@ -106,6 +109,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.mediaDirectory = mediaDirectory ?? Self.env("CHAT_MEDIA_DIR")
         configuration.durability = ChatDatabase.Durability(rawValue: durability) ?? .full
         configuration.database = database ?? Self.env("CHAT_DATABASE")
+        if let store = mediaStore ?? Self.env("CHAT_MEDIA_STORE"), !store.isEmpty {
+            configuration.objectStore = try ServerConfiguration.objectStore(store)
+        }
         configuration.databaseTimeout = .seconds(databaseTimeout)
         configuration.maxTextBytes = maxTextBytes
         configuration.messagesPerSecond = messagesPerSecond

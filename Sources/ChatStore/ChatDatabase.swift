@@ -21,6 +21,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidDatabaseURL(reason: String)
     /// The database has a migration this binary does not know: a newer version made it.
     case schemaTooNew(database: String, migration: String)
+    /// The blob's objects are being deleted from the object store right now (a claimed pending deletion), so it
+    /// cannot be marked present; its bytes must be put again once that is over.
+    case removalInProgress(hash: String)
 
     public var description: String {
         switch self {
@@ -38,6 +41,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot import \(path): \(reason)"
         case .invalidDatabaseURL(let reason):
             "invalid database URL: \(reason)"
+        case .removalInProgress(let hash):
+            "the stored file \(hash.prefix(12))… is being removed from the media store right now; try again in a moment"
         case .schemaTooNew(let database, let migration):
             "the database \(database) has migration \(migration), which this version does not know: a newer version made it. Run that version (or a newer one); an older one could lose data."
         }

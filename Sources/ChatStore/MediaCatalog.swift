@@ -58,8 +58,33 @@ public protocol MediaCatalog: Sendable {
     /// `recheck` against the committed state, hands the blob to `setAside` (which moves its bytes out of serving
     /// and returns false to keep it after all), and marks the row `state`. Returns the hashes removed. When it
     /// throws nothing was marked, and the caller puts back what `setAside` moved.
-    func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck, at now: Int64,
+    /// With `deferring`, each removed blob also gets a pending deletion row in the same transaction (a storage that
+    /// deletes after the commit: see `PendingDeletion`).
+    func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck,
+                     deferring: PendingDisposal?, at now: Int64,
                      setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String]
+    // MARK: Deferred deletions (see `PendingDeletion`)
+
+    /// The uploader's hold: upload `id` (still receiving) is about to put the bytes of `hash` into the store, so no
+    /// deletion of `hash` may be claimed until the upload is done or gone. False, and nothing held, while a claim on
+    /// `hash` younger than `staleBefore` is live: the caller waits and asks again. An older claim is abandoned
+    /// (its deleter stops before then, see `PendingDeletion.lease`) and is dropped.
+    func holdBlob(hash: String, upload id: String, staleBefore: Int64, at now: Int64) async throws(StoreError) -> Bool
+    /// Records pending deletions of `hashes` whose blob is not present (or has no row): objects that no row accounts
+    /// for (`media gc`). Returns the hashes recorded or already pending.
+    func recordPendingDeletions(_ hashes: [String], disposal: PendingDisposal, at now: Int64) async throws(StoreError) -> [String]
+    /// Claims pending deletions for `claim` (of `hashes`, or any when nil; at most `limit`): those unclaimed or
+    /// claimed before `staleBefore`, whose blob is not present and that no receiving upload holds. Rows whose blob
+    /// is present again are dropped on the way. The claimant deletes the objects, then calls `releasePendingDeletions`.
+    func claimPendingDeletions(_ hashes: [String]?, limit: Int, claim: String, staleBefore: Int64, at now: Int64)
+        async throws(StoreError) -> [PendingDeletion]
+    /// Deletes the rows of `hashes` that `claim` still holds: their objects are gone.
+    func releasePendingDeletions(_ hashes: [String], claim: String) async throws(StoreError)
+    /// Gives up `claim` on `hashes` (their deletion failed): they wait, unclaimed, for another run.
+    func unclaimPendingDeletions(_ hashes: [String], claim: String) async throws(StoreError)
+    /// Every pending deletion (`media gc`, `media stats`, tests).
+    func pendingDeletions() async throws(StoreError) -> [PendingDeletion]
+
     /// Deletes the records of uploads still receiving whose last activity is before `cutoff` (`media gc`).
     func deleteStaleUploads(ids: [String], updatedBefore cutoff: Int64) async throws(StoreError)
     /// The figures of `media stats` that come from rows (the file counts and bytes are left at zero).
@@ -67,6 +92,13 @@ public protocol MediaCatalog: Sendable {
 }
 
 extension MediaCatalog {
+    /// A removal whose storage deletes inside the transaction (no pending deletion rows).
+    public func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck, at now: Int64,
+                            setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
+        try await removeBlobs(hashes, marking: state, keepThumbnails: keepThumbnails, recheck: recheck, deferring: nil, at: now,
+                              setAside: setAside)
+    }
+
     public func touchUpload(id: String) async throws(StoreError) {
         try await touchUpload(id: id, at: epochMilliseconds())
     }

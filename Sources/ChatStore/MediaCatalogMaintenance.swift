@@ -36,8 +36,8 @@ extension SQLiteMediaCatalog {
         }
     }
 
-    public func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck, at now: Int64,
-                            setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
+    public func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck,
+                            deferring: PendingDisposal?, at now: Int64, setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
         let (condition, arguments): (String, StatementArguments) = switch recheck {
         case .matches(let selection): selection.condition
         case .present: ("b.state = 'present'", [])
@@ -60,6 +60,12 @@ extension SQLiteMediaCatalog {
                         throw SetAsideFailed(error: error)
                     }
                     try update.execute(arguments: [state.rawValue, now, keepThumbnails, hash])
+                    if let deferring {
+                        try db.execute(sql: """
+                            INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (hash) DO NOTHING
+                            """, arguments: [hash, deferring.rawValue, !keepThumbnails, now])
+                    }
                     done.append(hash)
                 }
                 return done

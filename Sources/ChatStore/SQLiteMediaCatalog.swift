@@ -58,6 +58,8 @@ public struct SQLiteMediaCatalog: MediaCatalog {
     @discardableResult
     public func completeUpload(id: String, blob: BlobRecord, nameMismatch: Bool, at now: Int64) async throws(StoreError) -> Bool {
         try await write { db in
+            // Rule 4 of PendingDeletion: never present while a deletion of its objects is claimed.
+            try Self.cancelPendingDeletion(blob.hash, in: db, at: now)
             let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE hash = ?", arguments: [blob.hash]) ?? false
             try db.execute(sql: """
                 INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state)
@@ -68,7 +70,8 @@ public struct SQLiteMediaCatalog: MediaCatalog {
                 """, arguments: [blob.hash, blob.size, blob.mimeType, blob.width, blob.height,
                                  MediaCatalogRows.encodeThumbnails(blob.thumbnails), now, now])
             try db.execute(sql: """
-                UPDATE uploads SET state = 'done', blob_hash = ?, size = ?, name_mismatch = ?, updated_at = ?, completed_at = ?
+                UPDATE uploads SET state = 'done', blob_hash = ?, size = ?, name_mismatch = ?, updated_at = ?, completed_at = ?,
+                    storing_hash = NULL
                 WHERE id = ?
                 """, arguments: [blob.hash, blob.size, nameMismatch, now, now, id])
             return existed

@@ -62,6 +62,8 @@ public struct PostgresMediaCatalog: MediaCatalog {
         let logger = database.logger
         let thumbnails = MediaCatalogRows.encodeThumbnails(blob.thumbnails)
         return try await database.withTransaction("completing an upload") { connection in
+            // Rule 4 of PendingDeletion: never present while a deletion of its objects is claimed.
+            try await Self.cancelPendingDeletion(blob.hash, on: connection, logger: logger, at: now)
             // A row that the upsert updated has a non-zero xmax (it was locked by this transaction); a new row has
             // none. Asking first would race with another node inserting the same blob.
             let existed = try await connection.rows("""
@@ -74,7 +76,7 @@ public struct PostgresMediaCatalog: MediaCatalog {
                 """, logger: logger).first?.get("existed", Bool.self) ?? false
             try await connection.run("""
                 UPDATE uploads SET state = 'done', blob_hash = \(blob.hash), size = \(blob.size), name_mismatch = \(nameMismatch),
-                    updated_at = \(now), completed_at = \(now)
+                    updated_at = \(now), completed_at = \(now), storing_hash = NULL
                 WHERE id = \(id)
                 """, logger: logger)
             return existed

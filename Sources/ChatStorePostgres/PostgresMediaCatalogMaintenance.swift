@@ -39,8 +39,8 @@ extension PostgresMediaCatalog {
         }
     }
 
-    public func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck, at now: Int64,
-                            setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
+    public func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck,
+                            deferring: PendingDisposal?, at now: Int64, setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
         var sql = PostgresQuery.StringInterpolation(literalCapacity: 0, interpolationCount: 0)
         sql.appendLiteral("SELECT \(BlobRecord.postgresColumns) FROM blobs b WHERE b.hash = ANY(")
         sql.appendInterpolation(hashes)
@@ -54,6 +54,7 @@ extension PostgresMediaCatalog {
                 // Lock first, all rows in one order (removers on two nodes cannot deadlock), and re-check after: the
                 // re-check is a later statement, so it sees every touch that committed while this waited. All the
                 // waiting is here, before anything is set aside, so a deadlock retry never repeats a set-aside.
+                if deferring != nil { try await Self.lockHashes(hashes, on: connection, logger: logger) }
                 try await connection.run("SELECT hash FROM blobs WHERE hash = ANY(\(hashes)) ORDER BY hash FOR UPDATE", logger: logger)
                 var blobs: [String: BlobRecord] = [:]
                 for row in try await connection.rows(eligible, logger: logger) {
@@ -77,6 +78,13 @@ extension PostgresMediaCatalog {
                             thumbnails = CASE WHEN \(keepThumbnails) THEN thumbnails ELSE '[]' END
                         WHERE hash = ANY(\(done))
                         """, logger: logger)
+                    if let deferring {
+                        try await connection.run("""
+                            INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at)
+                            SELECT h, \(deferring.rawValue), \(!keepThumbnails), \(now) FROM unnest(\(done)::text[]) AS h
+                            ON CONFLICT (hash) DO NOTHING
+                            """, logger: logger)
+                    }
                 }
                 return done
             }

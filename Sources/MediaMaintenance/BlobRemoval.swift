@@ -31,13 +31,27 @@ struct BlobRemoval: Sendable {
         // Emptying a batch's trash overlaps the next batch's transaction (at most one batch behind), so the unlinks
         // cost no wall time on a machine with a second core.
         var emptying: Task<Void, Never>?
+        let deferred: PendingDisposal? = storage.deletesAfterCommit ? (disposal == .quarantine ? .quarantine : .delete) : nil
         while start < hashes.count {
-            let batch = Array(hashes[start..<min(start + Self.batchSize, hashes.count)])
+            var batch = Array(hashes[start..<min(start + Self.batchSize, hashes.count)])
             start += batch.count
+            if deferred != nil, case .missing = bytes {
+                // The storage cannot say inside the transaction whether bytes came back: ask just before it.
+                var stillMissing: [String] = []
+                for hash in batch {
+                    guard let key = try? BlobKey(blob: hash) else { continue }
+                    do {
+                        if try await storage.size(of: key) == nil { stillMissing.append(hash) }
+                    } catch {
+                        throw .storage(error)
+                    }
+                }
+                batch = stillMissing
+            }
             let removal = storage.beginRemoval(disposal)
             do {
                 removed += try await catalog.removeBlobs(batch, marking: state, keepThumbnails: keepThumbnails, recheck: recheck,
-                                                         at: epochMilliseconds()) { blob in
+                                                         deferring: deferred, at: epochMilliseconds()) { blob in
                     let key = try BlobKey(blob: blob.hash)
                     if case .missing = bytes, removal.contains(key) { return false }
                     try removal.setAside(key)
@@ -59,6 +73,10 @@ struct BlobRemoval: Sendable {
             progress(start)
         }
         await emptying?.value
+        if deferred != nil {
+            // After the commit: objects go under claims (see PendingDeletion). What cannot go now stays pending for gc.
+            _ = try await PendingDeletions(catalog: catalog, storage: storage).run(removed)
+        }
         return removed
     }
 }

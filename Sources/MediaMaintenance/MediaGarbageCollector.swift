@@ -15,6 +15,10 @@ public struct GarbageReport: Sendable, Codable, Equatable {
     public var trashRestored: [String]
     public var trashDeleted: [String]
     public var bytesFreed: Int64
+    /// Object stores (`deletesAfterCommit`): hashes whose pending deletion (an interrupted prune or repair, or an
+    /// orphan found now) was carried out (would be, in a dry run), and those still pending afterwards.
+    public var pendingDeletionsFinished: [String] = []
+    public var pendingDeletionsLeft: [String] = []
 }
 
 /// `chat-admin media gc`: removes what no row accounts for. Anything younger than the grace period is left alone,
@@ -84,13 +88,17 @@ public struct MediaGarbageCollector: Sendable {
         for (id, updated) in receiving where updated < resumeCutoff && !temporaryNames.contains(id + ".part") {
             expiredUploads.append(id)  // its file is gone already
         }
+        // An object store deletes what a row might still come to need only through pending deletions (see
+        // PendingDeletion): an upload of the same bytes may be putting them back right now.
+        let deferred = storage.deletesAfterCommit
+        var deferredHashes = Set<String>()
         // Misnamed or misplaced files (no key) are orphans too.
         for file in files.blobs where file.modifiedAt < graceCutoff && file.key.map({ present[$0.hash] == nil }) ?? true {
-            deletions.append(file)
+            if deferred, let key = file.key { deferredHashes.insert(key.hash) } else { deletions.append(file) }
             report.orphanBlobs.append(file.location)
         }
         for file in files.thumbs where file.modifiedAt < graceCutoff && !(file.key.map { thumbnails[$0.hash]?.contains($0) ?? false } ?? false) {
-            deletions.append(file)
+            if deferred, let key = file.key, present[key.hash] == nil { deferredHashes.insert(key.hash) } else { deletions.append(file) }
             report.orphanThumbnails.append(file.location)
         }
         var restores: [(object: StoredObject, key: BlobKey)] = []
@@ -110,7 +118,29 @@ public struct MediaGarbageCollector: Sendable {
         for list in [\GarbageReport.staleTemporaries, \.orphanBlobs, \.orphanThumbnails, \.trashRestored, \.trashDeleted] {
             report[keyPath: list].sort()
         }
+        if deferred {
+            do {
+                let pending = try await catalog.pendingDeletions().map(\.hash)
+                report.pendingDeletionsFinished = Array(Set(pending).union(deferredHashes)).sorted()
+            } catch {
+                throw .wrap(error)
+            }
+        }
         guard !dryRun else { return report }
+        if deferred {
+            do {
+                _ = try await catalog.recordPendingDeletions(deferredHashes.sorted(), disposal: .delete, at: epochMilliseconds())
+            } catch {
+                throw .wrap(error)
+            }
+            let outcome = try await PendingDeletions(catalog: catalog, storage: storage).run(nil)
+            report.pendingDeletionsFinished = outcome.finished.sorted()
+            do {
+                report.pendingDeletionsLeft = try await catalog.pendingDeletions().map(\.hash)
+            } catch {
+                throw .wrap(error)
+            }
+        }
 
         do {
             try await catalog.deleteStaleUploads(ids: expiredUploads, updatedBefore: resumeCutoff)

@@ -47,6 +47,9 @@ public struct PruneReport: Sendable, Codable, Equatable {
     public var totalBefore: Int64
     public var totalAfter: Int64
     public var seconds: Double
+    /// An object store: deletions that could not be carried out now (the store failed, or an upload of the same bytes
+    /// holds them) and wait for `media gc`.
+    public var pendingDeletions = 0
 }
 
 /// `chat-admin media prune`: removes blobs' bytes under the deletion protocol; metadata stays and attachments show
@@ -91,6 +94,9 @@ public struct MediaPruner: Sendable {
             let removed = Set(report.removed)
             report.bytes = candidates.filter { removed.contains($0.hash) }.reduce(0) { $0 + $1.size }
             report.totalAfter = totalBefore - report.bytes
+            if storage.deletesAfterCommit {
+                do { report.pendingDeletions = try await catalog.pendingDeletions().count } catch { throw .wrap(error) }
+            }
         }
         report.seconds = (ContinuousClock.now - started).inSeconds
         return report

@@ -32,6 +32,15 @@ public protocol BlobStorage: Sendable {
     /// SHA-256 (lowercase hex) of each listed object, in order: nil for one that is gone since it was listed.
     /// `progress` gets the bytes hashed so far. `BlobDigests.streaming` reads through `read`; a storage may do better.
     func sha256(of objects: [StoredObject], progress: @escaping @Sendable (Int64) -> Void) async -> [Result<String?, BlobStorageError>]
+    /// Whether objects leave only after the catalog's transaction commits (an object store: deleting cannot be part
+    /// of a database transaction). Removals then record pending deletions (`PendingDeletion` in ChatStore), and an
+    /// upload holds its hash before putting bytes. False for the local directory, whose set-aside is a rename
+    /// inside the transaction.
+    var deletesAfterCommit: Bool { get }
+}
+
+extension BlobStorage {
+    public var deletesAfterCommit: Bool { false }
 }
 
 /// Objects taken out of serving around a catalog transaction (see `MediaCatalog.removeBlobs`): `setAside` inside it,
@@ -133,6 +142,8 @@ public enum BlobStorageError: Error, Sendable, Equatable, CustomStringConvertibl
     case notFound(BlobKey)
     /// A file operation failed (`errno`); ENOSPC and friends mean the disk is full.
     case io(operation: String, path: String, errno: Int32)
+    /// The object store did not answer, kept failing, or refused (its error is the cause; it says what to check).
+    case unavailable(BlobStoreFailure)
 
     public var description: String {
         switch self {
@@ -140,6 +151,23 @@ public enum BlobStorageError: Error, Sendable, Equatable, CustomStringConvertibl
         case .notFound(let key): "no stored object \(key)"
         case .io(let operation, let path, let code):
             "could not \(operation) \(path): \(String(cString: strerror(code))). Check the media directory's permissions and free space."
+        case .unavailable(let failure): failure.description
         }
+    }
+}
+
+/// An object store's failure, kept whole as the cause of `BlobStorageError.unavailable`. Equal when described alike
+/// (the causes are not `Equatable`); the description never carries credentials.
+public struct BlobStoreFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public let cause: any Error & Sendable
+
+    public init(_ cause: any Error & Sendable) {
+        self.cause = cause
+    }
+
+    public var description: String { "\(cause)" }
+
+    public static func == (lhs: BlobStoreFailure, rhs: BlobStoreFailure) -> Bool {
+        lhs.description == rhs.description
     }
 }

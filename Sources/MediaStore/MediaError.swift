@@ -20,6 +20,9 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(operation: String, errno: Int32)
     case database(StoreError)
     case sniffer(String)
+    /// The blob storage (an object store) is unreachable or failing, or the bytes are being removed right now. The
+    /// upload is kept: it can be resumed (or sent again) once the store is back.
+    case storeUnavailable(BlobStoreFailure)
 
     public var description: String {
         switch self {
@@ -49,6 +52,11 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
             "the server could not record the upload (\(reason)); try again later"
         case .sniffer(let reason):
             "cannot set up libmagic: \(reason)"
+        // The cause (endpoints, keys) is for the server's log, not for clients.
+        case .storeUnavailable(let failure) where failure.cause is StoreError:
+            "the file is being removed from the media store right now; the upload is kept: resume it or send it again in a moment"
+        case .storeUnavailable:
+            "the media store cannot be reached right now; the upload is kept: resume it or send it again later"
         }
     }
 
@@ -67,11 +75,14 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .incomplete: .uploadIncomplete
         case .empty: .emptyUpload
         case .invalid: .invalidFrame
-        case .storage, .database, .sniffer: .storeFailed
+        case .storage, .database, .sniffer, .storeUnavailable: .storeFailed
         }
     }
 
-    static func wrap(_ error: StoreError) -> MediaError { .database(error) }
+    static func wrap(_ error: StoreError) -> MediaError {
+        if case .removalInProgress = error { return .storeUnavailable(BlobStoreFailure(error)) }
+        return .database(error)
+    }
 
     /// A storage failure, described as the store's own file operations are.
     static func stored(_ error: BlobStorageError) -> MediaError {
@@ -79,6 +90,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let operation, _, let code): .storage(operation: operation, errno: code)
         case .invalidKey(let reason): .invalid(reason)
         case .notFound(let key): .storage(operation: "read \(key)", errno: ENOENT)
+        case .unavailable(let failure): .storeUnavailable(failure)
         }
     }
 

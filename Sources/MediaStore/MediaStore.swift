@@ -99,6 +99,13 @@ public final class MediaStore: Sendable {
                                  duplicate: duplicate)
         } catch {
             if case .unknownUpload = error { throw error }
+            if case .storeUnavailable(let failure) = error {
+                // The bytes are fine and hashed; only the store failed. Keep them for a resume (or a retry).
+                logger.warning("upload kept for a resume: the media store failed",
+                               metadata: ["upload": "\(upload.id)", "cause": "\(failure)"])
+                await registry.suspend(upload)
+                throw error
+            }
             await registry.discard(upload)
             throw error
         }
@@ -166,6 +173,7 @@ public final class MediaStore: Sendable {
             // No present blob (new, pruned or quarantined), or its bytes went missing: these bytes, whose hash was
             // just computed, replace whatever is stored, durable before they are visible. A new blob's thumbnails
             // come from the same local file first.
+            if blobs.deletesAfterCommit { try await hold(hash, upload: upload.id) }
             if existing == nil {
                 blob = try await thumbnails.addThumbnails(to: blob, from: upload.path)
             }
@@ -177,5 +185,26 @@ public final class MediaStore: Sendable {
             throw .wrap(error)
         }
         return (blob, duplicate)
+    }
+
+    /// Attempts of `hold`, 100 ms apart: a deleter holds a claim for the few requests one blob's objects take.
+    static let holdAttempts = 50
+
+    /// Rule 3 of `PendingDeletion` (a storage that deletes after the commit): holds `hash` for this upload before its
+    /// bytes go into the store, so that no deletion claimed earlier can still remove them afterwards and none is
+    /// claimed until the upload is recorded. While a deleter is at work on the hash, waits for it.
+    private func hold(_ hash: String, upload id: String) async throws(MediaError) {
+        for attempt in 1...Self.holdAttempts {
+            let now = epochMilliseconds()
+            let held: Bool
+            do {
+                held = try await catalog.holdBlob(hash: hash, upload: id, staleBefore: now - PendingDeletion.lease.inMilliseconds, at: now)
+            } catch {
+                throw .wrap(error)
+            }
+            if held { return }
+            if attempt < Self.holdAttempts { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        throw .storeUnavailable(BlobStoreFailure(StoreError.removalInProgress(hash: hash)))
     }
 }

@@ -212,6 +212,16 @@ final class UploadRegistry: Sendable {
         _ = uploads.withLock { $0.byId.removeValue(forKey: upload.id) }
     }
 
+    /// Forgets a sealed upload whose store failed, keeping its temporary file and record: a resume finds it as after a
+    /// restart (the file is hashed again) within the resume window, which starts now.
+    func suspend(_ upload: Upload) async {
+        uploads.withLock { registry in
+            if registry.byId[upload.id] === upload { registry.byId.removeValue(forKey: upload.id) }
+        }
+        upload.closeFile()
+        try? await catalog.touchUpload(id: upload.id)
+    }
+
     /// Forgets an upload and removes its temporary file and record.
     func discard(_ upload: Upload) async {
         uploads.withLock { registry in

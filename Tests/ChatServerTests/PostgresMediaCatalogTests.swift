@@ -192,6 +192,74 @@ struct PostgresMediaCatalogTests {
             }
         }
     }
+
+    /// Deferred deletions (an object store) between two nodes (two pools on one database, or two SQLite connections
+    /// on one file): node A prunes and deletes objects under claims, node B re-uploads the same bytes. Whatever the order, a present row never coexists with a live claim, so no
+    /// object a committed row needs is deleted. Each interleaving is driven step by step.
+    @Test("pending deletions: a re-upload on another node holds off the deleter, or waits for it; never both present and deleted",
+          .timeLimit(.minutes(2)), arguments: StoreBackend.allCases)
+    func pendingDeletionAgainstReuploadOnAnotherNode(on backend: StoreBackend) async throws {
+        try await backend.withTwoNodes(logger: Self.logger) { nodeA, nodeB in
+            let remover = nodeA.catalog, uploader = nodeB.catalog
+            let stale: Int64 = 0
+            func prune(_ blob: BlobRecord, at time: Int64) async throws {
+                let removed = try await remover.removeBlobs([blob.hash], marking: .pruned, keepThumbnails: false, recheck: .present,
+                                                            deferring: .delete, at: time) { _ in true }
+                #expect(removed == [blob.hash])
+            }
+
+            // 1. The uploader holds the hash first: the deleter cannot claim; the upload's commit cancels the deletion.
+            let x = BlobRecord(hash: Self.hash("a"), size: 10, mimeType: "text/plain")
+            _ = try await Self.upload(remover, id: "u1", by: "alice", name: "x.txt", x, at: 1000)
+            try await prune(x, at: 2000)
+            #expect(try await remover.pendingDeletions().map(\.hash) == [x.hash])
+            try await uploader.insertUpload(UploadRecord(id: "u2", username: "bob", name: "x.txt", declaredSize: 10,
+                                                         declaredSHA256: nil, createdAt: 3000))
+            #expect(try await uploader.touchPresentBlob(hash: x.hash, at: 3001) == nil)
+            #expect(try await uploader.holdBlob(hash: x.hash, upload: "u2", staleBefore: stale, at: 3002))
+            #expect(try await remover.claimPendingDeletions([x.hash], limit: 10, claim: "A", staleBefore: stale, at: 3003).isEmpty)
+            #expect(try await remover.claimPendingDeletions(nil, limit: 10, claim: "A", staleBefore: stale, at: 3004).isEmpty)
+            try await uploader.completeUpload(id: "u2", blob: x, nameMismatch: false, at: 3005)
+            #expect(try await remover.pendingDeletions().isEmpty)
+            #expect(try await remover.blob(hash: x.hash)?.state == .present)
+            // gc finding the object "orphan" from an older listing records nothing for a present blob.
+            #expect(try await remover.recordPendingDeletions([x.hash], disposal: .delete, at: 3006).isEmpty)
+
+            // 2. The deleter claims first: the uploader's hold is refused (it waits), and an uploader that
+            //    trusted a HEAD and went straight to recording is refused too; after the release both work.
+            let y = BlobRecord(hash: Self.hash("b"), size: 20, mimeType: "text/plain")
+            _ = try await Self.upload(remover, id: "u3", by: "alice", name: "y.txt", y, at: 4000)
+            try await prune(y, at: 5000)
+            let claimed = try await remover.claimPendingDeletions(nil, limit: 10, claim: "A", staleBefore: stale, at: 5001)
+            #expect(claimed.map(\.hash) == [y.hash])
+            try await uploader.insertUpload(UploadRecord(id: "u4", username: "bob", name: "y.txt", declaredSize: 20,
+                                                         declaredSHA256: nil, createdAt: 5002))
+            #expect(try await !uploader.holdBlob(hash: y.hash, upload: "u4", staleBefore: stale, at: 5003))
+            await #expect(throws: StoreError.removalInProgress(hash: y.hash)) {
+                try await uploader.completeUpload(id: "u4", blob: y, nameMismatch: false, at: 5004)
+            }
+            #expect(try await remover.blob(hash: y.hash)?.state == .pruned)
+            // The objects are deleted now; then the claim is released.
+            try await remover.releasePendingDeletions([y.hash], claim: "A")
+            #expect(try await uploader.holdBlob(hash: y.hash, upload: "u4", staleBefore: stale, at: 5005))
+            try await uploader.completeUpload(id: "u4", blob: y, nameMismatch: false, at: 5006)
+            #expect(try await remover.blob(hash: y.hash)?.state == .present)
+
+            // 3. A failed deletion gives its claim up, and an abandoned claim (older than the lease) is taken over.
+            let z = BlobRecord(hash: Self.hash("c"), size: 30, mimeType: "text/plain")
+            _ = try await Self.upload(remover, id: "u5", by: "alice", name: "z.txt", z, at: 6000)
+            try await prune(z, at: 7000)
+            #expect(try await remover.claimPendingDeletions([z.hash], limit: 10, claim: "A", staleBefore: stale, at: 7001).count == 1)
+            try await remover.unclaimPendingDeletions([z.hash], claim: "A")
+            #expect(try await remover.claimPendingDeletions([z.hash], limit: 10, claim: "B", staleBefore: stale, at: 7002).count == 1)
+            #expect(try await remover.claimPendingDeletions([z.hash], limit: 10, claim: "C", staleBefore: 7002, at: 7003).isEmpty)
+            #expect(try await remover.claimPendingDeletions([z.hash], limit: 10, claim: "C", staleBefore: 7003, at: 7004).count == 1)
+            try await remover.releasePendingDeletions([z.hash], claim: "B")
+            #expect(try await remover.pendingDeletions().map(\.claimedAt) == [7004])
+            try await remover.releasePendingDeletions([z.hash], claim: "C")
+            #expect(try await remover.pendingDeletions().isEmpty)
+        }
+    }
 }
 
 /// A value the test shares with an escaping closure (a `Mutex` itself cannot be captured by one).

@@ -29,6 +29,28 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+extension StoreBackend {
+    /// Two nodes' stores on one new database: two SQLite databases opened on one file, or two PostgreSQL pools.
+    func withTwoNodes(logger: Logger, _ body: @Sendable (ChatStorage, ChatStorage) async throws -> Void) async throws {
+        switch self {
+        case .sqlite:
+            let directory = TestServer.makeDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let path = DataDirectory(directory).databasePath
+            try await body(try ChatDatabase(path: path).storage, try ChatDatabase(path: path).storage)
+        case .postgres:
+            try await PostgresCluster.with { cluster in
+                let url = cluster.url()
+                try await PostgresDatabase.withDatabase(url: url, logger: logger, deadline: databaseWait) { a in
+                    try await PostgresDatabase.withDatabase(url: url, logger: logger, deadline: databaseWait) { b in
+                        try await body(a.storage, b.storage)
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The stores on both backends, and what only PostgreSQL has, against a real server the test starts (initdb into a
 /// temporary directory) and stops.
 @Suite("Stores on SQLite and PostgreSQL", .serialized)

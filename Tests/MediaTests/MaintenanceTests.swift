@@ -394,9 +394,10 @@ func runAdmin(_ arguments: [String]) async throws -> AdminResult {
 }
 
 /// Runs one of the package's executables and waits (at most a minute) for it.
-func runBuilt(_ name: String, _ arguments: [String], currentDirectory: String? = nil) async throws -> AdminResult {
+func runBuilt(_ name: String, _ arguments: [String], currentDirectory: String? = nil,
+              environment: [String: String] = [:]) async throws -> AdminResult {
     let result = try await runTool(try builtExecutable(name), arguments, timeout: .seconds(60),
-                                   currentDirectory: currentDirectory)
+                                   currentDirectory: currentDirectory, environment: environment)
     return AdminResult(status: result.status, stdout: result.output, stderr: result.stderr)
 }
 

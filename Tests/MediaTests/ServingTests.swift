@@ -90,43 +90,43 @@ struct ServingTests {
         await server.stop()
     }
 
-    @Test("Range requests and ETag revalidation")
-    func rangeAndETag() async throws {
-        let server = try await MediaServer.start()
-        let token = try await server.makeToken("alice", role: .customer)
-        let (alice, _) = try await server.connect("alice", token: token)
-        let bytes = Data(randomBytes(10_000, seed: 9))
-        let hash = try await Self.attach(bytes, name: "data.bin", via: alice).sha256
-        let path = "/media/\(hash)"
+    @Test("Range requests and ETag revalidation, from the local directory and from a bucket", arguments: MediaBackend.allCases)
+    func rangeAndETag(_ backend: MediaBackend) async throws {
+        try await backend.withServer { server, _ in
+            let token = try await server.makeToken("alice", role: .customer)
+            let (alice, _) = try await server.connect("alice", token: token)
+            let bytes = Data(randomBytes(10_000, seed: 9))
+            let hash = try await Self.attach(bytes, name: "data.bin", via: alice).sha256
+            let path = "/media/\(hash)"
 
-        let first = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-99"])
-        #expect(first.status == 206)
-        #expect(first.body == bytes[0..<100])
-        #expect(first.header("Content-Range") == "bytes 0-99/10000")
-        #expect(first.header("Content-Length") == "100")
-        let middle = try await server.request("GET", path, token: token, headers: ["Range": "bytes=5000-"])
-        #expect(middle.status == 206)
-        #expect(middle.body == bytes[5000...])
-        let suffix = try await server.request("GET", path, token: token, headers: ["Range": "bytes=-10"])
-        #expect(suffix.body == bytes[9990...])
-        #expect(suffix.header("Content-Range") == "bytes 9990-9999/10000")
-        let beyond = try await server.request("GET", path, token: token, headers: ["Range": "bytes=20000-"])
-        #expect(beyond.status == 416)
-        #expect(beyond.header("Content-Range") == "bytes */10000")
-        let clamped = try await server.request("GET", path, token: token, headers: ["Range": "bytes=9000-99999"])
-        #expect(clamped.body == bytes[9000...])
-        let whole = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-1,5-6"])
-        #expect(whole.status == 200)
-        #expect(whole.body == bytes)
-        let stale = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-9", "If-Range": "\"other\""])
-        #expect(stale.status == 200)
+            let first = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-99"])
+            #expect(first.status == 206)
+            #expect(first.body == bytes[0..<100])
+            #expect(first.header("Content-Range") == "bytes 0-99/10000")
+            #expect(first.header("Content-Length") == "100")
+            let middle = try await server.request("GET", path, token: token, headers: ["Range": "bytes=5000-"])
+            #expect(middle.status == 206)
+            #expect(middle.body == bytes[5000...])
+            let suffix = try await server.request("GET", path, token: token, headers: ["Range": "bytes=-10"])
+            #expect(suffix.body == bytes[9990...])
+            #expect(suffix.header("Content-Range") == "bytes 9990-9999/10000")
+            let beyond = try await server.request("GET", path, token: token, headers: ["Range": "bytes=20000-"])
+            #expect(beyond.status == 416)
+            #expect(beyond.header("Content-Range") == "bytes */10000")
+            let clamped = try await server.request("GET", path, token: token, headers: ["Range": "bytes=9000-99999"])
+            #expect(clamped.body == bytes[9000...])
+            let whole = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-1,5-6"])
+            #expect(whole.status == 200)
+            #expect(whole.body == bytes)
+            let stale = try await server.request("GET", path, token: token, headers: ["Range": "bytes=0-9", "If-Range": "\"other\""])
+            #expect(stale.status == 200)
 
-        let revalidated = try await server.request("GET", path, token: token, headers: ["If-None-Match": "\"\(hash)\""])
-        #expect(revalidated.status == 304)
-        #expect(revalidated.body.isEmpty)
-        let changed = try await server.request("GET", path, token: token, headers: ["If-None-Match": "\"something-else\""])
-        #expect(changed.status == 200)
-        await server.stop()
+            let revalidated = try await server.request("GET", path, token: token, headers: ["If-None-Match": "\"\(hash)\""])
+            #expect(revalidated.status == 304)
+            #expect(revalidated.body.isEmpty)
+            let changed = try await server.request("GET", path, token: token, headers: ["If-None-Match": "\"something-else\""])
+            #expect(changed.status == 200)
+        }
     }
 
     @Test("types are sniffed from the bytes, never the name; mismatches are flagged and active types are downloads")

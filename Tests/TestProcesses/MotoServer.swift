@@ -17,13 +17,14 @@ public final class MotoServer: Sendable {
 
     /// Starts moto and waits until it accepts connections (at most `timeout`). `environment` adds to moto's: for
     /// example `INITIAL_NO_AUTH_ACTION_COUNT=0` makes it check access keys (unknown ones get 403 InvalidAccessKeyId).
-    public static func start(environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> MotoServer {
+    /// `port` restarts a stopped server where its clients expect it (empty: moto keeps nothing on disk).
+    public static func start(port fixedPort: Int? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> MotoServer {
         let executable = try requireExecutable("moto_server")
         return try await offPool {
             var lastError = ""
             // Another program may take the free port between our probe and moto's bind: try a few ports.
             for _ in 0..<3 {
-                let port = try freeLoopbackPort()
+                let port = try fixedPort ?? freeLoopbackPort()
                 let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("moto-\(UUID().uuidString).log").path
                 guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
                     throw TestFailure("cannot create \(logPath)")

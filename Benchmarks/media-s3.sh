@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Media on an object store (issue 17): ingest of one large file over HTTP into moto's S3 server against the local
+# directory (MB/s end to end, server CPU seconds per GiB), and the server's extra resident memory while it takes a
+# file in and serves it back (target < 64 MiB extra). moto keeps objects in memory and is slow itself: its speed
+# bounds the first figure, so the CPU figure is the one that says what the server costs.
+#
+#   Benchmarks/media-s3.sh [size-MiB]      (default 1024; release build via Benchmarks/common.sh; SCRATCH=.build-release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MIB=${1:-1024}
+source Benchmarks/common.sh
+build_products chat-server chat-admin
+
+WORK=$(mktemp -d /tmp/media-s3-bench.XXXXXX)
+SERVER_PID= MOTO_PID=
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+FILE="$WORK/payload.bin"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$FILE"
+MOTO_PORT=$(free_port)
+moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 100); do curl -s "http://127.0.0.1:$MOTO_PORT" >/dev/null && break; sleep 0.1; done
+curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/bench" >/dev/null
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+STORE="s3://bench/media?endpoint=http://127.0.0.1:$MOTO_PORT&region=us-east-1"
+
+run_case() {  # run_case LABEL [chat-server flags...]
+    local label=$1; shift
+    local dir="$WORK/$label"; mkdir -p "$dir"
+    local token port
+    token=$("$BIN/chat-admin" tokens create bench --role customer --data-dir "$dir" 2>/dev/null)
+    port=$(free_port)
+    "$BIN/chat-server" --data-dir "$dir" --port "$port" --durability normal --log-level warning \
+        --max-upload-bytes $((4 * 1024 * 1024 * 1024)) --upload-bytes-per-day $((64 * 1024 * 1024 * 1024)) "$@" 2>"$dir/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY'
+import json, os, socket, struct, subprocess, sys, threading, time
+label, port, token, path, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+size = os.path.getsize(path)
+tick = os.sysconf("SC_CLK_TCK")
+def cpu():
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+def rss_kib():
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+class Sampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True); self.peak = 0; self.running = True
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_kib()); time.sleep(0.01)
+def measure(args):
+    base, c0, t0 = rss_kib(), cpu(), time.time()
+    s = Sampler(); s.start()
+    out = subprocess.run(args, check=True, capture_output=True).stdout
+    s.running = False; s.join()
+    return out, time.time() - t0, cpu() - c0, (s.peak - base) / 1024
+auth = ["-H", f"Authorization: Bearer {token}"]
+out, secs, cpus, extra = measure(["curl", "-sf", "-X", "POST", *auth, "-H", "Content-Type: application/octet-stream",
+                                  "--data-binary", f"@{path}", f"http://127.0.0.1:{port}/media?name=payload.bin"])
+sha = json.loads(out)["attachment"]["sha256"]
+print(f"{label:6} upload   {size/secs/1e6:7.0f} MB/s  server CPU {cpus/(size/2**30):6.2f} s/GiB  extra RSS {extra:6.1f} MiB")
+# Only attached blobs are served: attach it to a message over a minimal WebSocket (as in media.sh), then download.
+ws = socket.create_connection(("127.0.0.1", port))
+ws.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n").encode())
+head = b""
+while not head.endswith(b"\r\n\r\n"): head += ws.recv(1)
+def send_text(obj):
+    payload = json.dumps(obj).encode()
+    n = len(payload)
+    header = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    ws.sendall(header + b"\0\0\0\0" + payload)
+buffer = b""
+def until(kind):
+    global buffer
+    while True:
+        while len(buffer) < 2: buffer += ws.recv(65536)
+        n, off = buffer[1] & 0x7F, 2
+        if n == 126:
+            while len(buffer) < 4: buffer += ws.recv(65536)
+            n, off = struct.unpack("!H", buffer[2:4])[0], 4
+        elif n == 127:
+            while len(buffer) < 10: buffer += ws.recv(65536)
+            n, off = struct.unpack("!Q", buffer[2:10])[0], 10
+        while len(buffer) < off + n: buffer += ws.recv(65536)
+        payload, buffer = buffer[off:off + n], buffer[off + n:]
+        frame = json.loads(payload) if payload[:1] == b"{" else {}
+        if frame.get("type") == "error": raise SystemExit(f"server error: {frame}")
+        if frame.get("type") == kind: return frame
+send_text({"type": "hello", "protocol": [1]}); until("synced")
+send_text({"type": "send", "clientId": "bench", "text": "file", "attachments": [{"uploadId": json.loads(out)["uploadId"]}]})
+until("ack")
+_, secs, cpus, extra = measure(["curl", "-sf", *auth, "-o", "/dev/null", f"http://127.0.0.1:{port}/media/{sha}"])
+print(f"{label:6} download {size/secs/1e6:7.0f} MB/s  server CPU {cpus/(size/2**30):6.2f} s/GiB  extra RSS {extra:6.1f} MiB")
+PY
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+}
+echo "== ${SIZE_MIB} MiB over HTTP, release build ($(nproc) cores, shared machine: figures vary)"
+run_case local
+run_case s3 --media-store "$STORE"
