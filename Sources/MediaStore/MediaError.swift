@@ -1,5 +1,6 @@
 import ChatProtocol
 import ChatStore
+import MediaPrivacy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(operation: String, errno: Int32)
     case database(StoreError)
     case sniffer(String)
+    /// The image's metadata cannot be removed safely and the operator refuses such images.
+    case uncleanableImage(MetadataCleaningError)
 
     public var description: String {
         switch self {
@@ -49,6 +52,9 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
             "the server could not record the upload (\(reason)); try again later"
         case .sniffer(let reason):
             "cannot set up libmagic: \(reason)"
+        case .uncleanableImage(let reason):
+            "this server removes location and device data from images, and this one cannot be cleaned safely (\(reason)); "
+                + "save or export the picture again (or take a screenshot of it) and upload that"
         }
     }
 
@@ -68,6 +74,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .empty: .emptyUpload
         case .invalid: .invalidFrame
         case .storage, .database, .sniffer: .storeFailed
+        case .uncleanableImage: .uncleanableImage
         }
     }
 
