@@ -33,7 +33,9 @@ let format: MetadataCleaner.Format = input.starts(with: [0x89, 0x50, 0x4E, 0x47]
 func clean(_ input: UnsafeRawBufferPointer, format: MetadataCleaner.Format, inputPath: String, outputPath: String) -> CleaningPlan {
     let plan: CleaningPlan
     do { plan = try MetadataCleaner.plan(input, format: format) } catch { fail("\(inputPath): \(error)") }
-    let out = open(outputPath, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+    // A new file each time, as the server writes one per upload (truncating an old one costs more).
+    unlink(outputPath)
+    let out = open(outputPath, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
     guard out >= 0 else { fail("cannot create \(outputPath): \(String(cString: strerror(errno)))") }
     plan.write(from: input) { (bytes: UnsafeRawBufferPointer) in
         guard let base = bytes.baseAddress else { return }
