@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "chat-bench", targets: ["ChatBench"]),
         .executable(name: "chat-client", targets: ["ChatClientApp"]),
         .executable(name: "chat-thumbnail", targets: ["ChatThumbnail"]),
+        .executable(name: "chat-clean-image", targets: ["ChatCleanImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -77,13 +78,20 @@ let package = Package(
             plugins: ["EmbedSchema"]
         ),
 
+        // Private metadata (location, device details) removed from JPEG and PNG by rewriting segments, never
+        // re-encoding. Pure Swift, no dependencies.
+        .target(name: "MediaPrivacy"),
+        // Audio and video playing time from their containers' headers (MP4/MOV, Matroska/WebM, MP3, Ogg, WAV), no
+        // decoding. Pure Swift, no dependencies.
+        .target(name: "MediaDuration"),
+
         // libmagic (system library) for sniffing uploaded files' MIME types.
         .systemLibrary(name: "CMagic", path: "Sources/CMagic"),
         // Content-addressed media store: streamed, hashed uploads, libmagic sniffing, thumbnails, limits.
         .target(
             name: "MediaStore",
             dependencies: [
-                "ChatProtocol", "ChatStore", "CMagic", "Thumbnailer",
+                "ChatProtocol", "ChatStore", "CMagic", "MediaDuration", "MediaPrivacy", "Thumbnailer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -162,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "ChatServerMain",
             dependencies: [
-                "ChatServer",
+                "ChatServer", "MediaStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -182,6 +190,8 @@ let package = Package(
             dependencies: ["Thumbnailer"],
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
+        // Metadata removal on one file from the shell, and its timing (Benchmarks/privacy.sh). Links MediaPrivacy only.
+        .executableTarget(name: "ChatCleanImage", dependencies: ["MediaPrivacy"]),
         // Load generator (not part of the tests): see BENCHMARKS.md.
         .executableTarget(
             name: "ChatBench",
@@ -228,7 +238,7 @@ let package = Package(
             name: "MediaTests",
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance",
-                "MediaObjectStore", "ObjectStorage", "ChatStorePostgres", "Thumbnailer", "TestProcesses",
+                "MediaObjectStore", "ObjectStorage", "ChatStorePostgres", "Thumbnailer", "TestProcesses", "ImageFixtures",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -244,6 +254,10 @@ let package = Package(
             ],
             exclude: ["SigV4TestSuite"]
         ),
+        // Images with metadata written byte by byte, and the shared corpus: for the privacy and media tests.
+        .target(name: "ImageFixtures", path: "Tests/ImageFixtures"),
+        .testTarget(name: "MediaDurationTests", dependencies: ["MediaDuration", "TestProcesses"]),
+        .testTarget(name: "MediaPrivacyTests", dependencies: ["MediaPrivacy", "ImageFixtures", "Thumbnailer", "ImageBuffer"]),
         .testTarget(name: "ThumbnailerTests", dependencies: ["Thumbnailer", "ImageBuffer", "CImageCodecs", "TestProcesses"]),
         .testTarget(name: "TerminalGraphicsTests", dependencies: ["TerminalGraphics", "ImageBuffer", "TestProcesses"]),
         // Terminal client: chat state machine, line editor, screen layout, raw mode (testable library) and the thin

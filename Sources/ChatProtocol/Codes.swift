@@ -39,6 +39,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// A `send` names a finished upload whose bytes an operator has since removed (pruned or quarantined). Upload
     /// the file again; nothing was stored.
     case attachmentExpired = "attachment_expired"
+    /// An image whose location and device metadata cannot be removed safely (malformed EXIF, truncated segments),
+    /// on a server that refuses such images. Nothing was stored; export the picture again and upload that.
+    case uncleanableImage = "uncleanable_image"
 }
 
 /// WebSocket close codes used by the server, with a human-readable reason in the close frame.

@@ -118,9 +118,22 @@ public struct Attachment: Codable, Sendable, Equatable {
     /// stay; show the attachment as "expired" (never as an error). Downloads answer 410 Gone; thumbnails that were
     /// kept are still listed. Absent otherwise.
     public var expired: Bool?
+    /// JPEG and PNG: `true` when the stored file holds no location, device or other private metadata (the server
+    /// removed it, keeping the orientation and colour profile; `sha256` is then the cleaned bytes'); `false` when
+    /// the server could not clean the file and stored it as sent. Absent for other types, or when the server keeps
+    /// metadata.
+    public var metadataRemoved: Bool?
+    /// GIF and WebP animations: `true`, with `frames` their frame count (at least that many when the count stopped
+    /// at the server's limit). Absent for still images.
+    public var animated: Bool?
+    public var frames: Int?
+    /// Audio and video: the playing time in milliseconds, when the container says it (MP4/MOV, WebM/Matroska, MP3,
+    /// Ogg Vorbis/Opus, WAV). Absent otherwise.
+    public var durationMs: Int?
 
     public init(sha256: String, name: String, type: String, size: Int, width: Int? = nil, height: Int? = nil,
-                thumbnails: [ThumbnailInfo] = [], nameMismatch: Bool = false, expired: Bool? = nil) {
+                thumbnails: [ThumbnailInfo] = [], nameMismatch: Bool = false, expired: Bool? = nil, metadataRemoved: Bool? = nil,
+                frames: Int? = nil, durationMs: Int? = nil) {
         self.sha256 = sha256
         self.name = name
         self.type = type
@@ -130,6 +143,12 @@ public struct Attachment: Codable, Sendable, Equatable {
         self.thumbnails = thumbnails
         self.nameMismatch = nameMismatch
         self.expired = expired
+        self.metadataRemoved = metadataRemoved
+        // A still image (one frame) says nothing.
+        let animated = (frames ?? 0) > 1
+        self.animated = animated ? true : nil
+        self.frames = animated ? frames : nil
+        self.durationMs = durationMs
     }
 }
 

@@ -33,6 +33,7 @@ struct MediaHTTPError: HTTPResponseError {
         case .storage(_, let errno): MediaError.isDiskFull(errno) ? 507 : 500
         case .database, .sniffer: 500
         case .storeUnavailable: 503
+        case .uncleanableImage: 422
         }
     }
 

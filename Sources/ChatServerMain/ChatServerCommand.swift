@@ -3,6 +3,7 @@ import ChatServer
 import ChatStore
 import Foundation
 import Logging
+import MediaStore
 
 /// `chat-server`: argument parsing and wiring only; the server lives in the ChatServer module.
 @main
@@ -70,6 +71,12 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("upload-resume-window"), help: "Seconds an interrupted upload can be resumed before its temporary file is removed (CHAT_UPLOAD_RESUME_WINDOW).")
     var uploadResumeWindow: Int = env("CHAT_UPLOAD_RESUME_WINDOW").flatMap(Int.init) ?? 600
 
+    @Flag(name: .customLong("keep-image-metadata"), help: "Store JPEG and PNG uploads as sent, with their location and device metadata; by default it is removed at upload (CHAT_KEEP_IMAGE_METADATA=1).")
+    var keepImageMetadata = false
+
+    @Option(name: .customLong("uncleanable-images"), help: "An image whose metadata cannot be removed safely (malformed EXIF, truncated segments): 'store' it as sent, flagged as not cleaned, or 'refuse' the upload (CHAT_UNCLEANABLE_IMAGES).")
+    var uncleanableImages: String = env("CHAT_UNCLEANABLE_IMAGES") ?? UncleanableImages.store.rawValue
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key the server speaks TLS (wss://) (CHAT_TLS_CERT).")
     var tlsCertificate: String?
 
@@ -86,6 +93,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         guard maxTextBytes > 0, messagesPerSecond > 0, burst > 0, outboundBuffer > 0, pingInterval > 0, maxUploadBytes > 0,
               maxUploadsInFlight > 0, uploadBytesPerDay > 0, uploadResumeWindow > 0, databaseTimeout > 0 else {
             throw ValidationError("limits must be positive")
+        }
+        guard UncleanableImages(rawValue: uncleanableImages) != nil else {
+            throw ValidationError("--uncleanable-images must be store or refuse")
         }
         guard (resolvedCertificate == nil) == (resolvedKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
     }
@@ -122,6 +132,8 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.media.maxUploadsInFlight = maxUploadsInFlight
         configuration.media.bytesPerDay = uploadBytesPerDay
         configuration.media.resumeWindow = .seconds(uploadResumeWindow)
+        configuration.media.imageMetadata = keepImageMetadata || Self.env("CHAT_KEEP_IMAGE_METADATA") == "1"
+            ? .keep : .remove(uncleanable: UncleanableImages(rawValue: uncleanableImages) ?? .store)
         configuration.tlsCertificatePath = resolvedCertificate
         configuration.tlsKeyPath = resolvedKey
 

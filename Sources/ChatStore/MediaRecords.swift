@@ -21,9 +21,16 @@ public struct BlobRecord: Sendable, Equatable {
     public var height: Int?
     public var thumbnails: [ThumbnailInfo]
     public var state: BlobState
+    /// Private image metadata: removed (true), could not be (false), not applicable (nil). See `Attachment`.
+    public var metadataRemoved: Bool?
+    /// Frames of an animated GIF or WebP; nil for still images and other types.
+    public var frames: Int?
+    /// Audio and video playing time, when the container says it cheaply.
+    public var durationMs: Int?
 
     public init(hash: String, size: Int, mimeType: String, width: Int? = nil, height: Int? = nil, thumbnails: [ThumbnailInfo] = [],
-                state: BlobState = .present) {
+                state: BlobState = .present, metadataRemoved: Bool? = nil, frames: Int? = nil,
+                durationMs: Int? = nil) {
         self.hash = hash
         self.size = size
         self.mimeType = mimeType
@@ -31,11 +38,15 @@ public struct BlobRecord: Sendable, Equatable {
         self.height = height
         self.thumbnails = thumbnails
         self.state = state
+        self.metadataRemoved = metadataRemoved
+        self.frames = frames
+        self.durationMs = durationMs
     }
 
     public func attachment(name: String, nameMismatch: Bool) -> Attachment {
         Attachment(sha256: hash, name: name, type: mimeType, size: size, width: width, height: height,
-                   thumbnails: thumbnails, nameMismatch: nameMismatch, expired: state == .present ? nil : true)
+                   thumbnails: thumbnails, nameMismatch: nameMismatch, expired: state == .present ? nil : true,
+                   metadataRemoved: metadataRemoved, frames: frames, durationMs: durationMs)
     }
 }
 
@@ -55,7 +66,8 @@ extension BlobRecord {
     init(row: Row) {
         self.init(hash: row["hash"], size: row["size"], mimeType: row["mime_type"], width: row["width"], height: row["height"],
                   thumbnails: MediaCatalogRows.decodeThumbnails(row["thumbnails"] ?? "[]"),
-                  state: BlobState(rawValue: row["state"] ?? "present") ?? .present)
+                  state: BlobState(rawValue: row["state"] ?? "present") ?? .present, metadataRemoved: row["metadata_removed"],
+                  frames: row["frames"], durationMs: row["duration_ms"])
     }
 }
 

@@ -25,7 +25,7 @@ public struct ExportedTable: Sendable {
                                                   "broadcast", "customer_ordinal"], key: ["id"]),
         ExportedTable(name: "read_markers", columns: ["username", "conversation_id", "seq", "updated_at"], key: ["username", "conversation_id"]),
         ExportedTable(name: "blobs", columns: ["hash", "size", "mime_type", "width", "height", "thumbnails", "created_at",
-                                               "last_referenced_at", "state", "removed_at"], key: ["hash"]),
+                                               "last_referenced_at", "state", "removed_at", "metadata_removed", "frames", "duration_ms"], key: ["hash"]),
         ExportedTable(name: "uploads", columns: ["id", "username", "name", "declared_size", "declared_sha256", "state", "blob_hash", "size",
                                                  "name_mismatch", "created_at", "updated_at", "completed_at"], key: ["id"]),
         ExportedTable(name: "attachments", columns: ["message_id", "position", "blob_hash", "name", "uploader", "name_mismatch"],

@@ -62,13 +62,16 @@ public struct SQLiteMediaCatalog: MediaCatalog {
             try Self.cancelPendingDeletion(blob.hash, in: db, at: now)
             let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE hash = ?", arguments: [blob.hash]) ?? false
             try db.execute(sql: """
-                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'present')
+                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state,
+                                   metadata_removed, frames, duration_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?)
                 ON CONFLICT (hash) DO UPDATE SET last_referenced_at = excluded.last_referenced_at,
                     thumbnails = excluded.thumbnails, width = excluded.width, height = excluded.height,
-                    state = 'present', removed_at = NULL
+                    state = 'present', removed_at = NULL, metadata_removed = excluded.metadata_removed,
+                    frames = excluded.frames, duration_ms = excluded.duration_ms
                 """, arguments: [blob.hash, blob.size, blob.mimeType, blob.width, blob.height,
-                                 MediaCatalogRows.encodeThumbnails(blob.thumbnails), now, now])
+                                 MediaCatalogRows.encodeThumbnails(blob.thumbnails), now, now, blob.metadataRemoved, blob.frames,
+                                 blob.durationMs])
             try db.execute(sql: """
                 UPDATE uploads SET state = 'done', blob_hash = ?, size = ?, name_mismatch = ?, updated_at = ?, completed_at = ?,
                     storing_hash = NULL

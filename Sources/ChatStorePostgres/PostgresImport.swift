@@ -12,9 +12,9 @@ public struct PostgresImport: Sendable {
     }
 
     /// PostgreSQL's BOOLEAN columns; SQLite keeps them as 0 and 1.
-    private static let booleans: Set<String> = ["broadcast", "name_mismatch"]
+    private static let booleans: Set<String> = ["broadcast", "name_mismatch", "metadata_removed"]
     /// INTEGER (32-bit) columns; the others are BIGINT.
-    private static let int32s: Set<String> = ["width", "height", "position"]
+    private static let int32s: Set<String> = ["width", "height", "position", "frames"]
 
     /// Inserts `rows` of `table` in one transaction; returns how many were new.
     public func insert(_ rows: [[ColumnValue]], into table: ExportedTable) async throws(StoreError) -> Int {

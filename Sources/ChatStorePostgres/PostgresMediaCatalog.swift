@@ -67,11 +67,14 @@ public struct PostgresMediaCatalog: MediaCatalog {
             // A row that the upsert updated has a non-zero xmax (it was locked by this transaction); a new row has
             // none. Asking first would race with another node inserting the same blob.
             let existed = try await connection.rows("""
-                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state)
-                VALUES (\(blob.hash), \(blob.size), \(blob.mimeType), \(blob.width), \(blob.height), \(thumbnails), \(now), \(now), 'present')
+                INSERT INTO blobs (hash, size, mime_type, width, height, thumbnails, created_at, last_referenced_at, state,
+                                   metadata_removed, frames, duration_ms)
+                VALUES (\(blob.hash), \(blob.size), \(blob.mimeType), \(blob.width), \(blob.height), \(thumbnails), \(now), \(now), 'present',
+                        \(blob.metadataRemoved), \(blob.frames.map { Int32(clamping: $0) }), \(blob.durationMs.map(Int64.init)))
                 ON CONFLICT (hash) DO UPDATE SET last_referenced_at = excluded.last_referenced_at,
                     thumbnails = excluded.thumbnails, width = excluded.width, height = excluded.height,
-                    state = 'present', removed_at = NULL
+                    state = 'present', removed_at = NULL, metadata_removed = excluded.metadata_removed,
+                    frames = excluded.frames, duration_ms = excluded.duration_ms
                 RETURNING (xmax <> 0) AS existed
                 """, logger: logger).first?.get("existed", Bool.self) ?? false
             try await connection.run("""

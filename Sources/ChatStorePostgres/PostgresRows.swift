@@ -50,14 +50,17 @@ extension ChatMessage {
 
 extension BlobRecord {
     /// The `blobs` columns a record is read from, on the alias `b`.
-    static let postgresColumns = "b.hash, b.size, b.mime_type, b.width, b.height, b.thumbnails, b.state"
+    static let postgresColumns = "b.hash, b.size, b.mime_type, b.width, b.height, b.thumbnails, b.state, b.metadata_removed, b.frames, b.duration_ms"
 
     /// From a row with `postgresColumns`, as SQLite's catalog reads them (thumbnails as JSON text).
     init(postgres row: PostgresRandomAccessRow) throws {
         self.init(hash: try row.get("hash"), size: try row.int("size"), mimeType: try row.get("mime_type"),
                   width: try row.get("width", Int32?.self).map(Int.init), height: try row.get("height", Int32?.self).map(Int.init),
                   thumbnails: MediaCatalogRows.decodeThumbnails(try row.get("thumbnails")),
-                  state: BlobState(rawValue: try row.get("state")) ?? .present)
+                  state: BlobState(rawValue: try row.get("state")) ?? .present,
+                  metadataRemoved: try row.get("metadata_removed", Bool?.self),
+                  frames: try row.get("frames", Int32?.self).map(Int.init),
+                  durationMs: try row.get("duration_ms", Int64?.self).map(Int.init))
     }
 }
 

@@ -165,6 +165,23 @@ public struct MessageFormatter: Sendable {
         return out
     }
 
+    /// What an attachment's card says after its type and size: playing time, animation, metadata removed.
+    public static func attachmentDetails(_ attachment: Attachment) -> [String] {
+        var details: [String] = []
+        if let milliseconds = attachment.durationMs { details.append(duration(milliseconds)) }
+        if attachment.animated == true { details.append(attachment.frames.map { "animated, \($0) frames" } ?? "animated") }
+        if attachment.metadataRemoved == true { details.append("location removed") }
+        return details
+    }
+
+    /// `0:07`, `12:30`, `1:02:03` (rounded down to the second).
+    public static func duration(_ milliseconds: Int) -> String {
+        let seconds = max(0, milliseconds) / 1000
+        let (hours, minutes, rest) = (seconds / 3600, seconds / 60 % 60, seconds % 60)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return hours > 0 ? "\(hours):\(two(minutes)):\(two(rest))" : "\(minutes):\(two(rest))"
+    }
+
     /// `1.5 MB`, `320 B`.
     public static func byteCount(_ bytes: Int) -> String {
         if bytes < 1024 { return "\(bytes) B" }

@@ -310,6 +310,10 @@ extension ChatApp {
         let number = state.attachmentNumber(messageId: message.id, index: index).map { "[\($0)] " } ?? ""
         var card = String(repeating: " ", count: MessageFormatter.indent) + style.bold(number)
             + TextWidth.sanitize(attachment.name) + style.dim(" · \(attachment.type) · \(MessageFormatter.byteCount(attachment.size))")
+        for detail in MessageFormatter.attachmentDetails(attachment) { card += style.dim(" · \(detail)") }
+        if attachment.metadataRemoved == false {
+            card += style.apply("1;33", " \(Glyphs.warning) may contain location data")
+        }
         if attachment.nameMismatch { card += style.apply("1;31", " \(Glyphs.warning) the name does not match the content") }
         if attachment.expired == true { card += style.dim(" · expired") }
         var out = [DisplayLine(card)]

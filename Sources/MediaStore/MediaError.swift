@@ -1,5 +1,6 @@
 import ChatProtocol
 import ChatStore
+import MediaPrivacy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The blob storage (an object store) is unreachable or failing, or the bytes are being removed right now. The
     /// upload is kept: it can be resumed (or sent again) once the store is back.
     case storeUnavailable(BlobStoreFailure)
+    /// The image's metadata cannot be removed safely and the operator refuses such images.
+    case uncleanableImage(MetadataCleaningError)
 
     public var description: String {
         switch self {
@@ -57,6 +60,9 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
             "the file is being removed from the media store right now; the upload is kept: resume it or send it again in a moment"
         case .storeUnavailable:
             "the media store cannot be reached right now; the upload is kept: resume it or send it again later"
+        case .uncleanableImage(let reason):
+            "this server removes location and device data from images, and this one cannot be cleaned safely (\(reason)); "
+                + "save or export the picture again (or take a screenshot of it) and upload that"
         }
     }
 
@@ -76,6 +82,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .empty: .emptyUpload
         case .invalid: .invalidFrame
         case .storage, .database, .sniffer, .storeUnavailable: .storeFailed
+        case .uncleanableImage: .uncleanableImage
         }
     }
 

@@ -85,13 +85,17 @@ public final class MediaStore: Sendable {
             throw .unknownUpload(id: handle.id, reason: "it is not in progress on this connection")
         }
         do throws(MediaError) {
-            let (hash, size) = try await MediaWorkers.run({ upload.seal(claim: handle.claim) }, stopped: .poolStopped)
+            var (hash, size) = try await MediaWorkers.run({ upload.seal(claim: handle.claim) }, stopped: .poolStopped)
             if let declared = upload.declaredSHA256, declared != hash {
                 throw MediaError.hashMismatch(declared: declared, actual: hash)
             }
             let type = try await spool.sniffType(of: upload, with: sniffer)
             let mismatch = FileNames.extensionMismatch(name: upload.name, mimeType: type)
-            let (blob, duplicate) = try await store(upload: upload, hash: hash, size: size, type: type, nameMismatch: mismatch)
+            // The declared hash checked what was sent; from here on the blob is what is kept.
+            let metadataRemoved = try await removeMetadata(of: upload, hash: &hash, size: &size, type: type)
+            let durationMs = try await Durations.milliseconds(of: upload.path, size: size, mimeType: type)
+            let fresh = BlobRecord(hash: hash, size: size, mimeType: type, metadataRemoved: metadataRemoved, durationMs: durationMs)
+            let (blob, duplicate) = try await store(upload: upload, fresh: fresh, nameMismatch: mismatch)
             registry.finished(upload)
             logger.debug("upload stored", metadata: ["upload": "\(upload.id)", "sha256": "\(hash)", "type": "\(type)",
                                                      "size": "\(size)", "duplicate": "\(duplicate)"])
@@ -137,28 +141,50 @@ public final class MediaStore: Sendable {
 
     // MARK: Storing
 
+    /// Removes private metadata from an image upload's file as the operator chose (`MediaLimits.imageMetadata`),
+    /// updating `hash` and `size` when the bytes change. Returns the attachment's `metadataRemoved`.
+    private func removeMetadata(of upload: Upload, hash: inout String, size: inout Int, type: String) async throws(MediaError) -> Bool? {
+        switch try await MetadataRemoval.clean(path: upload.path, size: size, mimeType: type, policy: limits.imageMetadata,
+                                               writer: registry.writer) {
+        case .notApplicable:
+            return nil
+        case .alreadyClean:
+            return true
+        case .cleaned(let cleanedHash, let cleanedSize, let removed):
+            logger.debug("image metadata removed", metadata: ["upload": "\(upload.id)", "sent": "\(hash)", "stored": "\(cleanedHash)",
+                                                           "removed": "\(removed.map(\.rawValue).joined(separator: ","))"])
+            hash = cleanedHash
+            size = cleanedSize
+            return true
+        case .uncleanable(let reason):
+            logger.notice("image stored with its metadata: it cannot be cleaned safely",
+                          metadata: ["upload": "\(upload.id)", "sha256": "\(hash)", "reason": "\(reason)"])
+            return false
+        }
+    }
+
     /// Puts the sealed upload's bytes in place (or drops them when the blob exists), makes thumbnails and records
     /// the upload, one hash at a time so identical uploads finishing together make one blob and one set of thumbnails.
-    private func store(upload: Upload, hash: String, size: Int, type: String, nameMismatch: Bool) async throws(MediaError)
-        -> (BlobRecord, duplicate: Bool) {
-        await hashLocks.lock(hash)
+    private func store(upload: Upload, fresh: BlobRecord, nameMismatch: Bool) async throws(MediaError) -> (BlobRecord, duplicate: Bool) {
+        await hashLocks.lock(fresh.hash)
         do {
-            let result = try await storeLocked(upload: upload, hash: hash, size: size, type: type, nameMismatch: nameMismatch)
-            await hashLocks.unlock(hash)
+            let result = try await storeLocked(upload: upload, fresh: fresh, nameMismatch: nameMismatch)
+            await hashLocks.unlock(fresh.hash)
             return result
         } catch {
-            await hashLocks.unlock(hash)
+            await hashLocks.unlock(fresh.hash)
             throw error
         }
     }
 
-    private func storeLocked(upload: Upload, hash: String, size: Int, type: String, nameMismatch: Bool) async throws(MediaError)
-        -> (BlobRecord, duplicate: Bool) {
+    /// `fresh` is the record of a blob new to the store: hash, size, type and what ingest found.
+    private func storeLocked(upload: Upload, fresh: BlobRecord, nameMismatch: Bool) async throws(MediaError) -> (BlobRecord, duplicate: Bool) {
+        let hash = fresh.hash
         // Touch before trusting existing bytes: a blob pruned a moment ago reads as absent here, and then this
         // upload's bytes go into place again (see MediaCatalog's deletion protocol).
         let existing: BlobRecord?
         do { existing = try await catalog.touchPresentBlob(hash: hash) } catch { throw .wrap(error) }
-        var blob = existing ?? BlobRecord(hash: hash, size: size, mimeType: type)
+        var blob = existing ?? fresh
         let key: BlobKey
         let duplicate: Bool
         do throws(BlobStorageError) {

@@ -30,6 +30,7 @@ struct ThumbnailService: Sendable {
         var blob = blob
         blob.width = made.width
         blob.height = made.height
+        blob.frames = made.frames > 1 ? made.frames : nil
         var infos: [ThumbnailInfo] = []
         for spec in ThumbnailSpec.defaults {
             guard let thumbnail = made.thumbnails[spec] else { continue }
@@ -50,6 +51,7 @@ struct ThumbnailService: Sendable {
     private struct Made: Sendable {
         var width: Int
         var height: Int
+        var frames: Int
         var thumbnails: [ThumbnailSpec: Thumbnail]
     }
 
@@ -67,7 +69,7 @@ struct ThumbnailService: Sendable {
         var made: Made?
         do {
             let info = try thumbnailer.probe(bytes)
-            made = Made(width: info.width, height: info.height, thumbnails: [:])
+            made = Made(width: info.width, height: info.height, frames: info.frameCount, thumbnails: [:])
             made?.thumbnails = try thumbnailer.makeThumbnails(from: bytes, specs: ThumbnailSpec.defaults)
         } catch {
             logger.info("no thumbnails for an image", metadata: ["sha256": "\(hash)", "reason": "\(error)"])

@@ -15,6 +15,8 @@ public struct MediaLimits: Sendable {
     public var chunkSize = 512 * 1024
     /// A progress acknowledgement is sent each time this many more bytes are written.
     public var progressInterval = 1 << 20
+    /// Location and device metadata removed from JPEG and PNG at ingest, or kept.
+    public var imageMetadata = ImageMetadataPolicy.default
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import ChatProtocol
 import ImageBuffer
 import Testing
 import TerminalGraphics
@@ -151,3 +152,20 @@ import TerminalGraphics
 }
 
 import ChatProtocol
+
+@Suite("attachment card details")
+struct AttachmentCardTests {
+    @Test("durations, animations and removed metadata as the card shows them")
+    func details() {
+        var clip = Attachment(sha256: String(repeating: "a", count: 64), name: "clip.mp4", type: "video/mp4", size: 10, durationMs: 3_723_400)
+        #expect(MessageFormatter.attachmentDetails(clip) == ["1:02:03"])
+        clip.durationMs = 7_999
+        #expect(MessageFormatter.attachmentDetails(clip) == ["0:07"])
+        let gif = Attachment(sha256: String(repeating: "b", count: 64), name: "a.gif", type: "image/gif", size: 10, frames: 12)
+        #expect(MessageFormatter.attachmentDetails(gif) == ["animated, 12 frames"])
+        let photo = Attachment(sha256: String(repeating: "c", count: 64), name: "p.jpg", type: "image/jpeg", size: 10, metadataRemoved: true)
+        #expect(MessageFormatter.attachmentDetails(photo) == ["location removed"])
+        let still = Attachment(sha256: String(repeating: "d", count: 64), name: "s.gif", type: "image/gif", size: 10, frames: 1)
+        #expect(MessageFormatter.attachmentDetails(still).isEmpty)
+    }
+}

@@ -24,7 +24,7 @@ struct MoreFormatsUploadTests {
                 ("photo.heic", "image/heic", 1)]
     }
 
-    @Test("each format uploaded to a real server gets crop96, fit320 and fit800 thumbnails, served as JPEG")
+    @Test("each format uploaded to a real server gets crop96, fit320 and fit800 thumbnails, served as JPEG, animations their frame count")
     func uploadsGetThumbnails() async throws {
         let work = MediaServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -40,6 +40,9 @@ struct MoreFormatsUploadTests {
             #expect(attachment.thumbnails.map(\.size) == ["crop96", "fit320", "fit800"], "\(sample.name)")
             #expect(attachment.thumbnails.first { $0.size == "fit320" }?.height == 240, "\(sample.name)")
             #expect(try Thumbnailer().probe([UInt8](bytes)).frameCount == sample.frames, "\(sample.name)")
+            // Animations say so on the attachment; still images say nothing.
+            #expect(attachment.animated == (sample.frames > 1 ? true : nil), "\(sample.name)")
+            #expect(attachment.frames == (sample.frames > 1 ? sample.frames : nil), "\(sample.name)")
             for size in ["crop96", "fit320"] {
                 let thumbnail = try await server.request("GET", "/media/\(attachment.sha256)/thumbnail/\(size)", token: token)
                 #expect(thumbnail.status == 200 && thumbnail.header("Content-Type") == "image/jpeg", "\(sample.name) \(size)")

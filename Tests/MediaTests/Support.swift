@@ -138,7 +138,8 @@ enum Samples {
     static func image(_ name: String, width: Int = 640, height: Int = 480) async throws -> Data {
         let path = directory + "/" + name
         if !FileManager.default.fileExists(atPath: path) {
-            let made = try await runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", path])
+            // -strip: no date chunks, so the stored bytes are the sample's (metadata removal has its own tests).
+            let made = try await runTool("/usr/local/bin/convert", ["-size", "\(width)x\(height)", "gradient:red-blue", "-strip", path])
             guard made.status == 0 else { throw TestFailure("convert failed for \(name): \(made.stderr)") }
         }
         return try Data(contentsOf: URL(fileURLWithPath: path))
