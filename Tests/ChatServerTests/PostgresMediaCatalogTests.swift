@@ -58,8 +58,10 @@ struct PostgresMediaCatalogTests {
         #expect(try await catalog.receivingUpload(id: "u1")?.updatedAt == t0 + 5)
         #expect(try await catalog.receivingUploads().map(\.id) == ["u1"])
         #expect(try await catalog.bytesUploaded(by: "alice", since: 0) == 0)
+        // An animated PNG whose metadata was removed at ingest: the new columns go in and come back.
         let cat = BlobRecord(hash: hash("a"), size: 3000, mimeType: "image/png", width: 40, height: 30,
-                             thumbnails: [ThumbnailInfo(size: "crop96", type: "image/jpeg", width: 96, height: 96)])
+                             thumbnails: [ThumbnailInfo(size: "crop96", type: "image/jpeg", width: 96, height: 96)],
+                             metadataRemoved: true, frames: 3)
         #expect(try await catalog.completeUpload(id: "u1", blob: cat, nameMismatch: false, at: t0 + 10) == false)
         #expect(try await catalog.receivingUpload(id: "u1") == nil)
         #expect(try await catalog.blob(hash: cat.hash) == cat)
@@ -99,7 +101,8 @@ struct PostgresMediaCatalogTests {
 
         // Two unreferenced blobs; the selection takes them least recently referenced first, cut by the maximum.
         let doc = BlobRecord(hash: hash("b"), size: 5000, mimeType: "application/pdf")
-        let old = BlobRecord(hash: hash("c"), size: 7000, mimeType: "application/pdf")
+        // (A duration on a PDF: the catalog keeps what ingest found, and the column must round-trip.)
+        let old = BlobRecord(hash: hash("c"), size: 7000, mimeType: "application/pdf", durationMs: 61_500)
         #expect(try await upload(catalog, id: "u5", by: "alice", name: "doc.pdf", doc, at: t0 + 60) == false)
         #expect(try await upload(catalog, id: "u6", by: "alice", name: "old.pdf", old, at: t0 + 70) == false)
         let selection = BlobSelection(referencedBefore: t0 + 1000, unreferenced: true)
