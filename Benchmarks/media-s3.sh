@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 source Benchmarks/common.sh
-build_products chat-server chat-admin
+# ADMIN: a chat-admin of any build (it only makes tokens); the release one by default.
+if [ -n "${ADMIN:-}" ]; then build_products chat-server; else build_products chat-server chat-admin; ADMIN=$BIN/chat-admin; fi
 
 WORK=$(mktemp -d /tmp/media-s3-bench.XXXXXX)
 SERVER_PID= MOTO_PID=
@@ -35,13 +36,13 @@ run_case() {  # run_case LABEL [chat-server flags...]
     local label=$1; shift
     local dir="$WORK/$label"; mkdir -p "$dir"
     local token port
-    token=$("$BIN/chat-admin" tokens create bench --role customer --data-dir "$dir" 2>/dev/null)
+    token=$("$ADMIN" tokens create bench --role customer --data-dir "$dir" 2>/dev/null)
     port=$(free_port)
     "$BIN/chat-server" --data-dir "$dir" --port "$port" --durability normal --log-level warning \
         --max-upload-bytes $((4 * 1024 * 1024 * 1024)) --upload-bytes-per-day $((64 * 1024 * 1024 * 1024)) "$@" 2>"$dir/server.log" &
     SERVER_PID=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-    python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY'
+    python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY' || { tail -5 "$dir/server.log" "$WORK/moto.log" >&2; return 1; }
 import json, os, socket, struct, subprocess, sys, threading, time
 label, port, token, path, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 size = os.path.getsize(path)
@@ -69,7 +70,7 @@ def measure(args):
     return out, time.time() - t0, cpu() - c0, (s.peak - base) / 1024
 auth = ["-H", f"Authorization: Bearer {token}"]
 out, secs, cpus, extra = measure(["curl", "-sf", "-X", "POST", *auth, "-H", "Content-Type: application/octet-stream",
-                                  "--data-binary", f"@{path}", f"http://127.0.0.1:{port}/media?name=payload.bin"])
+                                  "-T", path, f"http://127.0.0.1:{port}/media?name=payload.bin"])
 sha = json.loads(out)["attachment"]["sha256"]
 print(f"{label:6} upload   {size/secs/1e6:7.0f} MB/s  server CPU {cpus/(size/2**30):6.2f} s/GiB  extra RSS {extra:6.1f} MiB")
 # Only attached blobs are served: attach it to a message over a minimal WebSocket (as in media.sh), then download.
