@@ -23,10 +23,11 @@ chown postgres "$cluster"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
 as_postgres "$bin/initdb" -D "$cluster/data" -U chat --auth=trust -E UTF8 >/dev/null
-as_postgres "$bin/postgres" -D "$cluster/data" -p "$port" -k "$cluster" -c listen_addresses=127.0.0.1 -c max_connections=200 \
-    >"$cluster/log" 2>&1 &
+# setpriv itself, not the function: in the background a function runs in a subshell, and $! would be that shell's.
+setpriv --reuid=postgres --regid=postgres --init-groups -- "$bin/postgres" -D "$cluster/data" -p "$port" -k "$cluster" \
+    -c listen_addresses=127.0.0.1 -c max_connections=200 >"$cluster/log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$cluster"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$cluster"' EXIT
 trap 'exit 1' INT TERM
 for _ in $(seq 100); do
     as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
