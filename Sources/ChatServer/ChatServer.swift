@@ -147,8 +147,14 @@ public struct ChatServer: Sendable {
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
         // The object store's client is first, so it is shut down last, after the HTTP server.
-        return ServiceGroup(configuration: .init(services: (objectStore.map { [$0 as any Service] } ?? []) + backend.services + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)], gracefulShutdownSignals: gracefulShutdownSignals,
-                                                 logger: logger))
+        var group = ServiceGroupConfiguration(services: (objectStore.map { [$0 as any Service] } ?? []) + backend.services
+                                                  + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)],
+                                              gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        // A stop is bounded: a service still stopping after this long is cancelled (ServiceLifecycle logs it), so a
+        // node never hangs on its way down; queued messages are committed well within it.
+        group.maximumGracefulShutdownDuration = .seconds(30)
+        group.maximumCancellationDuration = .seconds(10)
+        return ServiceGroup(configuration: group)
     }
 
     private func tlsConfiguration() throws -> TLSConfiguration? {
