@@ -16,7 +16,8 @@ WORK=$(mktemp -d /tmp/media-s3-bench.XXXXXX)
 SERVER_PID= MOTO_PID=
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-    [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
+    # The whole group: moto_server may be a wrapper (pyenv's shim) around the Python process.
+    [ -n "$MOTO_PID" ] && kill -- "-$MOTO_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -25,7 +26,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 FILE="$WORK/payload.bin"
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$FILE"
 MOTO_PORT=$(free_port)
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$MOTO_PORT" >/dev/null && break; sleep 0.1; done
 curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/bench" >/dev/null

@@ -45,6 +45,10 @@ if $tiny; then
         FORMAT_FILES="gif-anim-640x360.gif webp-anim-640x360.webp heic-1920x1200.heic" Benchmarks/thumbnails.sh
     section "media ingest (tiny)"
     Benchmarks/media.sh 4
+    section "media on an object store (tiny)"
+    Benchmarks/media-s3.sh 8
+    section "image metadata removal (tiny)"
+    RUNS=1 Benchmarks/privacy.sh
     section "media maintenance (tiny)"
     Benchmarks/maintenance.sh 200 16
     section "sixel (tiny)"
@@ -75,6 +79,10 @@ section "thumbnails"
 Benchmarks/thumbnails.sh
 section "media ingest and sniffing"
 Benchmarks/media.sh
+section "media on an object store (1 GiB, moto; target < 64 MiB extra memory)"
+Benchmarks/media-s3.sh
+section "image metadata removal (target < 2 ms for a 5 MB JPEG)"
+Benchmarks/privacy.sh
 section "media maintenance"
 Benchmarks/maintenance.sh
 section "sixel previews"
