@@ -3,6 +3,10 @@
 #            debug build `swift test` made, so the benchmarks are checked without a second full build)
 #   SCRATCH  build directory (default .build, shared with `swift build`)
 #   BIN      where the built executables are (derived)
+#   --tiny   (the sourcing script's first argument) sets $tiny and makes debug the default CONFIG
+tiny=false
+[ "${1:-}" = "--tiny" ] && tiny=true
+if $tiny; then export CONFIG=${CONFIG:-debug}; fi
 CONFIG=${CONFIG:-release}
 SCRATCH=${SCRATCH:-.build}
 BIN="$SCRATCH/$CONFIG"

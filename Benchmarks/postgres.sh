@@ -6,10 +6,7 @@
 #   Benchmarks/postgres.sh --tiny    debug build, 1 s runs: checks that it still runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tiny=false
-[ "${1:-}" = "--tiny" ] && tiny=true
-if $tiny; then export CONFIG=${CONFIG:-debug}; fi
-source Benchmarks/common.sh
+source Benchmarks/common.sh  # sets $tiny from --tiny
 build_products chat-server chat-bench
 bench="$BIN/chat-bench"
 seconds=10

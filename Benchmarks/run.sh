@@ -5,10 +5,7 @@
 #                                runs (CI). Its figures mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tiny=false
-[ "${1:-}" = "--tiny" ] && tiny=true
-if $tiny; then export CONFIG=${CONFIG:-debug}; fi
-source Benchmarks/common.sh
+source Benchmarks/common.sh  # sets $tiny from --tiny
 
 # Peers and reference tools: the Python stack of the original design, vips, ImageMagick, djpeg, libsixel, time.
 python3 -c 'import websockets' 2>/dev/null || pip install -q websockets
