@@ -61,6 +61,7 @@ public struct FrameCodec: Sendable {
             case "uploadResume": return .uploadResume(try decoder.decode(UploadResume.self, from: data))
             case "uploadEnd": return .uploadEnd(try decoder.decode(UploadReference.self, from: data))
             case "uploadCancel": return .uploadCancel(try decoder.decode(UploadReference.self, from: data))
+            case "search": return .search(try decoder.decode(SearchRequest.self, from: data))
             default:
                 throw FrameDecodingError(code: .unknownType, message: "unknown frame type \"\(type.prefix(64))\"")
             }
@@ -93,6 +94,7 @@ public struct FrameCodec: Sendable {
         case .uploadResume(let value): return try encoder.encode(Typed(type: "uploadResume", payload: value))
         case .uploadEnd(let value): return try encoder.encode(Typed(type: "uploadEnd", payload: value))
         case .uploadCancel(let value): return try encoder.encode(Typed(type: "uploadCancel", payload: value))
+        case .search(let value): return try encoder.encode(Typed(type: "search", payload: value))
         }
     }
 
@@ -122,6 +124,7 @@ public struct FrameCodec: Sendable {
         case .uploadReady(let value): return try typed("uploadReady", value)
         case .uploadProgress(let value): return try typed("uploadProgress", value)
         case .uploadDone(let value): return try typed("uploadDone", value)
+        case .searchResults(let value): return try typed("searchResults", value)
         }
     }
 
@@ -146,6 +149,7 @@ public struct FrameCodec: Sendable {
         case "uploadReady": return .uploadReady(try decoder.decode(UploadReady.self, from: data))
         case "uploadProgress": return .uploadProgress(try decoder.decode(UploadProgress.self, from: data))
         case "uploadDone": return .uploadDone(try decoder.decode(UploadDone.self, from: data))
+        case "searchResults": return .searchResults(try decoder.decode(SearchResults.self, from: data))
         default:
             throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
         }

@@ -126,6 +126,7 @@ public enum ClientFrame: Sendable, Equatable {
     case uploadResume(UploadResume)
     case uploadEnd(UploadReference)
     case uploadCancel(UploadReference)
+    case search(SearchRequest)
 
     public var typeName: String {
         switch self {
@@ -140,6 +141,7 @@ public enum ClientFrame: Sendable, Equatable {
         case .uploadResume: "uploadResume"
         case .uploadEnd: "uploadEnd"
         case .uploadCancel: "uploadCancel"
+        case .search: "search"
         }
     }
 }
@@ -395,4 +397,5 @@ public enum ServerFrame: Sendable, Equatable {
     case uploadReady(UploadReady)
     case uploadProgress(UploadProgress)
     case uploadDone(UploadDone)
+    case searchResults(SearchResults)
 }

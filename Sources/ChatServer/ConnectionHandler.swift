@@ -34,6 +34,7 @@ final class ChatServices: Sendable {
     let tokens: any TokenStore
     let messages: any MessageStore
     let readMarkers: any ReadMarkerStore
+    let search: any MessageSearch
     let media: MediaStore
     let catalog: any MediaCatalog
     let metrics: ChatMetrics
@@ -50,6 +51,7 @@ final class ChatServices: Sendable {
         tokens = storage.tokens
         messages = storage.messages
         readMarkers = storage.readMarkers
+        search = storage.search
         self.media = media
         self.catalog = catalog
         self.metrics = metrics

@@ -71,6 +71,8 @@ struct Session {
             await uploads.end(end.uploadId, in: &context)
         case .uploadCancel(let cancel):
             await uploads.cancel(cancel.uploadId, in: &context)
+        case .search(let request):
+            await SearchFrames.search(request, in: &context)
         }
     }
 

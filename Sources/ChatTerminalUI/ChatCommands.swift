@@ -17,7 +17,7 @@ extension ChatState {
         case "/quit", "/exit":
             outcome.quit = true
         case "/help":
-            addNotice(.info, "commands: /history [N], /attach PATH, /save N [PATH], /quit"
+            addNotice(.info, "commands: /history [N], /search WORDS, /attach PATH, /save N [PATH], /quit"
                 + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT" : "") + "; start a message with // to send a slash")
         case "/history":
             let count = argument.isEmpty ? 50 : Int(argument) ?? -1
@@ -27,6 +27,8 @@ extension ChatState {
             let before = conversations[conversation]?.oldestLoadedSeq
             if before == 1 { addNotice(.info, "this is the beginning of the conversation"); break }
             outcome.frames += historyRequest(conversation, before: before, limit: limit)
+        case "/search":
+            outcome.frames += searchRequest(argument)
         case "/who" where isAgent:
             if roster.isEmpty { addNotice(.info, "no customers yet") }
             for entry in rosterOrder() {
@@ -35,7 +37,7 @@ extension ChatState {
             }
         case "/switch" where isAgent:
             guard !argument.isEmpty else { addNotice(.error, "usage: /switch NAME"); break }
-            guard roster[argument] != nil || conversations[argument] != nil else {
+            guard roster[argument] != nil || conversations[argument] != nil || searchConversations.contains(argument) else {
                 addNotice(.error, "no customer named \(argument) (/who lists them)")
                 break
             }
@@ -77,7 +79,7 @@ extension ChatState {
     /// Completions for Tab: commands, and customer names after `/switch`.
     public func completions(for word: String, isFirstWord: Bool, line: String) -> [String] {
         if isFirstWord && word.hasPrefix("/") {
-            var commands = ["/history", "/attach", "/save", "/help", "/quit"]
+            var commands = ["/history", "/search", "/attach", "/save", "/help", "/quit"]
             if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] }
             return commands.filter { $0.hasPrefix(word) }.sorted()
         }

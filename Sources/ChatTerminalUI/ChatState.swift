@@ -26,6 +26,10 @@ public struct ChatState: Sendable {
     /// When the first unread message of a conversation arrived (agents' `/next`).
     var firstUnreadAt: [String: Int64] = [:]
     var historyRequests: [String: (conversation: String, older: Bool)] = [:]
+    /// Searches sent and not answered yet: request id to the words, for the results' heading.
+    var searchRequests: [String: String] = [:]
+    /// Conversations listed by a search, which `/switch` opens even when the roster does not show them.
+    var searchConversations: Set<String> = []
     /// Who is typing where, and until when (epoch ms): live only, like the frames.
     var typingUntil: [String: [String: Int64]] = [:]
     /// When this client last told the server it is typing, so keystrokes send at most one frame per interval.
@@ -62,6 +66,7 @@ public struct ChatState: Sendable {
     public mutating func connectionLost(reason: String, retryInSeconds: Int) {
         status = .offline(reason: reason, retryInSeconds: retryInSeconds)
         historyRequests.removeAll()
+        searchRequests.removeAll()
     }
 
     public mutating func connectionFailed(reason: String) {
@@ -217,6 +222,8 @@ public struct ChatState: Sendable {
             outcome.merge(handle(error))
         case .typing(let notice):
             noteTyping(notice)
+        case .searchResults(let results):
+            showSearchResults(results)
         case .pong, .uploadReady, .uploadProgress, .uploadDone:
             break
         }

@@ -123,7 +123,8 @@ public struct MessageFormatter: Sendable {
             return wrapped.enumerated().map { index, line in
                 let lead = index == 0 ? time : String(repeating: " ", count: Self.indent)
                 switch notice.kind {
-                case .info: return DisplayLine(lead + style.apply("36", (index == 0 ? "-- " : "   ") + line))
+                case .info:
+                    return DisplayLine(lead + style.apply("36", (index == 0 ? "-- " : "   ") + SearchHighlight.render(line, style: style, base: "36")))
                 case .error: return DisplayLine(lead + style.apply("1;31", (index == 0 ? "!! " : "   ") + line))
                 }
             }
