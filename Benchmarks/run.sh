@@ -9,7 +9,7 @@ source Benchmarks/common.sh  # sets $tiny from --tiny
 
 # Peers and reference tools: the Python stack of the original design, vips, ImageMagick, djpeg, libsixel, time.
 python3 -c 'import websockets' 2>/dev/null || pip install -q websockets
-packages=(libvips-tools imagemagick libjpeg-turbo-progs libsixel-bin mate-backgrounds time openssl curl webp libheif-examples)
+packages=(sqlite3 libvips-tools imagemagick libjpeg-turbo-progs libsixel-bin mate-backgrounds time openssl curl webp libheif-examples)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -36,6 +36,8 @@ if $tiny; then
     $bench --idle 50
     section "chat on PostgreSQL, one and two nodes (tiny)"
     Benchmarks/postgres.sh --tiny
+    section "search (tiny)"
+    Benchmarks/search.sh --tiny
     section "thumbnails (tiny)"
     # Debug build: one file for the sizes, and only the small GIF, WebP and HEIC files (a 12 MP HEIC takes x265 a while).
     RUNS=1 RSS_RUNS=1 SIZES_FILES=base-1920x1200.jpg \
@@ -72,6 +74,8 @@ section "peer: idle connections"
 $bench --idle 10000 --peer python
 section "chat on PostgreSQL: one node and two nodes, beside SQLite (aim >= 8,000 stored/s, p99 < 100 ms at 2,000 msg/s)"
 Benchmarks/postgres.sh
+section "search: one million messages (target p95 < 50 ms)"
+Benchmarks/search.sh
 section "thumbnails"
 Benchmarks/thumbnails.sh
 section "media ingest and sniffing"

@@ -61,6 +61,18 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Redraws to time with --redraw.")
     var redraws = 200
 
+    @Option(help: "Instead of a load run: time searches on this SQLite database (see Benchmarks/search.sh).")
+    var searchDb: String?
+
+    @Option(help: "With --search-db: the file of words (one a line) queries are drawn from.")
+    var searchWords: String?
+
+    @Option(help: "With --search-db: queries to time per kind of searcher.")
+    var searchQueries = 2000
+
+    @Flag(help: "Drop the full-text search trigger from the server's new SQLite database before the run (the write path without indexing).")
+    var withoutSearchIndex = false
+
     func validate() throws {
         guard nodes >= 1, nodes == 1 || database != nil else { throw ValidationError("--nodes above 1 needs --database postgres://...") }
     }
@@ -68,6 +80,11 @@ struct ChatBench: AsyncParsableCommand {
     mutating func run() async throws {
         if !redraw.isEmpty {
             try RedrawBenchmark(photos: redraw, runs: redraws).run()
+            return
+        }
+        if let searchDb {
+            guard let searchWords else { throw ValidationError("--search-db needs --search-words FILE") }
+            try await SearchBenchmark(path: searchDb, wordsPath: searchWords, queries: searchQueries).run()
             return
         }
         raiseFileLimit()
@@ -84,6 +101,7 @@ struct ChatBench: AsyncParsableCommand {
                                                  "--rate", "1000000", "--burst", "1000000", "--outbound-buffer", "\(256 << 20)"] }
             guard let database else {
                 let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath, durability: .normal))
+                if withoutSearchIndex { try dropSearchTrigger(DataDirectory(directory).databasePath) }
                 return try await measure(tokens: .chatServer(tokens), children: [try ServerProcess(executable: binary, arguments: arguments(directory))])
             }
             var logger = Logger(label: "chat-bench")
