@@ -57,7 +57,7 @@ struct LifecycleTests {
         let entry = try #require(try await agentAgain.roster().first { $0.customer == "alice" })
         #expect(entry.readSeq == 4)
         #expect(entry.unread == 7)
-        #expect(try await TestServer.start(directory: directory).database().appliedMigrations() == ["0001_chat_core", "0002_media", "0003_media_lifecycle", "0004_blob_deletions", "0005_media_details"])
+        #expect(try await TestServer.start(directory: directory).database().appliedMigrations() == ["0001_chat_core", "0002_media", "0003_media_lifecycle", "0004_blob_deletions", "0005_media_details", "0006_support_workflow", "0007_search"])
         await server.stop()
     }
 
