@@ -61,6 +61,9 @@ public struct FrameCodec: Sendable {
             case "uploadResume": return .uploadResume(try decoder.decode(UploadResume.self, from: data))
             case "uploadEnd": return .uploadEnd(try decoder.decode(UploadReference.self, from: data))
             case "uploadCancel": return .uploadCancel(try decoder.decode(UploadReference.self, from: data))
+            case "setStatus": return .setStatus(try decoder.decode(SetStatus.self, from: data))
+            case "assign": return .assign(try decoder.decode(Assign.self, from: data))
+            case "note": return .note(try decoder.decode(Note.self, from: data))
             default:
                 throw FrameDecodingError(code: .unknownType, message: "unknown frame type \"\(type.prefix(64))\"")
             }
@@ -93,6 +96,9 @@ public struct FrameCodec: Sendable {
         case .uploadResume(let value): return try encoder.encode(Typed(type: "uploadResume", payload: value))
         case .uploadEnd(let value): return try encoder.encode(Typed(type: "uploadEnd", payload: value))
         case .uploadCancel(let value): return try encoder.encode(Typed(type: "uploadCancel", payload: value))
+        case .setStatus(let value): return try encoder.encode(Typed(type: "setStatus", payload: value))
+        case .assign(let value): return try encoder.encode(Typed(type: "assign", payload: value))
+        case .note(let value): return try encoder.encode(Typed(type: "note", payload: value))
         }
     }
 
@@ -122,6 +128,7 @@ public struct FrameCodec: Sendable {
         case .uploadReady(let value): return try typed("uploadReady", value)
         case .uploadProgress(let value): return try typed("uploadProgress", value)
         case .uploadDone(let value): return try typed("uploadDone", value)
+        case .conversationUpdated(let value): return try typed("conversationUpdated", value)
         }
     }
 
@@ -146,6 +153,7 @@ public struct FrameCodec: Sendable {
         case "uploadReady": return .uploadReady(try decoder.decode(UploadReady.self, from: data))
         case "uploadProgress": return .uploadProgress(try decoder.decode(UploadProgress.self, from: data))
         case "uploadDone": return .uploadDone(try decoder.decode(UploadDone.self, from: data))
+        case "conversationUpdated": return .conversationUpdated(try decoder.decode(ConversationUpdated.self, from: data))
         default:
             throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
         }

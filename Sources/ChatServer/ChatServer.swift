@@ -74,6 +74,9 @@ public struct ChatServer: Sendable {
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
+        if configuration.autoAssign != nil {
+            await bus.subscribe(AutoAssigner(hub: hub, writer: writer, limit: configuration.autoAssignLimit))
+        }
         let catalog = storage.catalog
         let media: MediaStore
         var objectStore: ObjectStoreClient?
@@ -190,6 +193,7 @@ struct ChatLifecycle: Service {
         let hub = self.hub
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await hub.runRosterUpdates() }
+            group.addTask { await hub.runSnoozeEnds() }
             await cancelWhenGracefulShutdown { await watchRevocations() }
             group.cancelAll()
         }

@@ -71,6 +71,12 @@ struct Session {
             await uploads.end(end.uploadId, in: &context)
         case .uploadCancel(let cancel):
             await uploads.cancel(cancel.uploadId, in: &context)
+        case .setStatus(let request):
+            await WorkflowFrames.setStatus(request, receivedAt: receivedAt, in: &context)
+        case .assign(let request):
+            await WorkflowFrames.assign(request, receivedAt: receivedAt, in: &context)
+        case .note(let note):
+            await WorkflowFrames.note(note, receivedAt: receivedAt, in: &context)
         }
     }
 

@@ -16,6 +16,8 @@ public struct ChatState: Sendable {
     /// Roster commands typed before the roster arrived and the backlog was in, run then: someone who types
     /// `/switch alice` the moment the console opens means alice, not "no such customer".
     var waitingForRoster: [String] = []
+    /// Which conversations the roster shows (agents' `/view`).
+    public internal(set) var rosterView = RosterView.all
     /// The open conversation: always the user's own for customers; the agent's choice otherwise.
     public internal(set) var current: String?
     public internal(set) var agentsOnline: Int?
@@ -102,6 +104,9 @@ public struct ChatState: Sendable {
 
     func frame(for message: PendingMessage) -> ClientFrame {
         if message.broadcast { return .broadcast(Broadcast(clientId: message.clientId, text: message.text)) }
+        if message.note, let conversation = message.conversation {
+            return .note(Note(clientId: message.clientId, conversation: conversation, text: message.text, attachments: message.attachments))
+        }
         let conversation = role == .customer ? nil : message.conversation
         return .send(Send(clientId: message.clientId, text: message.text, conversation: conversation,
                           attachments: message.attachments))
@@ -158,7 +163,8 @@ public struct ChatState: Sendable {
                 let sent = pending.remove(at: index)
                 let message = ChatMessage(id: ack.id, conversation: ack.conversation, seq: ack.seq, sender: user,
                                           senderRole: role ?? .customer, clientId: ack.clientId, text: sent.text,
-                                          sentAt: ack.sentAt, broadcast: false, attachments: sent.attachmentInfo)
+                                          sentAt: ack.sentAt, broadcast: false, attachments: sent.attachmentInfo,
+                                          isPrivate: sent.note ? true : nil)
                 if conversations[ack.conversation]?.messages[ack.seq] == nil {
                     insert(message, outcome: &outcome)
                 }
@@ -217,6 +223,8 @@ public struct ChatState: Sendable {
             outcome.merge(handle(error))
         case .typing(let notice):
             noteTyping(notice)
+        case .conversationUpdated(let update):
+            conversationUpdated(update)
         case .pong, .uploadReady, .uploadProgress, .uploadDone:
             break
         }
@@ -358,7 +366,7 @@ public struct ChatState: Sendable {
 
     /// Customers for the roster: unread first, then by last activity.
     public func rosterOrder() -> [RosterEntry] {
-        roster.values.sorted {
+        roster.values.filter(isShown).sorted {
             if ($0.unread > 0) != ($1.unread > 0) { return $0.unread > 0 }
             let a = $0.lastMessage?.sentAt ?? 0, b = $1.lastMessage?.sentAt ?? 0
             if a != b { return a > b }

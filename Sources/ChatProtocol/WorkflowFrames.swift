@@ -1,0 +1,103 @@
+// The support workflow on the wire: conversation status, assignment and private notes. docs/PROTOCOL.md describes
+// each frame with an example.
+
+/// Where a conversation stands. A customer's new message makes a snoozed or resolved conversation open again, and a
+/// snooze with a time ends by itself at that time.
+public enum ConversationStatus: String, Codable, Sendable, CaseIterable {
+    case open
+    case snoozed
+    case resolved
+}
+
+/// Agents only: sets a conversation's status. `until` (epoch milliseconds) only with `snoozed`; without it the
+/// snooze lasts until the customer writes.
+public struct SetStatus: Codable, Sendable, Equatable {
+    public var requestId: String?
+    public var conversation: String
+    public var status: ConversationStatus
+    public var until: Int64?
+
+    public init(requestId: String? = nil, conversation: String, status: ConversationStatus, until: Int64? = nil) {
+        self.requestId = requestId
+        self.conversation = conversation
+        self.status = status
+        self.until = until
+    }
+}
+
+/// Agents only: assigns a conversation to an agent (themselves, to take it), or unassigns it (`agent` null).
+public struct Assign: Codable, Sendable, Equatable {
+    public var requestId: String?
+    public var conversation: String
+    public var agent: String?
+
+    public init(requestId: String? = nil, conversation: String, agent: String?) {
+        self.requestId = requestId
+        self.conversation = conversation
+        self.agent = agent
+    }
+}
+
+/// Agents only: a private note in a conversation, seen by agents and never by the customer. Acknowledged like a
+/// `send` (an `ack` with the agents' numbering).
+public struct Note: Codable, Sendable, Equatable {
+    public var clientId: String
+    public var conversation: String
+    public var text: String
+    public var attachments: [AttachmentReference]?
+
+    public init(clientId: String, conversation: String, text: String, attachments: [AttachmentReference]? = nil) {
+        self.clientId = clientId
+        self.conversation = conversation
+        self.text = text
+        self.attachments = attachments
+    }
+}
+
+/// What a workflow entry of an agent's timeline records (a `message` with `private: true` and this `event`).
+public struct ConversationEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case status
+        case assignment
+    }
+
+    public var kind: Kind
+    /// `status` events: the status set, and a snooze's end.
+    public var status: ConversationStatus?
+    public var until: Int64?
+    /// `assignment` events: the agent assigned; absent when the conversation was unassigned.
+    public var assignee: String?
+
+    public init(kind: Kind, status: ConversationStatus? = nil, until: Int64? = nil, assignee: String? = nil) {
+        self.kind = kind
+        self.status = status
+        self.until = until
+        self.assignee = assignee
+    }
+
+    public static func status(_ status: ConversationStatus, until: Int64? = nil) -> ConversationEvent {
+        ConversationEvent(kind: .status, status: status, until: until)
+    }
+
+    public static func assignment(_ agent: String?) -> ConversationEvent {
+        ConversationEvent(kind: .assignment, assignee: agent)
+    }
+}
+
+/// The answer to `setStatus` and `assign`: the change as stored, and the agents' sequence number of the timeline
+/// entry that records it. `duplicate` when the same request id was stored before (nothing changed again).
+public struct ConversationUpdated: Codable, Sendable, Equatable {
+    public var requestId: String?
+    public var conversation: String
+    public var seq: Int
+    public var event: ConversationEvent
+    public var duplicate: Bool
+
+    public init(requestId: String?, conversation: String, seq: Int, event: ConversationEvent, duplicate: Bool) {
+        self.requestId = requestId
+        self.conversation = conversation
+        self.seq = seq
+        self.event = event
+        self.duplicate = duplicate
+    }
+}
