@@ -129,6 +129,7 @@ public struct FrameCodec: Sendable {
         case .uploadProgress(let value): return try typed("uploadProgress", value)
         case .uploadDone(let value): return try typed("uploadDone", value)
         case .conversationUpdated(let value): return try typed("conversationUpdated", value)
+        case .cannedReplies(let value): return try typed("cannedReplies", value)
         }
     }
 
@@ -154,6 +155,7 @@ public struct FrameCodec: Sendable {
         case "uploadProgress": return .uploadProgress(try decoder.decode(UploadProgress.self, from: data))
         case "uploadDone": return .uploadDone(try decoder.decode(UploadDone.self, from: data))
         case "conversationUpdated": return .conversationUpdated(try decoder.decode(ConversationUpdated.self, from: data))
+        case "cannedReplies": return .cannedReplies(try decoder.decode(CannedReplies.self, from: data))
         default:
             throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
         }

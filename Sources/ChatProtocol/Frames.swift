@@ -438,4 +438,5 @@ public enum ServerFrame: Sendable, Equatable {
     case uploadProgress(UploadProgress)
     case uploadDone(UploadDone)
     case conversationUpdated(ConversationUpdated)
+    case cannedReplies(CannedReplies)
 }

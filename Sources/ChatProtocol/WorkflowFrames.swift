@@ -101,3 +101,37 @@ public struct ConversationUpdated: Codable, Sendable, Equatable {
         self.duplicate = duplicate
     }
 }
+
+/// A prepared answer agents insert by name (`cannedReplies`, sent to agents after `welcome` and whenever the list
+/// changes). `{customer}` and `{agent}` in the text stand for the conversation's customer and the agent sending it.
+public struct CannedReply: Codable, Sendable, Equatable {
+    public var name: String
+    public var text: String
+
+    public init(name: String, text: String) {
+        self.name = name
+        self.text = text
+    }
+
+    /// The text with its placeholders filled in.
+    public func expanded(customer: String, agent: String) -> String {
+        text.replacingOccurrences(of: "{customer}", with: customer).replacingOccurrences(of: "{agent}", with: agent)
+    }
+
+    /// Names: 1 to 64 letters, digits, '-' and '_', so that they are easy to type and complete.
+    public static func isValidName(_ name: String) -> Bool {
+        (1...64).contains(name.count) && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
+    }
+
+    /// Longest text: a reply, not a document.
+    public static let maxTextBytes = 8 * 1024
+}
+
+/// `{"type":"cannedReplies","replies":[...]}`: every canned reply, sorted by name.
+public struct CannedReplies: Codable, Sendable, Equatable {
+    public var replies: [CannedReply]
+
+    public init(replies: [CannedReply]) {
+        self.replies = replies
+    }
+}

@@ -12,7 +12,7 @@ public enum AutoAssignPolicy: String, Sendable, CaseIterable {
 /// that stored the message decides (its deliveries carry a local origin), so one message makes one assignment.
 actor AutoAssigner: DeliverySubscriber {
     /// The name workflow rows written by the server carry as their sender.
-    static let sender = "auto-assign"
+    static let sender = AutoAssignSender.name
 
     private let hub: Hub
     private let writer: MessageWriter

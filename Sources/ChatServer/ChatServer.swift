@@ -70,6 +70,11 @@ public struct ChatServer: Sendable {
             throw ServerStartError.store(error)
         }
         let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes, roster: roster)
+        do {
+            await hub.setCannedReplies(try await storage.canned.cannedReplies())
+        } catch {
+            throw ServerStartError.store(error)
+        }
         let bus = backend.bus
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
@@ -145,7 +150,7 @@ public struct ChatServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        let lifecycle = ChatLifecycle(hub: hub, bus: bus, writer: writer, tokens: storage.tokens, logger: logger,
+        let lifecycle = ChatLifecycle(hub: hub, bus: bus, writer: writer, tokens: storage.tokens, canned: storage.canned, logger: logger,
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
@@ -186,6 +191,7 @@ struct ChatLifecycle: Service {
     let bus: any DeliveryBus
     let writer: MessageWriter
     let tokens: any TokenStore
+    let canned: any CannedReplyStore
     let logger: Logger
     let pollInterval: Duration
 
@@ -194,6 +200,7 @@ struct ChatLifecycle: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await hub.runRosterUpdates() }
             group.addTask { await hub.runSnoozeEnds() }
+            group.addTask { await watchCannedReplies() }
             await cancelWhenGracefulShutdown { await watchRevocations() }
             group.cancelAll()
         }
@@ -205,6 +212,22 @@ struct ChatLifecycle: Service {
             try? await Task.sleep(for: .milliseconds(20))
         }
         logger.info("chat connections closed")
+    }
+
+    /// Keeps the hub's canned replies as `chat-admin canned` leaves them (another process, maybe another machine):
+    /// a small table read every two seconds, until cancelled.
+    private func watchCannedReplies() async {
+        while !Task.isCancelled {
+            do {
+                await hub.setCannedReplies(try await canned.cannedReplies())
+                try await Task.sleep(for: .seconds(2))
+            } catch where !Task.isCancelled {
+                logger.warning("reading canned replies failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(2))
+            } catch {
+                return
+            }
+        }
     }
 
     /// Polls the token store for revocations and publishes them, until cancelled.

@@ -220,6 +220,7 @@ struct ConnectionHandler: Sendable {
                                                   limits: limits, serverTime: epochMilliseconds())), to: outbound)
             if session.role == .agent {
                 try await Self.write(.roster(roster), to: outbound)
+                try await Self.write(.cannedReplies(CannedReplies(replies: await hub.cannedReplies ?? [])), to: outbound)
             } else {
                 try await Self.write(.presence(Presence(agentsOnline: await hub.agentsOnline)), to: outbound)
             }

@@ -213,6 +213,20 @@ actor Hub: DeliverySubscriber {
         for (id, connection) in connections where connection.role == .customer { send(frame, to: id) }
     }
 
+    // MARK: Canned replies
+
+    private(set) var cannedReplies: [CannedReply]?
+
+    /// The canned replies as stored; when they changed, every agent gets the new list.
+    func setCannedReplies(_ replies: [CannedReply]) {
+        guard replies != cannedReplies else { return }
+        let first = cannedReplies == nil
+        cannedReplies = replies
+        guard !first, let buffer = try? encodeFrame(.cannedReplies(CannedReplies(replies: replies))) else { return }
+        let frame = EncodedFrame(buffer: buffer)
+        for id in agentConnections { send(frame, to: id) }
+    }
+
     // MARK: Snoozes
 
     /// Ends snoozes at their time, to the second, so that agents see those conversations open again. Runs until the

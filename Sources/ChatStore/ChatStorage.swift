@@ -4,8 +4,11 @@ public struct ChatStorage: Sendable {
     public var readMarkers: any ReadMarkerStore
     public var tokens: any TokenStore
     public var catalog: any MediaCatalog
+    public var canned: any CannedReplyStore
 
-    public init(messages: any MessageStore, readMarkers: any ReadMarkerStore, tokens: any TokenStore, catalog: any MediaCatalog) {
+    public init(messages: any MessageStore, readMarkers: any ReadMarkerStore, tokens: any TokenStore, catalog: any MediaCatalog,
+                canned: any CannedReplyStore) {
+        self.canned = canned
         self.messages = messages
         self.readMarkers = readMarkers
         self.tokens = tokens
@@ -16,6 +19,7 @@ public struct ChatStorage: Sendable {
 extension ChatDatabase {
     /// This SQLite database's stores.
     public var storage: ChatStorage {
-        ChatStorage(messages: messages, readMarkers: readMarkers, tokens: tokens, catalog: SQLiteMediaCatalog(database: self))
+        ChatStorage(messages: messages, readMarkers: readMarkers, tokens: tokens, catalog: SQLiteMediaCatalog(database: self),
+                    canned: SQLiteCannedReplyStore(database: self))
     }
 }

@@ -157,7 +157,7 @@ public struct ConversationSummary: Sendable, Equatable {
 /// Conversations and their messages. The server writes through one `commit` per batch (group commit); every
 /// implementation allocates each conversation's sequence numbers unique and gap-free even when other writers
 /// (another process, another node) commit to the same conversation.
-public protocol MessageStore: Sendable {
+public protocol MessageStore: WorkflowHistory {
     /// Stores a batch of messages in one transaction, in order. Each message gets the next sequence number of its
     /// conversation; a message whose (sender, client id, conversation) was stored before is returned as it was
     /// (`duplicate`), and nothing new is stored for it. Throws when nothing of the batch was stored.

@@ -32,6 +32,7 @@ public struct ExportedTable: Sendable {
                                                  "name_mismatch", "created_at", "updated_at", "completed_at"], key: ["id"]),
         ExportedTable(name: "attachments", columns: ["message_id", "position", "blob_hash", "name", "uploader", "name_mismatch"],
                       key: ["message_id", "position"]),
+        ExportedTable(name: "canned_replies", columns: ["name", "body", "updated_at"], key: ["name"]),
     ]
 }
 

@@ -253,6 +253,34 @@ public struct SQLiteMessageStore: MessageStore {
         }
     }
 
+    public func workflowRows(since: Int64, afterConversation: Int64, limit: Int) async throws(StoreError)
+        -> (rows: [WorkflowRow], lastConversation: Int64?) {
+        do {
+            return try await database.pool.read { db in
+                let ids = try Int64.fetchAll(db, sql: """
+                    SELECT id FROM conversations c WHERE id > ?
+                    AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sent_at >= ?)
+                    ORDER BY id LIMIT ?
+                    """, arguments: [afterConversation, since, limit])
+                guard let last = ids.last else { return ([], nil) }
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT c.customer, m.sender, m.sender_role, m.kind, m.broadcast, m.sent_at, m.event_status
+                    FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                    WHERE m.conversation_id IN (\(ids.map(String.init).joined(separator: ",")))
+                    ORDER BY m.conversation_id, m.seq
+                    """).compactMap { row -> WorkflowRow? in
+                        guard let role = Role(rawValue: row["sender_role"]) else { return nil }
+                        return WorkflowRow(conversation: row["customer"], sender: row["sender"], senderRole: role, kind: row["kind"],
+                                           broadcast: row["broadcast"], sentAt: row["sent_at"],
+                                           status: (row["event_status"] as String?).flatMap(ConversationStatus.init(rawValue:)))
+                    }
+                return (rows, last)
+            }
+        } catch {
+            throw .wrap(error)
+        }
+    }
+
     public func messageCount() async throws(StoreError) -> Int {
         do { return try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM messages") ?? 0 } } catch { throw .wrap(error) }
     }

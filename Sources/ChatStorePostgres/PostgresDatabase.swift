@@ -60,7 +60,8 @@ public final class PostgresDatabase: Sendable {
     /// This database's stores.
     public var storage: ChatStorage {
         ChatStorage(messages: PostgresMessageStore(database: self), readMarkers: PostgresReadMarkerStore(database: self),
-                    tokens: PostgresTokenStore(database: self), catalog: PostgresMediaCatalog(database: self))
+                    tokens: PostgresTokenStore(database: self), catalog: PostgresMediaCatalog(database: self),
+                    canned: PostgresCannedReplyStore(database: self))
     }
 
     // MARK: Migrations

@@ -141,6 +141,31 @@ public struct PostgresMessageStore: MessageStore {
         }
     }
 
+    public func workflowRows(since: Int64, afterConversation: Int64, limit: Int) async throws(StoreError)
+        -> (rows: [WorkflowRow], lastConversation: Int64?) {
+        let logger = database.logger
+        return try await database.withConnection("reading conversations for a report") { connection in
+            let ids: [Int64] = try await connection.rows("""
+                SELECT id FROM conversations c WHERE id > \(afterConversation)
+                AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sent_at >= \(since))
+                ORDER BY id LIMIT \(Int64(limit))
+                """, logger: logger).map { try $0.get("id") }
+            guard let last = ids.last else { return ([], nil) }
+            let rows = try await connection.rows("""
+                SELECT c.customer, m.sender, m.sender_role, m.kind, m.broadcast, m.sent_at, m.event_status
+                FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.conversation_id = ANY(\(ids))
+                ORDER BY m.conversation_id, m.seq
+                """, logger: logger).compactMap { row -> WorkflowRow? in
+                guard let role = Role(rawValue: try row.get("sender_role", String.self)) else { return nil }
+                return WorkflowRow(conversation: try row.get("customer"), sender: try row.get("sender"), senderRole: role,
+                                   kind: try row.get("kind"), broadcast: try row.get("broadcast"), sentAt: try row.get("sent_at"),
+                                   status: try row.get("event_status", String?.self).flatMap(ConversationStatus.init(rawValue:)))
+            }
+            return (rows, last)
+        }
+    }
+
     public func transcriptStart(customer: String, since: Int64?) async throws(StoreError)
         -> (conversationExists: Bool, role: Role?, firstSeq: Int?) {
         let logger = database.logger

@@ -20,7 +20,7 @@ extension ChatState {
         case "/help":
             addNotice(.info, "commands: /history [N], /attach PATH, /save N [PATH], /quit"
                 + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT, /note TEXT, /resolve, /reopen, /snooze [2h], /take, "
-                    + "/assign NAME|none, /view mine|unassigned|all" : "") + "; start a message with // to send a slash")
+                    + "/assign NAME|none, /view mine|unassigned|all, /canned [NAME]" : "") + "; start a message with // to send a slash")
         case "/history":
             let count = argument.isEmpty ? 50 : Int(argument) ?? -1
             guard count > 0 else { addNotice(.error, "usage: /history [N] (N a positive number)"); break }
@@ -83,6 +83,12 @@ extension ChatState {
             var commands = ["/history", "/attach", "/save", "/help", "/quit"]
             if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] + Self.workflowCommands }
             return commands.filter { $0.hasPrefix(word) }.sorted()
+        }
+        if line.hasPrefix("/canned ") {
+            return cannedReplies.map(\.name).filter { $0.hasPrefix(word) }
+        }
+        if line.hasPrefix("/assign ") {
+            return (["none"] + Set(roster.values.compactMap(\.assignee)).sorted()).filter { $0.hasPrefix(word) }
         }
         if line.hasPrefix("/view ") {
             return RosterView.allCases.map(\.rawValue).filter { $0.hasPrefix(word) }

@@ -16,6 +16,8 @@ public struct ChatState: Sendable {
     /// Roster commands typed before the roster arrived and the backlog was in, run then: someone who types
     /// `/switch alice` the moment the console opens means alice, not "no such customer".
     var waitingForRoster: [String] = []
+    /// The team's canned replies (agents' `/canned NAME`), as the server last sent them.
+    public internal(set) var cannedReplies: [CannedReply] = []
     /// Which conversations the roster shows (agents' `/view`).
     public internal(set) var rosterView = RosterView.all
     /// The open conversation: always the user's own for customers; the agent's choice otherwise.
@@ -225,6 +227,8 @@ public struct ChatState: Sendable {
             noteTyping(notice)
         case .conversationUpdated(let update):
             conversationUpdated(update)
+        case .cannedReplies(let list):
+            cannedReplies = list.replies
         case .pong, .uploadReady, .uploadProgress, .uploadDone:
             break
         }

@@ -10,7 +10,7 @@ public enum RosterView: String, Sendable, CaseIterable {
 
 /// Agents' workflow commands: status, assignment, notes and the roster view.
 extension ChatState {
-    static let workflowCommands = ["/resolve", "/reopen", "/snooze", "/take", "/assign", "/note", "/view"]
+    static let workflowCommands = ["/resolve", "/reopen", "/snooze", "/take", "/assign", "/note", "/view", "/canned"]
 
     /// Runs `name` if it is a workflow command; nil otherwise.
     mutating func workflowCommand(_ name: String, _ argument: String) -> Outcome? {
@@ -29,11 +29,22 @@ extension ChatState {
             addNotice(.info, "showing \(view == .all ? "every conversation" : view == .mine ? "conversations assigned to you" : "unassigned conversations")")
             return outcome
         }
+        if name == "/canned" && argument.isEmpty {
+            if cannedReplies.isEmpty { addNotice(.info, "no canned replies yet (operators add them with chat-admin canned add)") }
+            for reply in cannedReplies { addNotice(.info, "\(reply.name): \(reply.text.prefix(80))") }
+            return outcome
+        }
         guard let conversation = current else {
             addNotice(.error, "no conversation open: /switch NAME first (/who lists customers)")
             return outcome
         }
         switch name {
+        case "/canned":
+            guard let reply = cannedReplies.first(where: { $0.name == argument }) else {
+                addNotice(.error, "no canned reply named \(argument) (/canned lists them; Tab completes names)")
+                break
+            }
+            outcome.merge(sendMessage(reply.expanded(customer: conversation, agent: user)))
         case "/note":
             guard !argument.isEmpty else { addNotice(.error, "usage: /note TEXT (seen by agents only)"); break }
             let note = PendingMessage(clientId: makeId(), text: argument, conversation: conversation, broadcast: false,
