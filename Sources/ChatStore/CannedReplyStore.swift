@@ -35,6 +35,7 @@ public struct SQLiteCannedReplyStore: CannedReplyStore {
         }
     }
 
+    @discardableResult
     public func save(_ reply: CannedReply) async throws(StoreError) -> Bool {
         do {
             return try await database.pool.write { db in
@@ -50,6 +51,7 @@ public struct SQLiteCannedReplyStore: CannedReplyStore {
         }
     }
 
+    @discardableResult
     public func removeCannedReply(named name: String) async throws(StoreError) -> Bool {
         do {
             return try await database.pool.write { db in

@@ -19,6 +19,7 @@ public struct PostgresCannedReplyStore: CannedReplyStore {
         }
     }
 
+    @discardableResult
     public func save(_ reply: CannedReply) async throws(StoreError) -> Bool {
         let logger = database.logger
         let now = epochMilliseconds()
@@ -33,6 +34,7 @@ public struct PostgresCannedReplyStore: CannedReplyStore {
         }
     }
 
+    @discardableResult
     public func removeCannedReply(named name: String) async throws(StoreError) -> Bool {
         let logger = database.logger
         return try await database.withConnection("removing a canned reply") { connection in

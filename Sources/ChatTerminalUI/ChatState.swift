@@ -344,7 +344,9 @@ public struct ChatState: Sendable {
     // MARK: Views
 
     public func delivery(of message: ChatMessage) -> Delivery? {
-        guard message.sender == user else { return nil }
+        guard message.sender == user, message.event == nil else { return nil }
+        // The customer never sees a note: stored is all there is to say about it.
+        if message.isPrivate == true { return .stored }
         let read = conversations[message.conversation]?.otherReadSeq ?? 0
         return message.seq <= read ? .read : .stored
     }

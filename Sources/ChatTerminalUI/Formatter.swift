@@ -105,7 +105,7 @@ public struct MessageFormatter: Sendable {
                 headerWidth += 12
             }
             if message.isPrivate == true {
-                header += style.apply("1;30;43", Self.noteTag)
+                header += style.apply("30;103", Self.noteTag)
                 headerWidth += TextWidth.width(Self.noteTag)
             }
             header += ": "
@@ -124,7 +124,7 @@ public struct MessageFormatter: Sendable {
                 headerWidth += 12
             }
             if message.note {
-                header += style.apply("1;30;43", Self.noteTag)
+                header += style.apply("30;103", Self.noteTag)
                 headerWidth += TextWidth.width(Self.noteTag)
             }
             header += ": "
