@@ -107,7 +107,7 @@ public struct MetadataStripper: Sendable {
                                  skippedRecent: unknown.count - candidates.count, bytesBefore: 0, bytesAfter: 0,
                                  pendingDeletions: 0, seconds: 0)
         do throws(MediaError) {
-            if !dryRun { try prepareSpool() }
+            try prepareSpool()
         } catch {
             throw .media(error)
         }
@@ -122,9 +122,10 @@ public struct MetadataStripper: Sendable {
         return report
     }
 
+    /// The spool holds the copies being cleaned, also in a dry run (with a bucket, the media directory may be new).
     private func prepareSpool() throws(MediaError) {
-        if mkdir(layout.temporaryDirectory, 0o750) != 0 && errno != EEXIST {
-            throw .storage(operation: "create \(layout.temporaryDirectory)", errno: errno)
+        for directory in [layout.directory, layout.temporaryDirectory] where mkdir(directory, 0o750) != 0 && errno != EEXIST {
+            throw .storage(operation: "create \(directory)", errno: errno)
         }
     }
 
