@@ -7,6 +7,7 @@ import Foundation
 import GRDB
 import ImageFixtures
 import Logging
+import Synchronization
 import MediaMaintenance
 import MediaStore
 import TestProcesses
@@ -210,3 +211,129 @@ struct StripMetadataTests {
     }
 }
 
+
+extension StripMetadataTests {
+    @Test("the same old bytes uploaded while the references move: the old blob stays for that upload, and the next run moves it")
+    func reuploadDuringTheMove() async throws {
+        let server = try await MediaServer.start { $0.media.imageMetadata = .keep }
+        let token = try await server.makeToken("alice", role: .customer)
+        let (alice, _) = try await server.connect("alice", token: token, lastSeq: 0)
+        let photo = try MetadataRemovalTests.phonePhoto()
+        let first = try await upload(Data(photo), as: "receipt.jpg", by: alice)
+        try await send(first, by: alice, id: "j1")
+        try await server.sqlite().write { db in
+            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
+        }
+        let old = first.attachment.sha256
+        let layout = MediaLayout(directory: server.mediaDirectory)
+        // Right after the move's transaction, the client uploads the photo again (the server keeps metadata): the
+        // upload touches the old blob, still present, and reuses it.
+        let again = Slot<UploadDone>()
+        let catalog = HookedCatalog(base: SQLiteMediaCatalog(database: try server.database())) {
+            let done = try? await upload(Data(photo), as: "again.jpg", by: alice)
+            again.value.withLock { $0 = done }
+        }
+        var logger = Logger(label: "test.strip")
+        logger.logLevel = .error
+        let stripper = MetadataStripper(catalog: catalog, storage: LocalBlobStorage(layout: layout), layout: layout, logger: logger)
+        let report = try await stripper.strip(dryRun: false)
+        let reupload = try #require(again.value.withLock { $0 })
+        #expect(reupload.duplicate && reupload.attachment.sha256 == old)
+        let cleaned = try #require(report.cleaned.first)
+        #expect(cleaned.attachments == 1)
+        #expect(!cleaned.oldRemoved, "the removal's re-check saw the fresh reference")
+        #expect(FileManager.default.fileExists(atPath: layout.blobPath(old)))
+        try await send(reupload, by: alice, id: "j2")
+        #expect(try await server.request("GET", "/media/\(old)", token: token).status == 200)
+
+        // Later (past the grace period) the next run moves that attachment too and removes the old blob.
+        try await server.sqlite().write { db in
+            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
+        }
+        let next = try Self.report(try await runAdmin(["media", "strip-metadata", "--json", "--data-dir", server.directory]))
+        #expect(next.cleaned.map(\.newHash) == [cleaned.newHash])
+        #expect(next.cleaned.first?.attachments == 1 && next.cleaned.first?.oldRemoved == true)
+        #expect(!FileManager.default.fileExists(atPath: layout.blobPath(old)))
+        #expect(try await server.count("SELECT count(*) FROM attachments WHERE blob_hash = '\(cleaned.newHash)'") == 2)
+        alice.close()
+        await server.stop()
+    }
+}
+
+/// A catalog that runs `afterReplace` once, right after the first `replaceBlob` commits: a client's action landing
+/// between the move of references and the removal of the old blob.
+final class HookedCatalog: MediaCatalog {
+    let base: any MediaCatalog
+    let afterReplace: @Sendable () async -> Void
+    private let fired = Mutex(false)
+
+    init(base: any MediaCatalog, afterReplace: @escaping @Sendable () async -> Void) {
+        self.base = base
+        self.afterReplace = afterReplace
+    }
+
+    func replaceBlob(_ old: String, with new: BlobRecord, referencedBefore: Int64, releasing hold: String?,
+                     at now: Int64) async throws(StoreError) -> Int? {
+        let moved = try await base.replaceBlob(old, with: new, referencedBefore: referencedBefore, releasing: hold, at: now)
+        let first = fired.withLock { fired in
+            defer { fired = true }
+            return !fired
+        }
+        if first { await afterReplace() }
+        return moved
+    }
+
+    func insertUpload(_ upload: UploadRecord) async throws(StoreError) { try await base.insertUpload(upload) }
+    func touchUpload(id: String, at now: Int64) async throws(StoreError) { try await base.touchUpload(id: id, at: now) }
+    func receivingUpload(id: String) async throws(StoreError) -> UploadRecord? { try await base.receivingUpload(id: id) }
+    func receivingUploads() async throws(StoreError) -> [UploadRecord] { try await base.receivingUploads() }
+    func deleteReceivingUpload(id: String) async throws(StoreError) { try await base.deleteReceivingUpload(id: id) }
+    func bytesUploaded(by user: String, since: Int64) async throws(StoreError) -> Int { try await base.bytesUploaded(by: user, since: since) }
+    func completeUpload(id: String, blob: BlobRecord, nameMismatch: Bool, at now: Int64) async throws(StoreError) -> Bool {
+        try await base.completeUpload(id: id, blob: blob, nameMismatch: nameMismatch, at: now)
+    }
+    func touchPresentBlob(hash: String, at now: Int64) async throws(StoreError) -> BlobRecord? { try await base.touchPresentBlob(hash: hash, at: now) }
+    func blob(hash: String) async throws(StoreError) -> BlobRecord? { try await base.blob(hash: hash) }
+    func finishedUpload(of user: String, reference: AttachmentReference, at now: Int64) async throws(StoreError) -> ChatProtocol.Attachment? {
+        try await base.finishedUpload(of: user, reference: reference, at: now)
+    }
+    func accessibleBlob(hash: String, user: String, role: Role) async throws(StoreError) -> (blob: BlobRecord, name: String)? {
+        try await base.accessibleBlob(hash: hash, user: user, role: role)
+    }
+    func inventory() async throws(StoreError) -> MediaInventory { try await base.inventory() }
+    func presentBlobSizes() async throws(StoreError) -> [String: Int64] { try await base.presentBlobSizes() }
+    func pruneCandidates(_ selection: BlobSelection, maxTotal: Int64?) async throws(StoreError) -> (candidates: [PruneCandidate], presentBytes: Int64) {
+        try await base.pruneCandidates(selection, maxTotal: maxTotal)
+    }
+    func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck, deferring: PendingDisposal?,
+                     at now: Int64, setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String] {
+        try await base.removeBlobs(hashes, marking: state, keepThumbnails: keepThumbnails, recheck: recheck, deferring: deferring, at: now,
+                                   setAside: setAside)
+    }
+    func holdBlob(hash: String, upload id: String, staleBefore: Int64, at now: Int64) async throws(StoreError) -> Bool {
+        try await base.holdBlob(hash: hash, upload: id, staleBefore: staleBefore, at: now)
+    }
+    func recordPendingDeletions(_ hashes: [String], disposal: PendingDisposal, at now: Int64) async throws(StoreError) -> [String] {
+        try await base.recordPendingDeletions(hashes, disposal: disposal, at: now)
+    }
+    func claimPendingDeletions(_ hashes: [String]?, limit: Int, claim: String, staleBefore: Int64, at now: Int64) async throws(StoreError)
+        -> [PendingDeletion] {
+        try await base.claimPendingDeletions(hashes, limit: limit, claim: claim, staleBefore: staleBefore, at: now)
+    }
+    func releasePendingDeletions(_ hashes: [String], claim: String) async throws(StoreError) {
+        try await base.releasePendingDeletions(hashes, claim: claim)
+    }
+    func unclaimPendingDeletions(_ hashes: [String], claim: String) async throws(StoreError) {
+        try await base.unclaimPendingDeletions(hashes, claim: claim)
+    }
+    func pendingDeletions() async throws(StoreError) -> [PendingDeletion] { try await base.pendingDeletions() }
+    func deleteStaleUploads(ids: [String], updatedBefore cutoff: Int64) async throws(StoreError) {
+        try await base.deleteStaleUploads(ids: ids, updatedBefore: cutoff)
+    }
+    func stats(byUser: Bool) async throws(StoreError) -> MediaStats { try await base.stats(byUser: byUser) }
+}
+
+/// A value set from a `@Sendable` closure and read after it ran.
+final class Slot<Value: Sendable>: Sendable {
+    let value = Mutex<Value?>(nil)
+}
