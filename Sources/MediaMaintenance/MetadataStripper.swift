@@ -248,21 +248,17 @@ public struct MetadataStripper: Sendable {
     /// Rule 3 of `PendingDeletion`, as an upload holds a hash before putting its bytes: a receiving upload row of this
     /// run holds it (released by `replaceBlob`). False when a deleter kept a claim on it for the whole wait.
     private func hold(_ hash: String, id: String) async throws -> Bool {
-        let now = epochMilliseconds()
         try await catalog.insertUpload(UploadRecord(id: id, username: "chat-admin", name: "strip-metadata", declaredSize: nil,
-                                                    declaredSHA256: nil, createdAt: now))
-        for attempt in 1...Self.holdAttempts {
-            let now = epochMilliseconds()
-            if try await catalog.holdBlob(hash: hash, upload: id, staleBefore: now - PendingDeletion.lease.inMilliseconds, at: now) {
-                return true
-            }
-            if attempt < Self.holdAttempts { try? await Task.sleep(for: .milliseconds(100)) }
+                                                    declaredSHA256: nil, createdAt: epochMilliseconds()))
+        do {
+            try await MediaStore.hold(hash, upload: id, in: catalog)
+            return true
+        } catch {
+            try? await catalog.deleteReceivingUpload(id: id)  // a leftover would also expire with the resume window
+            if case .storeUnavailable(let failure) = error, failure.cause is StoreError { return false }
+            throw error
         }
-        try await catalog.deleteReceivingUpload(id: id)
-        return false
     }
-
-    static let holdAttempts = 50
 
     /// Copies blob `hash` to `path` and checks it against its name. False when it is missing, has another size, or
     /// its hash differs: cleaning corrupted bytes would give them a valid name.
