@@ -93,7 +93,7 @@ struct StripMetadataTests {
         for hash in old {
             #expect(!FileManager.default.fileExists(atPath: layout.blobPath(hash)))
             #expect(server.files(under: "thumbs").allSatisfy { !$0.contains(hash) })
-            #expect(try await server.request("GET", "/media/\(hash)", token: agentToken).status != 200)
+            #expect(try await server.request("GET", "/media/\(hash)", token: agentToken).status == 404)
         }
         let download = try await server.request("GET", "/media/\(newJPEG)", token: agentToken)
         #expect(download.status == 200)
@@ -181,8 +181,14 @@ struct StripMetadataTests {
             #expect(dry.cleaned.map(\.hash) == [attachment.sha256])
             #expect(try await bucket.keys() == keysBefore)
 
+            // The cleaned bytes' hash has a deletion pending (an interrupted prune of an earlier copy): the put holds
+            // the hash first, and recording the blob drops the unclaimed row, as an upload's would.
+            let expected = try #require(dry.cleaned.first?.newHash)
+            try await cluster.psql("INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at) VALUES ('\(expected)', 'delete', true, 1)")
+
             let done = try await strip([])
             let newHash = try #require(done.cleaned.first?.newHash)
+            #expect(newHash == expected)
             #expect(done.cleaned.first?.oldRemoved == true && done.cleaned.first?.attachments == 1 && done.pendingDeletions == 0)
             let keys = try await bucket.keys()
             #expect(keys.contains(S3MediaTests.blobKey(newHash)))
@@ -200,7 +206,7 @@ struct StripMetadataTests {
             let stored = [UInt8](download.body)
             for text in MetadataRemovalTests.privateStrings { #expect(!stored.contains(text), "\(text) is still stored") }
             #expect(try Thumbnailer().decode(stored).pixels == Thumbnailer().decode(photo).pixels)
-            #expect(try await server.request("GET", "/media/\(attachment.sha256)", token: agentToken).status != 200)
+            #expect(try await server.request("GET", "/media/\(attachment.sha256)", token: agentToken).status == 404)
 
             let second = try await strip([])
             #expect(second.cleaned.isEmpty && second.alreadyClean.isEmpty && second.uncleanable.isEmpty)
