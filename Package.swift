@@ -125,11 +125,13 @@ let package = Package(
             ]
         ),
 
-        // Media store maintenance while the server runs: stats, verify (re-hash), prune, gc. Used by chat-admin.
+        // Media store maintenance while the server runs: stats, verify (re-hash), prune, gc, strip-metadata. Used by chat-admin.
         .target(
             name: "MediaMaintenance",
             dependencies: [
-                "ChatProtocol", "ChatStore", "MediaStore",
+                "ChatProtocol", "ChatStore", "MediaPrivacy", "MediaStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

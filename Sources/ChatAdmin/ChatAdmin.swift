@@ -12,7 +12,7 @@ struct ChatAdmin: AsyncParsableCommand {
         commandName: "chat-admin",
         abstract: "Manage the tokens, media store and transcripts of a chat server's data directory (safe while the server runs).",
         discussion: "Exit codes: 0 success, 1 the operation failed (one line on stderr says why), 2 media verify found problems it did not repair, 64 bad usage.",
-        subcommands: [Tokens.self, Media.self, Export.self, Migrate.self]
+        subcommands: [Tokens.self, Media.self, Export.self, Migrate.self, Canned.self, Report.self]
     )
 }
 

@@ -10,7 +10,9 @@ extension ChatAdmin {
             abstract: "Print a customer's conversation with attachment names and links.",
             discussion: """
                 Links are the server's download URLs; fetching them needs a token that may see the conversation \
-                ('Authorization: Bearer TOKEN'). Attachments an operator pruned are marked expired.
+                ('Authorization: Bearer TOKEN'). Attachments an operator pruned are marked expired. Status changes \
+                and assignments are listed; agents' private notes only with --include-notes. Without them, messages \
+                carry the customer's own sequence numbers, so the export can be handed to the customer.
                 """)
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case txt, json }
@@ -23,6 +25,9 @@ extension ChatAdmin {
 
         @Option(help: "Only messages from this time on: 2026-11-01, 2026-11-01T09:30:00Z, or a duration back such as 7d.")
         var since: String?
+
+        @Flag(name: .customLong("include-notes"), help: "Include agents' private notes (for internal use only: never give such an export to the customer).")
+        var includeNotes = false
 
         @Option(name: .customLong("base-url"), help: "The server's public URL for attachment links (CHAT_PUBLIC_URL).")
         var baseURL: String = ProcessInfo.processInfo.environment["CHAT_PUBLIC_URL"] ?? "http://127.0.0.1:8080"
@@ -41,7 +46,8 @@ extension ChatAdmin {
             let messages = try await options.withStorage { try await $0.messages.transcript(customer: user, since: since) }
             let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
             let transcript = Transcript(customer: user, exportedAt: isoTime(epochMilliseconds()), since: sinceMs.map(isoTime),
-                                        messages: messages.map { TranscriptMessage($0, base: base) })
+                                        includesNotes: includeNotes,
+                                        messages: messages.compactMap { TranscriptMessage($0, base: base, includeNotes: includeNotes) })
             switch format {
             case .json:
                 try printReport(transcript)
@@ -57,17 +63,28 @@ struct Transcript: Encodable {
     var customer: String
     var exportedAt: String
     var since: String?
+    /// Whether agents' private notes are in (an internal export); without them, sequence numbers are the customer's.
+    var includesNotes: Bool
     var messages: [TranscriptMessage]
 
     var text: String {
-        var out = "Conversation of \(customer): \(messages.count) message\(messages.count == 1 ? "" : "s")"
+        let changes = messages.count { $0.event != nil }
+        let count = messages.count - changes
+        var out = "Conversation of \(customer): \(count) message\(count == 1 ? "" : "s")"
+        if changes > 0 { out += " and \(changes) status change\(changes == 1 ? "" : "s") or assignment\(changes == 1 ? "" : "s")" }
         out += since.map { " since \($0)" } ?? ""
-        out += ", exported \(exportedAt)\n"
+        out += ", exported \(exportedAt)"
+        out += includesNotes ? ", WITH PRIVATE NOTES (internal)\n" : "\n"
         for message in messages {
+            if message.kind == "status" || message.kind == "assignment" {
+                out += "[\(message.sentAt)]\(message.seq.map { " #\($0)" } ?? "") -- \(message.text)\n"
+                continue
+            }
             let who = message.role == .agent ? "\(message.sender) (agent)" : message.sender
             // Continuation lines are indented so each message starts visibly at "[time]".
             let body = message.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    ")
-            out += "[\(message.sentAt)] #\(message.seq) \(who)\(message.broadcast ? " [broadcast]" : ""): \(body)\n"
+            let tags = (message.broadcast ? " [broadcast]" : "") + (message.kind == "note" ? " [private note]" : "")
+            out += "[\(message.sentAt)] #\(message.seq ?? 0) \(who)\(tags): \(body)\n"
             for attachment in message.attachments {
                 var facts = [attachment.type, formatBytes(Int64(attachment.size))]
                 if let width = attachment.width, let height = attachment.height { facts.append("\(width)x\(height)") }
@@ -91,16 +108,25 @@ struct TranscriptMessage: Encodable {
         var expired: Bool
     }
 
-    var seq: Int
+    /// The customer's numbering, or the agents' in an export with notes; absent for status changes and assignments
+    /// in an export without notes (the customer's numbering does not count them).
+    var seq: Int?
+    /// message, note, status or assignment.
+    var kind: String
     var sentAt: String
     var sender: String
     var role: Role
     var text: String
     var broadcast: Bool
+    var event: ConversationEvent?
     var attachments: [File]
 
-    init(_ message: ChatMessage, base: String) {
-        seq = message.seq
+    /// Nil for a note when notes are left out.
+    init?(_ message: ChatMessage, base: String, includeNotes: Bool) {
+        kind = message.event?.kind.rawValue ?? (message.isPrivate == true ? "note" : "message")
+        if kind == "note" && !includeNotes { return nil }
+        seq = includeNotes ? message.seq : message.forCustomer?.seq
+        event = message.event
         sentAt = isoTime(message.sentAt)
         sender = message.sender
         role = message.senderRole

@@ -11,7 +11,7 @@ extension ChatAdmin {
     struct Media: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "media",
-            abstract: "Keep the media store healthy: stats, verify, prune, gc (safe while the server runs).",
+            abstract: "Keep the media store healthy: stats, verify, prune, gc, strip-metadata (safe while the server runs).",
             discussion: """
                 Removing bytes while the server accepts uploads is safe: the server marks a blob referenced in a \
                 write transaction before it relies on existing bytes, and prune and verify --repair re-check their \
@@ -19,7 +19,7 @@ extension ChatAdmin {
                 period (--grace, at least 1m). Messages keep the metadata of removed attachments and show them as \
                 expired.
                 """,
-            subcommands: [Stats.self, Verify.self, Prune.self, GC.self, Migrate.self]
+            subcommands: [Stats.self, Verify.self, Prune.self, GC.self, StripMetadata.self, Migrate.self]
         )
     }
 }
@@ -88,6 +88,12 @@ struct GraceOption: ParsableArguments {
             return .seconds(seconds)
         }
     }
+}
+
+/// Deletions from an object store that wait for `media gc` (prune, strip-metadata).
+func notePendingDeletions(_ count: Int) {
+    guard count > 0 else { return }
+    note("\(count) object deletions are still pending (the store failed, or an upload holds them); run chat-admin media gc later to finish them")
 }
 
 /// Runs a maintenance operation, turning its typed error into a one-line failure.
@@ -274,10 +280,7 @@ extension ChatAdmin.Media {
                     let spared = report.candidates.count - report.removed.count
                     print("removed \(report.removed.count) blobs, freed \(formatBytes(report.bytes)); the store holds \(formatBytes(report.totalAfter))"
                           + (spared > 0 ? "; \(spared) spared because they were referenced meanwhile" : ""))
-                    if report.pendingDeletions > 0 {
-                        note("\(report.pendingDeletions) object deletions are still pending (the store failed, or an upload holds them); "
-                             + "run chat-admin media gc later to finish them")
-                    }
+                    notePendingDeletions(report.pendingDeletions)
                 }
             }
         }
@@ -318,6 +321,64 @@ extension ChatAdmin.Media {
                 print("\(dryRun ? "would free" : "freed") \(formatBytes(report.bytesFreed)); "
                       + "\(report.staleUploadRecords) expired upload record\(report.staleUploadRecords == 1 ? "" : "s")"
                       + (dryRun ? " (dry run: nothing changed)" : " removed"))
+            }
+        }
+    }
+}
+
+extension ChatAdmin.Media {
+    struct StripMetadata: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "strip-metadata",
+            abstract: "Remove location and device data from JPEG and PNG blobs stored before the server did it at upload.",
+            discussion: """
+                Each image that still carries EXIF GPS or device data, maker notes, XMP or PNG text is cleaned as \
+                uploads are (no re-encoding), stored under the cleaned bytes' SHA-256, and its attachments and uploads \
+                are moved to it; the old blob is then pruned. Images referenced within --grace are left for a later \
+                run, as are ones referenced while this runs. Images that cannot be cleaned safely are listed and left \
+                as they are. Running it again changes nothing; an interrupted run is finished by the next one. \
+                --dry-run lists what would change and changes nothing.
+                """)
+
+        @Flag(name: .customLong("dry-run"), help: "List what would be cleaned; change nothing.")
+        var dryRun = false
+
+        @OptionGroup var grace: GraceOption
+        @OptionGroup var options: MediaOptions
+
+        func run() async throws {
+            let grace = try grace.duration
+            try await options.withMedia { catalog, storage, layout in
+                var logger = Logger(label: "chat-admin")
+                logger.logLevel = .error
+                let stripper = MetadataStripper(catalog: catalog, storage: storage, layout: layout, grace: grace, logger: logger)
+                let bar = ProgressReporter(dryRun ? "checking" : "cleaning")
+                let report = try await maintenance { () async throws(MaintenanceError) in
+                    try await stripper.strip(dryRun: dryRun) { done, total in bar.update(Int64(done), total: Int64(total)) }
+                }
+                bar.finish()
+                if options.data.json { return try printReport(report) }
+                if !report.cleaned.isEmpty {
+                    print(table(header: ["SHA256", "TYPE", "SIZE", "CLEANED", "ATTACHMENTS", "REMOVED"],
+                                rows: report.cleaned.map { [$0.hash, $0.type, formatBytes($0.size), formatBytes($0.newSize),
+                                                            "\($0.attachments)", $0.removed.joined(separator: ",")] },
+                                rightAligned: [2, 3, 4]))
+                }
+                for (label, items) in [("cannot be cleaned safely, left as stored", report.uncleanable), ("left for a later run", report.skipped)]
+                where !items.isEmpty {
+                    print("\(label): \(items.count)")
+                    for item in items { print("  \(item.hash): \(item.reason)") }
+                }
+                let saved = formatBytes(report.bytesBefore - report.bytesAfter)
+                print("\(dryRun ? "would clean" : "cleaned") \(report.cleaned.count) blobs of \(formatBytes(report.bytesBefore)), "
+                      + "removing \(saved) of metadata; \(report.alreadyClean.count) \(dryRun ? "would be recorded" : "recorded") as already clean"
+                      + (report.skippedRecent > 0 ? "; \(report.skippedRecent) referenced within the grace period, not looked at" : "")
+                      + (dryRun ? " (dry run: nothing changed)" : ""))
+                let kept = report.cleaned.filter { !$0.oldRemoved }.count
+                if !dryRun, kept > 0 {
+                    note("\(kept) old blobs were referenced again while they were replaced and stay; run strip-metadata again later")
+                }
+                notePendingDeletions(report.pendingDeletions)
             }
         }
     }

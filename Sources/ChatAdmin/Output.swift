@@ -6,14 +6,7 @@ import Synchronization
 
 /// "30d", "12h", "90m", "45s" to seconds.
 func parseDuration(_ text: String) -> Double? {
-    guard let unit = text.last, let value = Double(text.dropLast()), value > 0 else { return nil }
-    switch unit {
-    case "d": return value * 86_400
-    case "h": return value * 3_600
-    case "m": return value * 60
-    case "s": return value
-    default: return nil
-    }
+    Duration(typed: text)?.inSeconds
 }
 
 /// "10GiB", "500MiB", "64KiB", "1.5GB", "1000" (bytes) to bytes. Binary (KiB, MiB, GiB, TiB) and decimal (KB, MB,

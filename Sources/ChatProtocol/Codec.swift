@@ -62,6 +62,9 @@ public struct FrameCodec: Sendable {
             case "uploadEnd": return .uploadEnd(try decoder.decode(UploadReference.self, from: data))
             case "uploadCancel": return .uploadCancel(try decoder.decode(UploadReference.self, from: data))
             case "search": return .search(try decoder.decode(SearchRequest.self, from: data))
+            case "setStatus": return .setStatus(try decoder.decode(SetStatus.self, from: data))
+            case "assign": return .assign(try decoder.decode(Assign.self, from: data))
+            case "note": return .note(try decoder.decode(Note.self, from: data))
             default:
                 throw FrameDecodingError(code: .unknownType, message: "unknown frame type \"\(type.prefix(64))\"")
             }
@@ -95,6 +98,9 @@ public struct FrameCodec: Sendable {
         case .uploadEnd(let value): return try encoder.encode(Typed(type: "uploadEnd", payload: value))
         case .uploadCancel(let value): return try encoder.encode(Typed(type: "uploadCancel", payload: value))
         case .search(let value): return try encoder.encode(Typed(type: "search", payload: value))
+        case .setStatus(let value): return try encoder.encode(Typed(type: "setStatus", payload: value))
+        case .assign(let value): return try encoder.encode(Typed(type: "assign", payload: value))
+        case .note(let value): return try encoder.encode(Typed(type: "note", payload: value))
         }
     }
 
@@ -125,6 +131,8 @@ public struct FrameCodec: Sendable {
         case .uploadProgress(let value): return try typed("uploadProgress", value)
         case .uploadDone(let value): return try typed("uploadDone", value)
         case .searchResults(let value): return try typed("searchResults", value)
+        case .conversationUpdated(let value): return try typed("conversationUpdated", value)
+        case .cannedReplies(let value): return try typed("cannedReplies", value)
         }
     }
 
@@ -150,6 +158,8 @@ public struct FrameCodec: Sendable {
         case "uploadProgress": return .uploadProgress(try decoder.decode(UploadProgress.self, from: data))
         case "uploadDone": return .uploadDone(try decoder.decode(UploadDone.self, from: data))
         case "searchResults": return .searchResults(try decoder.decode(SearchResults.self, from: data))
+        case "conversationUpdated": return .conversationUpdated(try decoder.decode(ConversationUpdated.self, from: data))
+        case "cannedReplies": return .cannedReplies(try decoder.decode(CannedReplies.self, from: data))
         default:
             throw FrameDecodingError(code: .unknownType, message: "unknown server frame type \(type ?? "(none)")")
         }

@@ -135,7 +135,7 @@ extension FlatJSON {
     /// `{"type":"message",...}` for a message without attachments (with them, the nested attachment objects are
     /// left to `JSONEncoder`: nil here).
     static func message(_ message: ChatMessage) -> [UInt8]? {
-        guard message.attachments == nil else { return nil }
+        guard message.attachments == nil, message.event == nil else { return nil }
         var json = FlatJSON(capacity: 192 + message.text.utf8.count)
         json.openObject()
         json.field("type", "message")
@@ -148,6 +148,7 @@ extension FlatJSON {
         json.field("text", message.text)
         json.field("sentAt", message.sentAt)
         json.field("broadcast", message.broadcast)
+        if message.isPrivate == true { json.field("private", true) }
         json.closeObject()
         return json.bytes
     }
@@ -174,6 +175,9 @@ extension FlatJSON {
             }
             json.field("unread", entry.unread)
             json.field("readSeq", entry.readSeq)
+            json.field("status", entry.status.rawValue)
+            if let until = entry.until { json.field("until", until) }
+            if let assignee = entry.assignee { json.field("assignee", assignee) }
             json.closeObject()
         }
         json.closeArray()

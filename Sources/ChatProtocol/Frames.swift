@@ -127,6 +127,9 @@ public enum ClientFrame: Sendable, Equatable {
     case uploadEnd(UploadReference)
     case uploadCancel(UploadReference)
     case search(SearchRequest)
+    case setStatus(SetStatus)
+    case assign(Assign)
+    case note(Note)
 
     public var typeName: String {
         switch self {
@@ -142,6 +145,9 @@ public enum ClientFrame: Sendable, Equatable {
         case .uploadEnd: "uploadEnd"
         case .uploadCancel: "uploadCancel"
         case .search: "search"
+        case .setStatus: "setStatus"
+        case .assign: "assign"
+        case .note: "note"
         }
     }
 }
@@ -212,10 +218,26 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     public var broadcast: Bool
     /// Files attached to the message, in the sender's order; absent when there are none.
     public var attachments: [Attachment]?
+    /// Agents only: true for a private note or a workflow event, which the customer never sees; absent otherwise.
+    public var isPrivate: Bool?
+    /// Agents only: the status change or assignment this timeline entry records.
+    public var event: ConversationEvent?
+    /// The customer's sequence number of this message (their numbering leaves out notes and events; nil for those).
+    /// Never on the wire: the server sends it as `seq` to the customer.
+    public var customerSeq: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case id, conversation, seq, sender, senderRole, clientId, text, sentAt, broadcast, attachments, event
+        case isPrivate = "private"
+    }
 
     public init(id: Int64, conversation: String, seq: Int, sender: String, senderRole: Role, clientId: String,
-                text: String, sentAt: Int64, broadcast: Bool, attachments: [Attachment]? = nil) {
+                text: String, sentAt: Int64, broadcast: Bool, attachments: [Attachment]? = nil, isPrivate: Bool? = nil,
+                event: ConversationEvent? = nil, customerSeq: Int? = nil) {
         self.attachments = attachments
+        self.isPrivate = isPrivate
+        self.event = event
+        self.customerSeq = customerSeq
         self.id = id
         self.conversation = conversation
         self.seq = seq
@@ -225,6 +247,18 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         self.text = text
         self.sentAt = sentAt
         self.broadcast = broadcast
+    }
+
+    /// Whether the customer may see it: not a note, not a workflow event.
+    public var isVisibleToCustomer: Bool { isPrivate != true }
+
+    /// The message as its customer sees it: their own numbering. Nil for what they never see.
+    public var forCustomer: ChatMessage? {
+        guard isVisibleToCustomer else { return nil }
+        guard let customerSeq, customerSeq != seq else { return self }
+        var copy = self
+        copy.seq = customerSeq
+        return copy
     }
 }
 
@@ -313,8 +347,16 @@ public struct RosterEntry: Codable, Sendable, Equatable {
     public var lastMessage: MessagePreview?
     public var unread: Int
     public var readSeq: Int
+    public var status: ConversationStatus
+    /// A snooze's end (epoch milliseconds), when it has one.
+    public var until: Int64?
+    public var assignee: String?
 
-    public init(customer: String, online: Bool, lastSeq: Int, lastMessage: MessagePreview?, unread: Int, readSeq: Int) {
+    public init(customer: String, online: Bool, lastSeq: Int, lastMessage: MessagePreview?, unread: Int, readSeq: Int,
+                status: ConversationStatus = .open, until: Int64? = nil, assignee: String? = nil) {
+        self.status = status
+        self.until = until
+        self.assignee = assignee
         self.customer = customer
         self.online = online
         self.lastSeq = lastSeq
@@ -398,4 +440,6 @@ public enum ServerFrame: Sendable, Equatable {
     case uploadProgress(UploadProgress)
     case uploadDone(UploadDone)
     case searchResults(SearchResults)
+    case conversationUpdated(ConversationUpdated)
+    case cannedReplies(CannedReplies)
 }

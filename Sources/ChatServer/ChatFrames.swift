@@ -4,7 +4,8 @@ import ChatStore
 /// `send`, `broadcast` and `typing`: messages go to the writer's queue (their acks come when the batch is
 /// stored), typing notices onto the delivery bus.
 enum ChatFrames {
-    static func send(_ send: Send, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func send(_ send: Send, kind: MessageKind = .message, receivedAt: ContinuousClock.Instant,
+                     in context: inout SessionContext) async {
         let hasAttachments = !(send.attachments ?? []).isEmpty
         guard validate(clientId: send.clientId, in: &context),
               validate(text: send.text, ref: send.clientId, allowEmpty: hasAttachments, in: &context),
@@ -13,7 +14,7 @@ enum ChatFrames {
         else { return }
         let connection = context.connection
         await submit(OutgoingMessage(sender: connection.user, senderRole: connection.role, clientId: send.clientId,
-                                     text: send.text, target: .conversation(customer), attachments: attachments),
+                                     text: send.text, target: .conversation(customer), attachments: attachments, kind: kind),
                      receivedAt: receivedAt, in: &context)
     }
 
@@ -43,16 +44,17 @@ enum ChatFrames {
 
     /// Only an enqueue: the ack comes through the outbox when the batch is stored, so a connection can have many
     /// messages in flight while its frames keep their order.
-    private static func submit(_ message: OutgoingMessage, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func submit(_ message: OutgoingMessage, requestId: String? = nil, receivedAt: ContinuousClock.Instant,
+                       in context: inout SessionContext) async {
         do {
             try await context.services.writer.submit(MessageWriter.Pending(message: message, origin: context.connection,
-                                                                           receivedAt: receivedAt))
+                                                                           receivedAt: receivedAt, requestId: requestId))
         } catch .overloaded {
             context.send(.error(ErrorFrame(code: .storeFailed, message: "the server is overloaded; resend later with the same clientId",
-                                           ref: message.clientId, retryAfterMs: 1000)))
+                                           ref: requestId ?? message.clientId, retryAfterMs: 1000)))
         } catch {
             context.send(.error(ErrorFrame(code: .shuttingDown, message: "the server is shutting down; resend after reconnecting",
-                                           ref: message.clientId)))
+                                           ref: requestId ?? message.clientId)))
         }
     }
 

@@ -70,10 +70,18 @@ public struct ChatServer: Sendable {
             throw ServerStartError.store(error)
         }
         let hub = Hub(metrics: metrics, syncBufferBytes: configuration.outboundBufferBytes, roster: roster)
+        do {
+            await hub.setCannedReplies(try await storage.canned.cannedReplies())
+        } catch {
+            throw ServerStartError.store(error)
+        }
         let bus = backend.bus
         await bus.subscribe(hub)
         let writer = MessageWriter(store: storage.messages, bus: bus, metrics: metrics, logger: logger,
                                    maxPending: configuration.maxPendingWrites)
+        if configuration.autoAssign != nil {
+            await bus.subscribe(AutoAssigner(hub: hub, writer: writer, limit: configuration.autoAssignLimit))
+        }
         let catalog = storage.catalog
         let media: MediaStore
         var objectStore: ObjectStoreClient?
@@ -142,7 +150,7 @@ public struct ChatServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        let lifecycle = ChatLifecycle(hub: hub, bus: bus, writer: writer, tokens: storage.tokens, logger: logger,
+        let lifecycle = ChatLifecycle(hub: hub, bus: bus, writer: writer, tokens: storage.tokens, canned: storage.canned, logger: logger,
                                       pollInterval: configuration.revocationPollInterval)
         // Services stop in reverse order: the chat lifecycle first (commit in-flight messages, close sockets with
         // "going away"), then the HTTP server.
@@ -150,10 +158,10 @@ public struct ChatServer: Sendable {
         var group = ServiceGroupConfiguration(services: (objectStore.map { [$0 as any Service] } ?? []) + backend.services
                                                   + [app, lifecycle, MediaSweeper(media: media, interval: configuration.mediaSweepInterval)],
                                               gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
-        // A stop is bounded: a service still stopping after this long is cancelled (ServiceLifecycle logs it), so a
-        // node never hangs on its way down; queued messages are committed well within it.
+        // A service still stopping after this long is cancelled (ServiceLifecycle logs it); queued messages are
+        // committed well within it. No bound on the cancellation itself: ServiceLifecycle ends that with a
+        // fatalError, which in a process hosting several servers (the tests) takes every other one down too.
         group.maximumGracefulShutdownDuration = .seconds(30)
-        group.maximumCancellationDuration = .seconds(10)
         return ServiceGroup(configuration: group)
     }
 
@@ -183,6 +191,7 @@ struct ChatLifecycle: Service {
     let bus: any DeliveryBus
     let writer: MessageWriter
     let tokens: any TokenStore
+    let canned: any CannedReplyStore
     let logger: Logger
     let pollInterval: Duration
 
@@ -190,6 +199,8 @@ struct ChatLifecycle: Service {
         let hub = self.hub
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await hub.runRosterUpdates() }
+            group.addTask { await hub.runSnoozeEnds() }
+            group.addTask { await watchCannedReplies() }
             await cancelWhenGracefulShutdown { await watchRevocations() }
             group.cancelAll()
         }
@@ -201,6 +212,22 @@ struct ChatLifecycle: Service {
             try? await Task.sleep(for: .milliseconds(20))
         }
         logger.info("chat connections closed")
+    }
+
+    /// Keeps the hub's canned replies as `chat-admin canned` leaves them (another process, maybe another machine):
+    /// a small table read every two seconds, until cancelled.
+    private func watchCannedReplies() async {
+        while !Task.isCancelled {
+            do {
+                await hub.setCannedReplies(try await canned.cannedReplies())
+                try await Task.sleep(for: .seconds(2))
+            } catch where !Task.isCancelled {
+                logger.warning("reading canned replies failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(2))
+            } catch {
+                return
+            }
+        }
     }
 
     /// Polls the token store for revocations and publishes them, until cancelled.

@@ -222,6 +222,7 @@ struct ConnectionHandler: Sendable {
                                                   limits: limits, serverTime: epochMilliseconds())), to: outbound)
             if session.role == .agent {
                 try await Self.write(.roster(roster), to: outbound)
+                try await Self.write(.cannedReplies(CannedReplies(replies: await hub.cannedReplies ?? [])), to: outbound)
             } else {
                 try await Self.write(.presence(Presence(agentsOnline: await hub.agentsOnline)), to: outbound)
             }
@@ -229,11 +230,11 @@ struct ConnectionHandler: Sendable {
             switch session.role {
             case .customer:
                 if let lastSeq = hello.lastSeq {
-                    replayed[session.username] = try await replay(session.username, after: lastSeq, to: outbound)
+                    replayed[session.username] = try await replay(session.username, after: lastSeq, for: .customer, to: outbound)
                 }
             case .agent:
                 for (customer, lastSeq) in (hello.lastSeqs ?? [:]).prefix(10_000) where Names.isValidUsername(customer) {
-                    replayed[customer] = try await replay(customer, after: lastSeq, to: outbound)
+                    replayed[customer] = try await replay(customer, after: lastSeq, for: .agent, to: outbound)
                 }
             }
             try await Self.write(.synced(Synced(lastSeqs: replayed)), to: outbound)
@@ -247,10 +248,11 @@ struct ConnectionHandler: Sendable {
 
     /// Sends every message of `customer`'s conversation after `seq`, page by page, waiting for each write so a
     /// long backlog never piles up in memory. Returns the highest sequence sent.
-    private func replay(_ customer: String, after seq: Int, to outbound: WebSocketOutboundWriter) async throws -> Int {
+    private func replay(_ customer: String, after seq: Int, for role: Role, to outbound: WebSocketOutboundWriter) async throws -> Int {
         var cursor = max(0, seq)
         while true {
-            let page = try await services.messages.history(customer: customer, after: cursor, limit: configuration.historyPageMax)
+            let page = try await services.messages.history(customer: customer, after: cursor, limit: configuration.historyPageMax,
+                                                           audience: Audience(role))
             for message in page.messages {
                 try await Self.write(.message(message), to: outbound)
                 cursor = message.seq

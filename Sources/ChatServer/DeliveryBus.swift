@@ -6,8 +6,26 @@ import Synchronization
 /// connection that sent it (that one got an ack instead), if any.
 struct Delivery: Sendable {
     var message: ChatMessage
+    /// The frame agents get.
     var frame: EncodedFrame
+    /// The frame the customer gets (their numbering); nil for notes and workflow events, which they never see.
+    var customerFrame: EncodedFrame?
     var origin: UInt64?
+
+    /// Encodes `message` for agents and, when it is theirs to see, for the customer: one buffer for both while the
+    /// two numberings agree (a conversation without notes or events).
+    init?(_ message: ChatMessage, origin: UInt64?) {
+        guard let buffer = try? encodeFrame(.message(message)) else { return nil }
+        self.message = message
+        self.origin = origin
+        frame = EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq)
+        guard let visible = message.forCustomer else { return }
+        if visible.seq == message.seq {
+            customerFrame = frame
+        } else if let customerBuffer = try? encodeFrame(.message(visible)) {
+            customerFrame = EncodedFrame(buffer: customerBuffer, conversation: message.conversation, seq: visible.seq)
+        }
+    }
 }
 
 /// A user's first connection on a node opened, or the last one closed.
@@ -25,8 +43,8 @@ enum DeliveryEvent: Sendable {
     case committed([Delivery])
     /// A typing notice in `conversation`, for its customer and every agent except `origin`.
     case typing(conversation: String, frame: EncodedFrame, origin: UInt64?)
-    /// A read marker was stored: rosters change, and the other side gets `receipt`.
-    case read(StoredReadMarker, role: Role, receipt: EncodedFrame, origin: UInt64?)
+    /// A read marker was stored: rosters change, and the others get a receipt (the customer in their numbering).
+    case read(StoredReadMarker, role: Role, origin: UInt64?)
     case presence(PresenceChange)
     /// Tokens were revoked: their sessions' connections are cut.
     case revoked(sessions: Set<Int64>)

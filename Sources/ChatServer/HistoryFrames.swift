@@ -21,7 +21,8 @@ enum HistoryFrames {
         let limit = min(max(request.limit ?? configuration.historyPageDefault, 1), configuration.historyPageMax)
         do {
             let page = try await context.services.messages.history(customer: customer, before: request.before,
-                                                                   after: request.after, limit: limit)
+                                                                   after: request.after, limit: limit,
+                                                                   audience: Audience(context.connection.role))
             context.send(.history(HistoryPage(requestId: request.requestId, conversation: customer, messages: page.messages,
                                               hasMore: page.hasMore)))
         } catch {
@@ -38,14 +39,11 @@ enum HistoryFrames {
         let connection = context.connection
         do {
             guard let stored = try await context.services.readMarkers.markRead(user: connection.user, customer: customer,
-                                                                               seq: marker.seq) else {
+                                                                               seq: marker.seq, audience: Audience(connection.role)) else {
                 context.reject(.unknownConversation, "no conversation with \(customer) yet")
                 return
             }
-            let receipt = ReadReceipt(conversation: customer, reader: connection.user, readerRole: connection.role, seq: stored.seq)
-            guard let buffer = try? encodeFrame(.read(receipt)) else { return }
-            await context.services.bus.publish(.read(stored, role: connection.role, receipt: EncodedFrame(buffer: buffer),
-                                                     origin: connection.id))
+            await context.services.bus.publish(.read(stored, role: connection.role, origin: connection.id))
         } catch {
             context.send(.error(ErrorFrame(code: .storeFailed, message: "the read marker could not be stored; try again")))
         }

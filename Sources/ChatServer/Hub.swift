@@ -126,10 +126,10 @@ actor Hub: DeliverySubscriber {
             publish(deliveries)
         case .typing(let conversation, let frame, let origin):
             relay(frame, conversation: conversation, except: origin)
-        case .read(let marker, let role, let receipt, let origin):
+        case .read(let marker, let role, let origin):
             roster.markRead(marker, role: role)
             rosterDidChange()
-            relay(receipt, conversation: marker.customer, except: origin)
+            relayReceipt(marker, role: role, except: origin)
         case .presence(let change):
             guard roster.apply(change) else { return }
             switch change.role {
@@ -149,9 +149,11 @@ actor Hub: DeliverySubscriber {
         var outgoing = OutboundBatch()
         for delivery in deliveries {
             roster.record(delivery.message)
-            for id in byUser[delivery.message.conversation] ?? [] where id != delivery.origin {
-                if let connection = route(delivery.frame, to: id) { outgoing.add(delivery.frame.buffer, to: connection) }
-                delivered += 1
+            if let frame = delivery.customerFrame {
+                for id in byUser[delivery.message.conversation] ?? [] where id != delivery.origin {
+                    if let connection = route(frame, to: id) { outgoing.add(frame.buffer, to: connection) }
+                    delivered += 1
+                }
             }
             for id in agentConnections where id != delivery.origin {
                 if let connection = route(delivery.frame, to: id) { outgoing.add(delivery.frame.buffer, to: connection) }
@@ -167,6 +169,20 @@ actor Hub: DeliverySubscriber {
     private func relay(_ frame: EncodedFrame, conversation: String, except origin: UInt64?) {
         for id in byUser[conversation] ?? [] where id != origin { send(frame, to: id) }
         for id in agentConnections where id != origin { send(frame, to: id) }
+    }
+
+    /// A read receipt: agents get the agents' numbering, the customer theirs.
+    private func relayReceipt(_ marker: StoredReadMarker, role: Role, except origin: UInt64?) {
+        func frame(seq: Int) -> EncodedFrame? {
+            let receipt = ReadReceipt(conversation: marker.customer, reader: marker.user, readerRole: role, seq: seq)
+            return (try? encodeFrame(.read(receipt))).map { EncodedFrame(buffer: $0) }
+        }
+        if let customerFrame = frame(seq: marker.customerSeq) {
+            for id in byUser[marker.customer] ?? [] where id != origin { send(customerFrame, to: id) }
+        }
+        if let agentFrame = frame(seq: marker.seq) {
+            for id in agentConnections where id != origin { send(agentFrame, to: id) }
+        }
     }
 
     private func send(_ frame: EncodedFrame, to id: UInt64) {
@@ -195,6 +211,40 @@ actor Hub: DeliverySubscriber {
         guard let buffer = try? encodeFrame(.presence(Presence(agentsOnline: roster.agentsOnline))) else { return }
         let frame = EncodedFrame(buffer: buffer)
         for (id, connection) in connections where connection.role == .customer { send(frame, to: id) }
+    }
+
+    // MARK: Canned replies
+
+    private(set) var cannedReplies: [CannedReply]?
+
+    /// The canned replies as stored; when they changed, every agent gets the new list.
+    func setCannedReplies(_ replies: [CannedReply]) {
+        guard replies != cannedReplies else { return }
+        let first = cannedReplies == nil
+        cannedReplies = replies
+        guard !first, let buffer = try? encodeFrame(.cannedReplies(CannedReplies(replies: replies))) else { return }
+        let frame = EncodedFrame(buffer: buffer)
+        for id in agentConnections { send(frame, to: id) }
+    }
+
+    // MARK: Snoozes
+
+    /// Ends snoozes at their time, to the second, so that agents see those conversations open again. Runs until the
+    /// task running it is cancelled; a check a second costs one hop onto the hub.
+    nonisolated func runSnoozeEnds() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+            await endDueSnoozes()
+        }
+    }
+
+    private func endDueSnoozes() {
+        if roster.endSnoozes(now: epochMilliseconds()) { rosterDidChange() }
+    }
+
+    /// The roster knows every conversation's status and assignee: the rules of automatic assignment read it here.
+    func workload(now: Int64) -> Roster.Workload {
+        roster.workload(now: now)
     }
 
     // MARK: Roster updates

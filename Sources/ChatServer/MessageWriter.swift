@@ -16,6 +16,8 @@ actor MessageWriter {
         /// Where the ack goes; nil for messages the server makes itself.
         var origin: Connection?
         var receivedAt: ContinuousClock.Instant
+        /// A workflow request's id, echoed in its answer.
+        var requestId: String? = nil
     }
 
     enum SubmitError: Error {
@@ -123,10 +125,9 @@ actor MessageWriter {
             guard case .stored(let messages, duplicate: false) = outcome else { continue }
             stored += messages.count
             for message in messages {
-                guard let buffer = try? encodeFrame(.message(message)) else { continue }
-                deliveries.append(Delivery(message: message,
-                                           frame: EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
-                                           origin: pending.origin?.id))
+                // A workflow change reaches its requester too: the answer carries no text for the timeline.
+                let origin = message.event == nil ? pending.origin?.id : nil
+                if let delivery = Delivery(message, origin: origin) { deliveries.append(delivery) }
             }
         }
         metrics.messagesStored.increment(by: stored)
@@ -149,13 +150,24 @@ actor MessageWriter {
         let frame: ServerFrame
         switch outcome {
         case .rejected(let code, let text):
-            frame = .error(ErrorFrame(code: code, message: text, ref: pending.message.clientId))
+            frame = .error(ErrorFrame(code: code, message: text, ref: pending.requestId ?? pending.message.clientId))
         case .stored(let messages, let duplicate):
             switch pending.message.target {
             case .conversation:
                 guard let message = messages.first else { return nil }
-                frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
-                                 seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
+                switch pending.message.kind {
+                case .event(let event):
+                    frame = .conversationUpdated(ConversationUpdated(requestId: pending.requestId, conversation: message.conversation,
+                                                                     seq: message.seq, event: message.event ?? event, duplicate: duplicate))
+                case .message where pending.origin?.role == .customer:
+                    // The customer's own message, in their numbering.
+                    let visible = message.forCustomer ?? message
+                    frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
+                                     seq: visible.seq, sentAt: message.sentAt, duplicate: duplicate))
+                case .message, .note:
+                    frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
+                                     seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
+                }
             case .allCustomers:
                 frame = .broadcastAck(BroadcastAck(clientId: pending.message.clientId, conversations: messages.count,
                                                    sentAt: messages.first?.sentAt ?? epochMilliseconds(), duplicate: duplicate))

@@ -176,11 +176,7 @@ actor PostgresDeliveryBus: DeliveryBus {
             logger.warning("reading another node's messages failed", metadata: ["error": "\(error)"])
             return nil
         }
-        return stored.compactMap { message in
-            guard let buffer = try? encodeFrame(.message(message)) else { return nil }
-            return Delivery(message: message, frame: EncodedFrame(buffer: buffer, conversation: message.conversation, seq: message.seq),
-                            origin: nil)
-        }
+        return stored.compactMap { Delivery($0, origin: nil) }
     }
 
     private nonisolated func beatForever() async {
@@ -225,6 +221,7 @@ struct BusEvent: Codable {
     var online: Bool?
     var seq: Int?
     var customerMessagesRead: Int?
+    var customerSeq: Int?
 
     init(node: String, presence change: PresenceChange) {
         self.node = change.node
@@ -242,14 +239,14 @@ struct BusEvent: Codable {
             self.conversation = conversation
             self.frame = frame.buffer.getString(at: frame.buffer.readerIndex, length: frame.buffer.readableBytes)
             self.origin = origin
-        case .read(let marker, let role, let receipt, let origin):
+        case .read(let marker, let role, let origin):
             kind = "read"
             conversation = marker.customer
             user = marker.user
             self.role = role
             seq = marker.seq
             customerMessagesRead = marker.customerMessagesRead
-            frame = receipt.buffer.getString(at: receipt.buffer.readerIndex, length: receipt.buffer.readableBytes)
+            customerSeq = marker.customerSeq
             self.origin = origin
         default:
             return nil
@@ -264,9 +261,10 @@ struct BusEvent: Codable {
             guard let conversation, let frame else { return nil }
             return .typing(conversation: conversation, frame: EncodedFrame(buffer: ByteBuffer(string: frame)), origin: origin)
         case "read":
-            guard let conversation, let frame, let user, let role, let seq, let customerMessagesRead else { return nil }
-            return .read(StoredReadMarker(user: user, customer: conversation, seq: seq, customerMessagesRead: customerMessagesRead),
-                         role: role, receipt: EncodedFrame(buffer: ByteBuffer(string: frame)), origin: origin)
+            guard let conversation, let user, let role, let seq, let customerMessagesRead else { return nil }
+            return .read(StoredReadMarker(user: user, customer: conversation, seq: seq, customerMessagesRead: customerMessagesRead,
+                                          customerSeq: customerSeq),
+                         role: role, origin: origin)
         case "presence":
             guard let user, let role, let online else { return nil }
             return .presence(PresenceChange(user: user, role: role, online: online, node: node))

@@ -8,6 +8,7 @@ struct Roster {
         var lastSeq = 0
         var customerMessages = 0
         var lastMessage: MessagePreview?
+        var workflow = ConversationWorkflow()
     }
 
     private struct ReadState {
@@ -24,12 +25,15 @@ struct Roster {
     private var online: [String: (role: Role, nodes: Set<String>)] = [:]
     /// Customers whose entries changed since `takeChanged`.
     private var changed: Set<String> = []
+    /// Snoozes with an end, not yet over: customer -> end.
+    private var snoozeEnds: [String: Int64] = [:]
 
     init(summaries: [ConversationSummary] = [], customers: [String] = [], markers: [StoredReadMarker] = []) {
         for summary in summaries {
             conversations[summary.customer] = ConversationInfo(lastSeq: summary.state.lastSeq,
                                                                customerMessages: summary.state.customerMessages,
-                                                               lastMessage: summary.lastMessage)
+                                                               lastMessage: summary.lastMessage, workflow: summary.workflow)
+            noteSnooze(of: summary.customer)
         }
         self.customers = Set(customers).union(summaries.map(\.customer))
         for marker in markers {
@@ -52,6 +56,7 @@ struct Roster {
         var info = conversations[message.conversation] ?? ConversationInfo()
         info.lastSeq = max(info.lastSeq, message.seq)
         if message.senderRole == .customer { info.customerMessages += 1 }
+        if let event = message.event { info.workflow.apply(event, customerMessages: info.customerMessages) }
         if info.lastMessage.map({ $0.seq <= message.seq }) ?? true {
             info.lastMessage = MessagePreview(sender: message.sender, text: ConversationSummary.previewText(message.text),
                                               sentAt: message.sentAt, seq: message.seq)
@@ -59,6 +64,41 @@ struct Roster {
         conversations[message.conversation] = info
         customers.insert(message.conversation)
         changed.insert(message.conversation)
+        noteSnooze(of: message.conversation)
+    }
+
+    private mutating func noteSnooze(of customer: String) {
+        guard let info = conversations[customer] else { return }
+        snoozeEnds[customer] = info.workflow.snoozeEnd(customerMessages: info.customerMessages, now: .min)
+    }
+
+    /// Snoozes whose time has come: their entries change (to open). Returns whether any did.
+    mutating func endSnoozes(now: Int64) -> Bool {
+        let due = snoozeEnds.filter { $0.value <= now }.keys
+        for customer in due {
+            snoozeEnds[customer] = nil
+            changed.insert(customer)
+        }
+        return !due.isEmpty
+    }
+
+    /// What automatic assignment weighs: each agent's open conversations, and whether a conversation has an
+    /// assignee.
+    struct Workload: Sendable {
+        var openByAgent: [String: Int]
+        var online: Set<String>
+        var assigned: Set<String>
+    }
+
+    func workload(now: Int64) -> Workload {
+        var openByAgent: [String: Int] = [:]
+        var assigned: Set<String> = []
+        for (customer, info) in conversations {
+            guard let agent = info.workflow.assignee else { continue }
+            assigned.insert(customer)
+            if info.workflow.status(customerMessages: info.customerMessages, now: now) == .open { openByAgent[agent, default: 0] += 1 }
+        }
+        return Workload(openByAgent: openByAgent, online: Set(online.filter { $0.value.role == .agent }.keys), assigned: assigned)
     }
 
     /// A stored read marker. Only agents' markers count for unread numbers.
@@ -89,12 +129,15 @@ struct Roster {
         customers.sorted().map { entry(for: $0, agent: agent) }
     }
 
-    func entry(for customer: String, agent: String) -> RosterEntry {
+    func entry(for customer: String, agent: String, now: Int64 = epochMilliseconds()) -> RosterEntry {
         let info = conversations[customer] ?? ConversationInfo()
         let read = readStates[agent]?[customer] ?? ReadState()
         return RosterEntry(customer: customer, online: online[customer] != nil, lastSeq: info.lastSeq,
                            lastMessage: info.lastMessage,
-                           unread: max(0, info.customerMessages - read.customerMessagesRead), readSeq: read.seq)
+                           unread: max(0, info.customerMessages - read.customerMessagesRead), readSeq: read.seq,
+                           status: info.workflow.status(customerMessages: info.customerMessages, now: now),
+                           until: info.workflow.snoozeEnd(customerMessages: info.customerMessages, now: now),
+                           assignee: info.workflow.assignee)
     }
 
     /// The customers whose entries changed since the last call, sorted; forgets them.

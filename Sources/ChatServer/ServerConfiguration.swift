@@ -42,6 +42,10 @@ public struct ServerConfiguration: Sendable {
     /// Keep-alive period: a connection silent for a whole period is pinged, and closed if it stays silent for the
     /// next one too (see `KeepAlive`).
     public var pingInterval: Duration = .seconds(30)
+    /// Automatic assignment of conversations nobody has, when their customer writes; nil: agents assign by hand.
+    public var autoAssign: AutoAssignPolicy?
+    /// Open conversations an agent may have before automatic assignment passes them over.
+    public var autoAssignLimit = 10
     public var historyPageDefault = 50
     public var historyPageMax = 200
     /// Messages waiting for the group commit past which new sends get `store_failed` (back-pressure).

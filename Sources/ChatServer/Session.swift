@@ -73,6 +73,12 @@ struct Session {
             await uploads.cancel(cancel.uploadId, in: &context)
         case .search(let request):
             await SearchFrames.search(request, in: &context)
+        case .setStatus(let request):
+            await WorkflowFrames.setStatus(request, receivedAt: receivedAt, in: &context)
+        case .assign(let request):
+            await WorkflowFrames.assign(request, receivedAt: receivedAt, in: &context)
+        case .note(let note):
+            await WorkflowFrames.note(note, receivedAt: receivedAt, in: &context)
         }
     }
 

@@ -83,6 +83,12 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert (CHAT_TLS_KEY).")
     var tlsKey: String?
 
+    @Option(name: .customLong("auto-assign"), help: "Assign conversations nobody has to an online agent when their customer writes: round-robin (fewest open conversations first, in turn among equals) (CHAT_AUTO_ASSIGN).")
+    var autoAssign: String?
+
+    @Option(name: .customLong("auto-assign-limit"), help: "Open conversations an agent may have before automatic assignment passes them over (CHAT_AUTO_ASSIGN_LIMIT).")
+    var autoAssignLimit: Int = env("CHAT_AUTO_ASSIGN_LIMIT").flatMap(Int.init) ?? 10
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (CHAT_LOG_LEVEL).")
     var logLevel: String = env("CHAT_LOG_LEVEL") ?? "info"
 
@@ -94,6 +100,10 @@ struct ChatServerCommand: AsyncParsableCommand {
               maxUploadsInFlight > 0, uploadBytesPerDay > 0, uploadResumeWindow > 0, databaseTimeout > 0 else {
             throw ValidationError("limits must be positive")
         }
+        if let autoAssign = autoAssign ?? Self.env("CHAT_AUTO_ASSIGN"), AutoAssignPolicy(rawValue: autoAssign) == nil {
+            throw ValidationError("--auto-assign must be \(AutoAssignPolicy.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        guard autoAssignLimit > 0 else { throw ValidationError("--auto-assign-limit must be positive") }
         guard UncleanableImages(rawValue: uncleanableImages) != nil else {
             throw ValidationError("--uncleanable-images must be store or refuse")
         }
@@ -128,6 +138,8 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.burst = burst
         configuration.outboundBufferBytes = outboundBuffer
         configuration.pingInterval = .seconds(pingInterval)
+        configuration.autoAssign = (autoAssign ?? Self.env("CHAT_AUTO_ASSIGN")).flatMap(AutoAssignPolicy.init(rawValue:))
+        configuration.autoAssignLimit = autoAssignLimit
         configuration.media.maxUploadBytes = maxUploadBytes
         configuration.media.maxUploadsInFlight = maxUploadsInFlight
         configuration.media.bytesPerDay = uploadBytesPerDay

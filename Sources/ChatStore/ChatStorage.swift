@@ -4,10 +4,12 @@ public struct ChatStorage: Sendable {
     public var readMarkers: any ReadMarkerStore
     public var tokens: any TokenStore
     public var catalog: any MediaCatalog
+    public var canned: any CannedReplyStore
     public var search: any MessageSearch
 
     public init(messages: any MessageStore, readMarkers: any ReadMarkerStore, tokens: any TokenStore, catalog: any MediaCatalog,
-                search: any MessageSearch) {
+                canned: any CannedReplyStore, search: any MessageSearch) {
+        self.canned = canned
         self.search = search
         self.messages = messages
         self.readMarkers = readMarkers
@@ -20,6 +22,6 @@ extension ChatDatabase {
     /// This SQLite database's stores.
     public var storage: ChatStorage {
         ChatStorage(messages: messages, readMarkers: readMarkers, tokens: tokens, catalog: SQLiteMediaCatalog(database: self),
-                    search: SQLiteMessageSearch(database: self))
+                    canned: SQLiteCannedReplyStore(database: self), search: SQLiteMessageSearch(database: self))
     }
 }

@@ -63,6 +63,16 @@ public protocol MediaCatalog: Sendable {
     func removeBlobs(_ hashes: [String], marking state: BlobState, keepThumbnails: Bool, recheck: BlobRecheck,
                      deferring: PendingDisposal?, at now: Int64,
                      setAside: @escaping @Sendable (BlobRecord) throws -> Bool) async throws(BlobRemovalFailure) -> [String]
+    /// `media strip-metadata`'s move, in one write transaction: when `old` is still present and last referenced
+    /// before `referencedBefore` (a touch since the selection keeps it: the grace rule of `removeBlobs`), records
+    /// `new` as present with `metadataRemoved` (rule 4 of `PendingDeletion` applies, as in `completeUpload`; an
+    /// existing row keeps its later reference time), points every attachment and finished upload of `old` at it,
+    /// and deletes the receiving upload `releasing` that held `new`'s hash. With `new.hash == old`, only
+    /// `metadataRemoved` is recorded. Returns the attachments moved, or nil when `old` was not eligible (nothing
+    /// changed but the release). `old` itself stays present: it is removed afterwards through `removeBlobs`.
+    func replaceBlob(_ old: String, with new: BlobRecord, referencedBefore: Int64, releasing hold: String?,
+                     at now: Int64) async throws(StoreError) -> Int?
+
     // MARK: Deferred deletions (see `PendingDeletion`)
 
     /// The uploader's hold: upload `id` (still receiving) is about to put the bytes of `hash` into the store, so no

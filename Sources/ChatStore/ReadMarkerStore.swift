@@ -5,8 +5,11 @@ public struct StoredReadMarker: Sendable, Equatable {
     public var seq: Int
     /// Customer messages with seq <= `seq`: unread = conversation's customer messages - this.
     public var customerMessagesRead: Int
+    /// `seq` in the customer's numbering (their last message at or before it), for receipts the customer gets.
+    public var customerSeq: Int
 
-    public init(user: String, customer: String, seq: Int, customerMessagesRead: Int) {
+    public init(user: String, customer: String, seq: Int, customerMessagesRead: Int, customerSeq: Int? = nil) {
+        self.customerSeq = customerSeq ?? seq
         self.user = user
         self.customer = customer
         self.seq = seq
@@ -21,5 +24,6 @@ public protocol ReadMarkerStore: Sendable {
 
     /// Moves `user`'s read marker in `customer`'s conversation forward to `seq` (never back, never past the
     /// conversation's last message). Returns the marker now stored, or nil when the conversation does not exist.
-    func markRead(user: String, customer: String, seq: Int) async throws(StoreError) -> StoredReadMarker?
+    /// Markers are stored in the agents' numbering; a customer's `seq` (`audience` `.customer`) is in theirs.
+    func markRead(user: String, customer: String, seq: Int, audience: Audience) async throws(StoreError) -> StoredReadMarker?
 }

@@ -20,9 +20,11 @@ public struct ExportedTable: Sendable {
     public static let all: [ExportedTable] = [
         ExportedTable(name: "sessions", columns: ["id", "username", "token_hash", "role", "created_at", "expires_at", "revoked_at",
                                                   "last_used_at"], key: ["id"]),
-        ExportedTable(name: "conversations", columns: ["id", "customer", "last_seq", "customer_messages", "created_at"], key: ["id"]),
+        ExportedTable(name: "conversations", columns: ["id", "customer", "last_seq", "customer_messages", "created_at", "customer_last_seq",
+                                                       "status", "snoozed_until", "status_customer_messages", "assignee"], key: ["id"]),
         ExportedTable(name: "messages", columns: ["id", "conversation_id", "seq", "sender", "sender_role", "client_id", "body", "sent_at",
-                                                  "broadcast", "customer_ordinal"], key: ["id"]),
+                                                  "broadcast", "customer_ordinal", "kind", "customer_seq", "event_status", "event_until",
+                                                  "event_assignee"], key: ["id"]),
         ExportedTable(name: "read_markers", columns: ["username", "conversation_id", "seq", "updated_at"], key: ["username", "conversation_id"]),
         ExportedTable(name: "blobs", columns: ["hash", "size", "mime_type", "width", "height", "thumbnails", "created_at",
                                                "last_referenced_at", "state", "removed_at", "metadata_removed", "frames", "duration_ms"], key: ["hash"]),
@@ -30,6 +32,7 @@ public struct ExportedTable: Sendable {
                                                  "name_mismatch", "created_at", "updated_at", "completed_at"], key: ["id"]),
         ExportedTable(name: "attachments", columns: ["message_id", "position", "blob_hash", "name", "uploader", "name_mismatch"],
                       key: ["message_id", "position"]),
+        ExportedTable(name: "canned_replies", columns: ["name", "body", "updated_at"], key: ["name"]),
     ]
 }
 

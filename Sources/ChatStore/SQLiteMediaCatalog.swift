@@ -137,7 +137,7 @@ public struct SQLiteMediaCatalog: MediaCatalog {
                     JOIN blobs b ON b.hash = a.blob_hash
                     JOIN messages m ON m.id = a.message_id
                     JOIN conversations c ON c.id = m.conversation_id
-                    WHERE a.blob_hash = ? AND c.customer = ? LIMIT 1
+                    WHERE a.blob_hash = ? AND c.customer = ? AND m.kind = 'message' LIMIT 1
                     """, arguments: [hash, user])
             }
             return row.map { (BlobRecord(row: $0), $0["attachment_name"]) }

@@ -62,6 +62,17 @@ public struct SQLiteTokenStore: TokenStore {
         return .success(record)
     }
 
+    public func role(of username: String) async throws(StoreError) -> Role? {
+        do {
+            return try await database.pool.read { db in
+                try String.fetchOne(db, sql: "SELECT role FROM sessions WHERE username = ? ORDER BY id DESC LIMIT 1", arguments: [username])
+                    .flatMap(Role.init(rawValue:))
+            }
+        } catch {
+            throw StoreError.wrap(error)
+        }
+    }
+
     public func list() async throws(StoreError) -> [SessionRecord] {
         do {
             return try await database.pool.read { db in

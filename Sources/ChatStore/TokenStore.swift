@@ -59,6 +59,9 @@ public protocol TokenStore: Sendable {
     /// All token records, newest first.
     func list() async throws(StoreError) -> [SessionRecord]
 
+    /// The role of the user named `username` (any token of theirs, even revoked), nil when there is none.
+    func role(of username: String) async throws(StoreError) -> Role?
+
     /// Revokes every active token of `username`. Returns the revoked records; throws `notFound` if there were none.
     @discardableResult
     func revoke(username: String) async throws(StoreError) -> [SessionRecord]

@@ -49,6 +49,7 @@ struct PostgresBatch {
         var customer: String
         var conversationId: Int64
         var seq: Int64
+        var customerSeq: Int64?
         var ordinal: Int64
         var broadcast: Bool
     }
@@ -150,21 +151,21 @@ struct PostgresBatch {
     /// The next row of `customer`'s conversation, its counters advanced.
     private mutating func next(_ index: Int, _ message: OutgoingMessage, customer: String, broadcast: Bool) -> Row {
         guard var conversation = conversations[customer] else { preconditionFailure("planned a row in a conversation not locked") }
-        conversation.state.lastSeq += 1
-        if message.senderRole == .customer { conversation.state.customerMessages += 1 }
+        let (seq, customerSeq) = conversation.state.advance(for: message.kind, from: message.senderRole)
         conversations[customer] = conversation
-        return Row(message: index, customer: customer, conversationId: conversation.id, seq: Int64(conversation.state.lastSeq),
-                   ordinal: Int64(conversation.state.customerMessages), broadcast: broadcast)
+        return Row(message: index, customer: customer, conversationId: conversation.id, seq: Int64(seq),
+                   customerSeq: customerSeq.map(Int64.init), ordinal: Int64(conversation.state.customerMessages), broadcast: broadcast)
     }
 
     private mutating func lock(_ names: Set<String>) async throws {
         guard !names.isEmpty else { return }
         for row in try await connection.rows("""
-            SELECT id, customer, last_seq, customer_messages FROM conversations WHERE customer = ANY(\(Array(names)))
+            SELECT id, customer, last_seq, customer_messages, customer_last_seq FROM conversations WHERE customer = ANY(\(Array(names)))
             ORDER BY id FOR UPDATE
             """, logger: logger) {
             conversations[try row.get("customer")] = (try row.get("id"), ConversationState(lastSeq: try row.int("last_seq"),
-                                                                                          customerMessages: try row.int("customer_messages")))
+                                                                                          customerMessages: try row.int("customer_messages"),
+                                                                                          customerLastSeq: try row.int("customer_last_seq")))
         }
     }
 
@@ -205,26 +206,37 @@ struct PostgresBatch {
     /// the rows' order.
     private func insert(_ rows: [Row], of batch: [OutgoingMessage]) async throws -> [ChatMessage] {
         guard !rows.isEmpty else { return [] }
-        var ids: [Int64] = [], lastSeqs: [Int64] = [], customerMessages: [Int64] = []
+        var ids: [Int64] = [], lastSeqs: [Int64] = [], customerMessages: [Int64] = [], customerLastSeqs: [Int64] = []
         let written = Set(rows.map(\.customer))
         for (name, conversation) in conversations where written.contains(name) {
             ids.append(conversation.id)
             lastSeqs.append(Int64(conversation.state.lastSeq))
             customerMessages.append(Int64(conversation.state.customerMessages))
+            customerLastSeqs.append(Int64(conversation.state.customerLastSeq))
         }
         let messages = rows.map { batch[$0.message] }
+        let events = messages.map { message -> ConversationEvent? in if case .event(let event) = message.kind { event } else { nil } }
+        // Arrays carry no NULLs here: 0, "" and Int64.min stand for them (no row has seq 0, an empty name or that time).
         let inserted = try await connection.rows("""
             WITH counters AS (
-                UPDATE conversations c SET last_seq = u.last_seq, customer_messages = u.customer_messages
-                FROM unnest(\(ids)::bigint[], \(lastSeqs)::bigint[], \(customerMessages)::bigint[]) AS u(id, last_seq, customer_messages)
+                UPDATE conversations c
+                SET last_seq = u.last_seq, customer_messages = u.customer_messages, customer_last_seq = u.customer_last_seq
+                FROM unnest(\(ids)::bigint[], \(lastSeqs)::bigint[], \(customerMessages)::bigint[], \(customerLastSeqs)::bigint[])
+                    AS u(id, last_seq, customer_messages, customer_last_seq)
                 WHERE c.id = u.id
             )
-            INSERT INTO messages (conversation_id, seq, sender, sender_role, client_id, body, sent_at, broadcast, customer_ordinal)
-            SELECT r.conversation_id, r.seq, r.sender, r.sender_role, r.client_id, r.body, \(now), r.broadcast, r.ordinal
+            INSERT INTO messages (conversation_id, seq, sender, sender_role, client_id, body, sent_at, broadcast, customer_ordinal,
+                                  kind, customer_seq, event_status, event_until, event_assignee)
+            SELECT r.conversation_id, r.seq, r.sender, r.sender_role, r.client_id, r.body, \(now), r.broadcast, r.ordinal,
+                   r.kind, NULLIF(r.customer_seq, 0), NULLIF(r.event_status, ''), NULLIF(r.event_until, \(Int64.min)),
+                   NULLIF(r.event_assignee, '')
             FROM unnest(\(rows.map(\.conversationId))::bigint[], \(rows.map(\.seq))::bigint[], \(messages.map(\.sender))::text[],
                         \(messages.map(\.senderRole.rawValue))::text[], \(messages.map(\.clientId))::text[], \(messages.map(\.text))::text[],
-                        \(rows.map(\.broadcast))::boolean[], \(rows.map(\.ordinal))::bigint[])
-                AS r(conversation_id, seq, sender, sender_role, client_id, body, broadcast, ordinal)
+                        \(rows.map(\.broadcast))::boolean[], \(rows.map(\.ordinal))::bigint[], \(messages.map(\.kind.column))::text[],
+                        \(rows.map { $0.customerSeq ?? 0 })::bigint[], \(events.map { $0?.status?.rawValue ?? "" })::text[],
+                        \(events.map { $0?.until ?? Int64.min })::bigint[], \(events.map { $0?.assignee ?? "" })::text[])
+                AS r(conversation_id, seq, sender, sender_role, client_id, body, broadcast, ordinal, kind, customer_seq,
+                     event_status, event_until, event_assignee)
             ON CONFLICT (sender, client_id, conversation_id) DO NOTHING
             RETURNING id, conversation_id, seq
             """, logger: logger)
@@ -236,16 +248,35 @@ struct PostgresBatch {
         }
         var stored: [ChatMessage] = []
         stored.reserveCapacity(rows.count)
-        for (row, message) in zip(rows, messages) {
+        for (index, (row, message)) in zip(rows, messages).enumerated() {
             guard let id = idOf[SeqKey(conversationId: row.conversationId, seq: row.seq)] else {
                 throw StoreError.notFound("the row of message \(message.clientId) from \(message.sender) in \(row.customer)")
             }
             stored.append(ChatMessage(id: id, conversation: row.customer, seq: Int(row.seq), sender: message.sender,
                                       senderRole: message.senderRole, clientId: message.clientId, text: message.text, sentAt: now,
-                                      broadcast: row.broadcast, attachments: message.attachments.isEmpty ? nil : message.attachments))
+                                      broadcast: row.broadcast, attachments: message.attachments.isEmpty ? nil : message.attachments,
+                                      isPrivate: message.kind == .message ? nil : true, event: events[index],
+                                      customerSeq: row.customerSeq.map(Int.init)))
+            if let event = events[index] { try await record(event, conversationId: row.conversationId, customerMessages: row.ordinal) }
         }
         try await insertAttachments(of: stored)
         return stored
+    }
+
+    /// A workflow event's change to its conversation (rare: a statement each, in the batch's order).
+    private func record(_ event: ConversationEvent, conversationId: Int64, customerMessages: Int64) async throws {
+        var workflow = ConversationWorkflow()
+        workflow.apply(event, customerMessages: Int(customerMessages))
+        switch event.kind {
+        case .status:
+            try await connection.run("""
+                UPDATE conversations SET status = \(workflow.status.rawValue), snoozed_until = \(workflow.snoozedUntil),
+                    status_customer_messages = \(customerMessages)
+                WHERE id = \(conversationId)
+                """, logger: logger)
+        case .assignment:
+            try await connection.run("UPDATE conversations SET assignee = \(event.assignee) WHERE id = \(conversationId)", logger: logger)
+        }
     }
 
     private struct SeqKey: Hashable {

@@ -61,7 +61,7 @@ public final class PostgresDatabase: Sendable {
     public var storage: ChatStorage {
         ChatStorage(messages: PostgresMessageStore(database: self), readMarkers: PostgresReadMarkerStore(database: self),
                     tokens: PostgresTokenStore(database: self), catalog: PostgresMediaCatalog(database: self),
-                    search: PostgresMessageSearch(database: self))
+                    canned: PostgresCannedReplyStore(database: self), search: PostgresMessageSearch(database: self))
     }
 
     // MARK: Migrations

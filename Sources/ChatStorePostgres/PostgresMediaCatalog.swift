@@ -144,7 +144,7 @@ public struct PostgresMediaCatalog: MediaCatalog {
             JOIN blobs b ON b.hash = a.blob_hash
             JOIN messages m ON m.id = a.message_id
             JOIN conversations c ON c.id = m.conversation_id
-            WHERE a.blob_hash = \(hash) AND c.customer = \(user) LIMIT 1
+            WHERE a.blob_hash = \(hash) AND c.customer = \(user) AND m.kind = 'message' LIMIT 1
             """
         }
         return try await all("checking access to a blob", query) { row in

@@ -12,7 +12,10 @@ public struct PostgresMessageStore: MessageStore {
         self.database = database
     }
 
-    static let columns = "m.id, m.seq, m.sender, m.sender_role, m.client_id, m.body, m.sent_at, m.broadcast"
+    static let columns = """
+        m.id, m.seq, m.sender, m.sender_role, m.client_id, m.body, m.sent_at, m.broadcast, m.kind, m.customer_seq, \
+        m.event_status, m.event_until, m.event_assignee
+        """
 
     public func commit(_ batch: [OutgoingMessage], now: Int64) async throws(StoreError) -> [CommitOutcome] {
         let logger = database.logger
@@ -84,27 +87,31 @@ public struct PostgresMessageStore: MessageStore {
         return try await database.withConnection("listing customers") { try await Self.allCustomers(on: $0, logger: logger) }
     }
 
-    public func history(customer: String, before: Int?, after: Int?, limit: Int) async throws(StoreError)
+    public func history(customer: String, before: Int?, after: Int?, limit: Int, audience: Audience) async throws(StoreError)
         -> (messages: [ChatMessage], hasMore: Bool) {
         let limit = Int64(max(1, limit))
         let logger = database.logger
+        // The customer's pages run on their own numbering, which only messages have.
+        let seq = audience == .customer ? "m.customer_seq" : "m.seq"
         return try await database.withConnection("reading history") { connection in
             var rows: [PostgresRandomAccessRow]
             if let after {
                 rows = try await connection.rows("""
                     SELECT \(unescaped: Self.columns) FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                    WHERE c.customer = \(customer) AND m.seq > \(Int64(after)) ORDER BY m.seq ASC LIMIT \(limit + 1)
+                    WHERE c.customer = \(customer) AND \(unescaped: seq) > \(Int64(after)) ORDER BY \(unescaped: seq) ASC LIMIT \(limit + 1)
                     """, logger: logger)
             } else {
                 rows = try await connection.rows("""
                     SELECT \(unescaped: Self.columns) FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                    WHERE c.customer = \(customer) AND m.seq < \(Int64(before ?? Int.max)) ORDER BY m.seq DESC LIMIT \(limit + 1)
+                    WHERE c.customer = \(customer) AND \(unescaped: seq) < \(Int64(before ?? Int.max))
+                    ORDER BY \(unescaped: seq) DESC LIMIT \(limit + 1)
                     """, logger: logger)
             }
             let hasMore = rows.count > Int(limit)
             rows = Array(rows.prefix(Int(limit)))
             if after == nil { rows.reverse() }
-            let messages = try rows.compactMap { try ChatMessage(postgres: $0, conversation: customer) }
+            var messages = try rows.compactMap { try ChatMessage(postgres: $0, conversation: customer) }
+            if audience == .customer { messages = messages.compactMap(\.forCustomer) }
             return (try await PostgresAttachments.fill(messages, on: connection, logger: logger), hasMore)
         }
     }
@@ -113,7 +120,8 @@ public struct PostgresMessageStore: MessageStore {
         let logger = database.logger
         return try await database.withConnection("reading conversations") { connection in
             try await connection.rows("""
-                SELECT c.customer, c.last_seq, c.customer_messages, m.sender, m.body, m.sent_at
+                SELECT c.customer, c.last_seq, c.customer_messages, c.customer_last_seq, c.status, c.snoozed_until,
+                    c.status_customer_messages, c.assignee, m.sender, m.body, m.sent_at
                 FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
                 """, logger: logger).map { row in
                 let lastSeq = try row.int("last_seq")
@@ -121,10 +129,40 @@ public struct PostgresMessageStore: MessageStore {
                     MessagePreview(sender: sender, text: ConversationSummary.previewText(try row.get("body", String?.self) ?? ""),
                                    sentAt: try row.get("sent_at", Int64?.self) ?? 0, seq: lastSeq)
                 }
+                let workflow = ConversationWorkflow(status: ConversationStatus(rawValue: try row.get("status")) ?? .open,
+                                                    snoozedUntil: try row.get("snoozed_until"),
+                                                    statusCustomerMessages: try row.int("status_customer_messages"),
+                                                    assignee: try row.get("assignee"))
                 return ConversationSummary(customer: try row.get("customer"),
-                                           state: ConversationState(lastSeq: lastSeq, customerMessages: try row.int("customer_messages")),
-                                           lastMessage: preview)
+                                           state: ConversationState(lastSeq: lastSeq, customerMessages: try row.int("customer_messages"),
+                                                                    customerLastSeq: try row.int("customer_last_seq")),
+                                           lastMessage: preview, workflow: workflow)
             }
+        }
+    }
+
+    public func workflowRows(since: Int64, afterConversation: Int64, limit: Int) async throws(StoreError)
+        -> (rows: [WorkflowRow], lastConversation: Int64?) {
+        let logger = database.logger
+        return try await database.withConnection("reading conversations for a report") { connection in
+            let ids: [Int64] = try await connection.rows("""
+                SELECT id FROM conversations c WHERE id > \(afterConversation)
+                AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sent_at >= \(since))
+                ORDER BY id LIMIT \(Int64(limit))
+                """, logger: logger).map { try $0.get("id") }
+            guard let last = ids.last else { return ([], nil) }
+            let rows = try await connection.rows("""
+                SELECT c.customer, m.sender, m.sender_role, m.kind, m.broadcast, m.sent_at, m.event_status
+                FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.conversation_id = ANY(\(ids))
+                ORDER BY m.conversation_id, m.seq
+                """, logger: logger).compactMap { row -> WorkflowRow? in
+                guard let role = Role(rawValue: try row.get("sender_role", String.self)) else { return nil }
+                return WorkflowRow(conversation: try row.get("customer"), sender: try row.get("sender"), senderRole: role,
+                                   kind: try row.get("kind"), broadcast: try row.get("broadcast"), sentAt: try row.get("sent_at"),
+                                   status: try row.get("event_status", String?.self).flatMap(ConversationStatus.init(rawValue:)))
+            }
+            return (rows, last)
         }
     }
 

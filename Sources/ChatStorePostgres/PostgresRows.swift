@@ -39,12 +39,15 @@ extension SessionRecord {
 }
 
 extension ChatMessage {
-    /// From a row with the message columns (`id, seq, sender, sender_role, client_id, body, sent_at, broadcast`).
+    /// From a row with `PostgresMessageStore.columns`.
     init?(postgres row: PostgresRandomAccessRow, conversation: String) throws {
         guard let role = Role(rawValue: try row.get("sender_role", String.self)) else { return nil }
         self.init(id: try row.get("id"), conversation: conversation, seq: try row.int("seq"), sender: try row.get("sender"),
                   senderRole: role, clientId: try row.get("client_id"), text: try row.get("body"), sentAt: try row.get("sent_at"),
                   broadcast: try row.get("broadcast"))
+        (isPrivate, event) = Self.kind(try row.get("kind"), status: try row.get("event_status"), until: try row.get("event_until"),
+                                       assignee: try row.get("event_assignee"))
+        customerSeq = try row.get("customer_seq", Int64?.self).map(Int.init)
     }
 }
 

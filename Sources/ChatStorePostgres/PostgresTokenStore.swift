@@ -59,6 +59,14 @@ public struct PostgresTokenStore: TokenStore {
         }
     }
 
+    public func role(of username: String) async throws(StoreError) -> Role? {
+        let logger = database.logger
+        return try await database.withConnection("looking up a user") { connection in
+            try await connection.rows("SELECT role FROM sessions WHERE username = \(username) ORDER BY id DESC LIMIT 1", logger: logger)
+                .first.flatMap { Role(rawValue: try $0.get("role", String.self)) }
+        }
+    }
+
     public func list() async throws(StoreError) -> [SessionRecord] {
         let logger = database.logger
         return try await database.withConnection("listing tokens") { connection in

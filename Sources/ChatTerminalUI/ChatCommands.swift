@@ -13,12 +13,14 @@ extension ChatState {
             addNotice(.info, "\(name) runs as soon as the list of customers has arrived")
             return outcome
         }
+        if let workflow = workflowCommand(name, argument) { return workflow }
         switch name {
         case "/quit", "/exit":
             outcome.quit = true
         case "/help":
             addNotice(.info, "commands: /history [N], /search WORDS, /attach PATH, /save N [PATH], /quit"
-                + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT" : "") + "; start a message with // to send a slash")
+                + (isAgent ? ", /who, /switch NAME, /next, /broadcast TEXT, /note TEXT, /resolve, /reopen, /snooze [2h], /take, "
+                    + "/assign NAME|none, /view mine|unassigned|all, /canned [NAME]" : "") + "; start a message with // to send a slash")
         case "/history":
             let count = argument.isEmpty ? 50 : Int(argument) ?? -1
             guard count > 0 else { addNotice(.error, "usage: /history [N] (N a positive number)"); break }
@@ -33,7 +35,8 @@ extension ChatState {
             if roster.isEmpty { addNotice(.info, "no customers yet") }
             for entry in rosterOrder() {
                 let last = entry.lastMessage.map { " last \(Self.clock($0.sentAt)) \($0.sender): \($0.text.prefix(40))" } ?? ""
-                addNotice(.info, "\(entry.customer) \(entry.online ? "online" : "offline") unread \(entry.unread)\(last)")
+                let owner = entry.assignee.map { " \($0)" } ?? " unassigned"
+                addNotice(.info, "\(entry.customer) \(entry.online ? "online" : "offline") \(entry.status.rawValue)\(owner) unread \(entry.unread)\(last)")
             }
         case "/switch" where isAgent:
             guard !argument.isEmpty else { addNotice(.error, "usage: /switch NAME"); break }
@@ -71,7 +74,7 @@ extension ChatState {
 
     /// The conversation with the oldest unread message.
     public func nextUnread() -> String? {
-        roster.values.filter { $0.unread > 0 && $0.customer != current }
+        roster.values.filter { $0.unread > 0 && $0.customer != current && isShown($0) }
             .min { (firstUnreadAt[$0.customer] ?? $0.lastMessage?.sentAt ?? 0, $0.customer)
                 < (firstUnreadAt[$1.customer] ?? $1.lastMessage?.sentAt ?? 0, $1.customer) }?.customer
     }
@@ -80,8 +83,17 @@ extension ChatState {
     public func completions(for word: String, isFirstWord: Bool, line: String) -> [String] {
         if isFirstWord && word.hasPrefix("/") {
             var commands = ["/history", "/search", "/attach", "/save", "/help", "/quit"]
-            if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] }
+            if isAgent { commands += ["/who", "/switch", "/next", "/broadcast"] + Self.workflowCommands }
             return commands.filter { $0.hasPrefix(word) }.sorted()
+        }
+        if line.hasPrefix("/canned ") {
+            return cannedReplies.map(\.name).filter { $0.hasPrefix(word) }
+        }
+        if line.hasPrefix("/assign ") {
+            return (["none"] + Set(roster.values.compactMap(\.assignee)).sorted()).filter { $0.hasPrefix(word) }
+        }
+        if line.hasPrefix("/view ") {
+            return RosterView.allCases.map(\.rawValue).filter { $0.hasPrefix(word) }
         }
         if line.hasPrefix("/switch ") {
             return Set(roster.keys).union(conversations.keys).filter { $0.hasPrefix(word) }.sorted()

@@ -28,6 +28,8 @@ public struct PendingMessage: Sendable, Equatable {
     public var createdAt: Int64
     /// What the uploads became, so the own message shows its attachments once acknowledged.
     public var attachmentInfo: [Attachment]? = nil
+    /// A private note (agents): sent as `note`, never seen by the customer.
+    public var note = false
 }
 
 /// A line of the client's own: a notice, an error, or command output.

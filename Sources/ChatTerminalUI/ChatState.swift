@@ -16,6 +16,10 @@ public struct ChatState: Sendable {
     /// Roster commands typed before the roster arrived and the backlog was in, run then: someone who types
     /// `/switch alice` the moment the console opens means alice, not "no such customer".
     var waitingForRoster: [String] = []
+    /// The team's canned replies (agents' `/canned NAME`), as the server last sent them.
+    public internal(set) var cannedReplies: [CannedReply] = []
+    /// Which conversations the roster shows (agents' `/view`).
+    public internal(set) var rosterView = RosterView.all
     /// The open conversation: always the user's own for customers; the agent's choice otherwise.
     public internal(set) var current: String?
     public internal(set) var agentsOnline: Int?
@@ -107,6 +111,9 @@ public struct ChatState: Sendable {
 
     func frame(for message: PendingMessage) -> ClientFrame {
         if message.broadcast { return .broadcast(Broadcast(clientId: message.clientId, text: message.text)) }
+        if message.note, let conversation = message.conversation {
+            return .note(Note(clientId: message.clientId, conversation: conversation, text: message.text, attachments: message.attachments))
+        }
         let conversation = role == .customer ? nil : message.conversation
         return .send(Send(clientId: message.clientId, text: message.text, conversation: conversation,
                           attachments: message.attachments))
@@ -163,7 +170,8 @@ public struct ChatState: Sendable {
                 let sent = pending.remove(at: index)
                 let message = ChatMessage(id: ack.id, conversation: ack.conversation, seq: ack.seq, sender: user,
                                           senderRole: role ?? .customer, clientId: ack.clientId, text: sent.text,
-                                          sentAt: ack.sentAt, broadcast: false, attachments: sent.attachmentInfo)
+                                          sentAt: ack.sentAt, broadcast: false, attachments: sent.attachmentInfo,
+                                          isPrivate: sent.note ? true : nil)
                 if conversations[ack.conversation]?.messages[ack.seq] == nil {
                     insert(message, outcome: &outcome)
                 }
@@ -224,6 +232,10 @@ public struct ChatState: Sendable {
             noteTyping(notice)
         case .searchResults(let results):
             showSearchResults(results)
+        case .conversationUpdated(let update):
+            conversationUpdated(update)
+        case .cannedReplies(let list):
+            cannedReplies = list.replies
         case .pong, .uploadReady, .uploadProgress, .uploadDone:
             break
         }
@@ -339,7 +351,9 @@ public struct ChatState: Sendable {
     // MARK: Views
 
     public func delivery(of message: ChatMessage) -> Delivery? {
-        guard message.sender == user else { return nil }
+        guard message.sender == user, message.event == nil else { return nil }
+        // The customer never sees a note: stored is all there is to say about it.
+        if message.isPrivate == true { return .stored }
         let read = conversations[message.conversation]?.otherReadSeq ?? 0
         return message.seq <= read ? .read : .stored
     }
@@ -365,7 +379,7 @@ public struct ChatState: Sendable {
 
     /// Customers for the roster: unread first, then by last activity.
     public func rosterOrder() -> [RosterEntry] {
-        roster.values.sorted {
+        roster.values.filter(isShown).sorted {
             if ($0.unread > 0) != ($1.unread > 0) { return $0.unread > 0 }
             let a = $0.lastMessage?.sentAt ?? 0, b = $1.lastMessage?.sentAt ?? 0
             if a != b { return a > b }

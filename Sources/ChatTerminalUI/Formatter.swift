@@ -74,10 +74,17 @@ public struct MessageFormatter: Sendable {
     }
 
     static let indent = 6
+    /// Marks a private note, which the customer never sees.
+    static let noteTag = " [note, agents only]"
 
     public func lines(for item: TimelineItem, attachmentLines: (ChatMessage, Int) -> [DisplayLine] = { _, _ in [] })
         -> [DisplayLine] {
         switch item {
+        case .message(let message, let delivery) where message.event != nil:
+            // A status change or assignment: one quiet line, not a message from someone.
+            let text = "── \(TextWidth.sanitize(message.text)) ──"
+            return body(header: ChatState.clock(message.sentAt) + " ", headerWidth: 6, text: text, mark: mark(delivery))
+                .map { DisplayLine(style.apply("2;3", $0.text)) }
         case .message(let message, let delivery):
             var header = ChatState.clock(message.sentAt) + " "
             var headerWidth = 6
@@ -97,6 +104,10 @@ public struct MessageFormatter: Sendable {
                 header += style.apply("35", " [broadcast]")
                 headerWidth += 12
             }
+            if message.isPrivate == true {
+                header += style.apply("30;103", Self.noteTag)
+                headerWidth += TextWidth.width(Self.noteTag)
+            }
             header += ": "
             headerWidth += 2
             var result = body(header: header, headerWidth: headerWidth, text: TextWidth.sanitize(message.text),
@@ -111,6 +122,10 @@ public struct MessageFormatter: Sendable {
             if message.broadcast {
                 header += style.apply("35", " [broadcast]")
                 headerWidth += 12
+            }
+            if message.note {
+                header += style.apply("30;103", Self.noteTag)
+                headerWidth += TextWidth.width(Self.noteTag)
             }
             header += ": "
             headerWidth += 2

@@ -44,6 +44,8 @@ struct StatusLine {
                 if !entry.online { name = Glyphs.away + name }
                 return name
             }
+            if let current = state.current, let summary = state.workflowSummary(of: current) { parts.append("\(current): \(summary)") }
+            if state.rosterView != .all { parts.append("view: \(state.rosterView.rawValue)") }
             if !roster.isEmpty { parts.append(roster.joined(separator: " ")) }
         } else {
             parts.append(state.user)

@@ -9,12 +9,15 @@ public enum MaintenanceError: Error, Sendable, CustomStringConvertible {
     case storage(BlobStorageError)
     /// The request makes no sense as given (e.g. prune without any criterion).
     case invalidRequest(String)
+    /// Work the media store does for uploads failed here too (cleaning an image, making thumbnails).
+    case media(MediaError)
 
     public var description: String {
         switch self {
         case .database(let error): "\(error)"
         case .storage(let error): error.description
         case .invalidRequest(let text): text
+        case .media(let error): error.description
         }
     }
 
@@ -23,6 +26,7 @@ public enum MaintenanceError: Error, Sendable, CustomStringConvertible {
         case let error as MaintenanceError: error
         case let error as StoreError: .database(error)
         case let error as BlobStorageError: .storage(error)
+        case let error as MediaError: .media(error)
         case BlobRemovalFailure.database(let error): .database(error)
         case BlobRemovalFailure.setAside(let error): wrap(error)
         default: .database(.wrap(error))

@@ -216,10 +216,15 @@ public final class MediaStore: Sendable {
     /// Attempts of `hold`, 100 ms apart: a deleter holds a claim for the few requests one blob's objects take.
     static let holdAttempts = 50
 
-    /// Rule 3 of `PendingDeletion` (a storage that deletes after the commit): holds `hash` for this upload before its
-    /// bytes go into the store, so that no deletion claimed earlier can still remove them afterwards and none is
-    /// claimed until the upload is recorded. While a deleter is at work on the hash, waits for it.
     private func hold(_ hash: String, upload id: String) async throws(MediaError) {
+        try await Self.hold(hash, upload: id, in: catalog)
+    }
+
+    /// Rule 3 of `PendingDeletion` (a storage that deletes after the commit): holds `hash` for upload `id` (a
+    /// receiving upload row) before its bytes go into the store, so that no deletion claimed earlier can still remove
+    /// them afterwards and none is claimed until the upload is recorded. While a deleter is at work on the hash,
+    /// waits for it. Public for `chat-admin media strip-metadata`, which puts bytes the same way.
+    public static func hold(_ hash: String, upload id: String, in catalog: any MediaCatalog) async throws(MediaError) {
         for attempt in 1...Self.holdAttempts {
             let now = epochMilliseconds()
             let held: Bool

@@ -24,9 +24,10 @@ public enum UncleanableImages: String, Sendable, Equatable, CaseIterable {
 }
 
 /// The ingest step between hashing and storing: a sealed JPEG or PNG upload's file is replaced by its cleaned
-/// version (see `MetadataCleaner`), whose hash then addresses the blob. Runs on the media pool.
-enum MetadataRemoval {
-    enum Outcome: Sendable, Equatable {
+/// version (see `MetadataCleaner`), whose hash then addresses the blob. Runs on the media pool. Public for
+/// `chat-admin media strip-metadata`, which cleans blobs stored before this step existed the same way.
+public enum MetadataRemoval {
+    public enum Outcome: Sendable, Equatable {
         /// Not an image this store cleans, or the operator keeps metadata.
         case notApplicable
         /// Nothing had to go: the file stays as sent.
@@ -39,8 +40,8 @@ enum MetadataRemoval {
 
     /// Cleans the file at `path` (`size` bytes, sniffed as `mimeType`) in place: the cleaned bytes go to a sibling
     /// file, hashed as they are written, which is then renamed over it.
-    static func clean(path: String, size: Int, mimeType: String, policy: ImageMetadataPolicy,
-                      writer: any MediaFileWriter) async throws(MediaError) -> Outcome {
+    public static func clean(path: String, size: Int, mimeType: String, policy: ImageMetadataPolicy,
+                             writer: any MediaFileWriter) async throws(MediaError) -> Outcome {
         guard case .remove(let uncleanable) = policy, let format = MetadataCleaner.Format(mimeType: mimeType) else {
             return .notApplicable
         }

@@ -8,18 +8,24 @@ import Glibc
 
 /// Dimensions and thumbnails of image blobs (JPEG, PNG, GIF and WebP first frames, HEIC/HEIF), made once per blob
 /// from a local copy of its bytes (the finished upload's file) and kept in the blob storage next to the blob.
-/// Decoding and encoding run on the media pool, never on an event loop or the cooperative pool.
-struct ThumbnailService: Sendable {
+/// Decoding and encoding run on the media pool, never on an event loop or the cooperative pool. Public for
+/// `chat-admin media strip-metadata`, whose new blobs get their thumbnails the way uploads do.
+public struct ThumbnailService: Sendable {
     let storage: any BlobStorage
     let thumbnailer = Thumbnailer()
     let logger: Logger
+
+    public init(storage: any BlobStorage, logger: Logger) {
+        self.storage = storage
+        self.logger = logger
+    }
 
     /// The sniffed types the thumbnailer reads (libmagic says image/heic for HEVC-coded HEIF, image/heif for others).
     static let thumbnailedTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif"]
 
     /// `blob` with its dimensions and thumbnails, made from the file at `path`. A thumbnail already stored (from an
     /// earlier attempt) is reused, not made again. An image the thumbnailer refuses just gets none.
-    func addThumbnails(to blob: BlobRecord, from path: String) async throws(MediaError) -> BlobRecord {
+    public func addThumbnails(to blob: BlobRecord, from path: String) async throws(MediaError) -> BlobRecord {
         guard Self.thumbnailedTypes.contains(blob.mimeType) else { return blob }
         let thumbnailer = self.thumbnailer
         let logger = self.logger

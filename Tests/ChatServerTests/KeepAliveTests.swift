@@ -43,7 +43,8 @@ struct KeepAliveTests {
             let socket = try RawWebSocket(port: patientPort, bearer: livelyToken)
             try socket.sendText(hello)
             var pings = 0
-            let ending = try socket.readFrames(for: .seconds(9)) { opcode, payload in
+            // Pings are due at about 4, 8 and 12 s; 15 s leaves room for a late timer on a loaded machine.
+            let ending = try socket.readFrames(for: .seconds(15)) { opcode, payload in
                 guard opcode == 0x9 else { return }
                 pings += 1
                 try socket.sendFrame(opcode: 0xA, payload: payload)

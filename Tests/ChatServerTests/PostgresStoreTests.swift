@@ -146,7 +146,7 @@ struct PostgresStoreTests {
 
                 let page = try await storage.messages.history(customer: "alice", limit: 2)
                 #expect(page.messages.map(\.seq) == [2, 3] && page.hasMore)
-                let older = try await storage.messages.history(customer: "alice", before: 2, after: nil, limit: 10)
+                let older = try await storage.messages.history(customer: "alice", before: 2, after: nil, limit: 10, audience: .agents)
                 #expect(older.messages.map(\.text) == ["a1"] && !older.hasMore)
                 let summary = try await storage.messages.conversationSummaries()
                 #expect(summary.map(\.customer) == ["alice"])
@@ -159,11 +159,11 @@ struct PostgresStoreTests {
                     _ = try await storage.messages.transcript(customer: "sam")
                 }
 
-                let marker = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 99)
+                let marker = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 99, audience: .agents)
                 #expect(marker == StoredReadMarker(user: "sam", customer: "alice", seq: 3, customerMessagesRead: 1))
-                let back = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 1)
+                let back = try await storage.readMarkers.markRead(user: "sam", customer: "alice", seq: 1, audience: .agents)
                 #expect(back?.seq == 3, "a marker never moves back")
-                #expect(try await storage.readMarkers.markRead(user: "sam", customer: "nobody", seq: 1) == nil)
+                #expect(try await storage.readMarkers.markRead(user: "sam", customer: "nobody", seq: 1, audience: .agents) == nil)
                 #expect(try await storage.readMarkers.readMarkers() == [StoredReadMarker(user: "sam", customer: "alice", seq: 3,
                                                                                         customerMessagesRead: 1)])
 

@@ -80,4 +80,47 @@ struct RosterTests {
         roster.markRead(StoredReadMarker(user: "sam", customer: "zoe", seq: 2, customerMessagesRead: 2), role: .agent)
         #expect(takeChanged(&roster) == ["zoe"])
     }
+
+    @Test("status and assignee: events set them, a customer's message reopens, a snooze ends at its time, stored state is read back")
+    func workflow() {
+        var roster = Roster(customers: ["alice"])
+        roster.record(message("alice", seq: 1, from: "alice", role: .customer))
+        func event(_ seq: Int, _ event: ConversationEvent) -> ChatMessage {
+            var entry = message("alice", seq: seq, from: "sam", role: .agent)
+            entry.isPrivate = true
+            entry.event = event
+            return entry
+        }
+        roster.record(event(2, .status(.snoozed, until: 10_000)))
+        roster.record(event(3, .assignment("sam")))
+        _ = takeChanged(&roster)
+        #expect(roster.entry(for: "alice", agent: "kim", now: 9_999).status == .snoozed)
+        #expect(roster.entry(for: "alice", agent: "kim", now: 9_999).until == 10_000)
+        #expect(roster.entry(for: "alice", agent: "kim", now: 9_999).assignee == "sam")
+        let early = roster.endSnoozes(now: 9_999)
+        #expect(!early)
+        let ended = roster.endSnoozes(now: 10_000)
+        #expect(ended && takeChanged(&roster) == ["alice"], "the entry changes when the snooze ends")
+        let again = roster.endSnoozes(now: 20_000)
+        #expect(!again, "once")
+        #expect(roster.entry(for: "alice", agent: "kim", now: 10_000).status == .open)
+        #expect(roster.entry(for: "alice", agent: "kim", now: 10_000).until == nil)
+
+        roster.record(event(4, .status(.resolved)))
+        #expect(roster.entry(for: "alice", agent: "kim").status == .resolved)
+        #expect(roster.workload(now: 0).openByAgent["sam"] == nil, "a resolved conversation is no load")
+        roster.record(message("alice", seq: 5, from: "alice", role: .customer))
+        #expect(roster.entry(for: "alice", agent: "kim").status == .open, "the customer's message reopens it")
+        #expect(roster.workload(now: 0).openByAgent["sam"] == 1 && roster.workload(now: 0).assigned == ["alice"])
+        roster.record(event(6, .assignment(nil)))
+        #expect(roster.entry(for: "alice", agent: "kim").assignee == nil)
+
+        // Read back from the store: the same rule.
+        let stored = ConversationSummary(customer: "bob", state: ConversationState(lastSeq: 9, customerMessages: 3),
+                                         lastMessage: nil,
+                                         workflow: ConversationWorkflow(status: .resolved, statusCustomerMessages: 2, assignee: "kim"))
+        let loaded = Roster(summaries: [stored])
+        #expect(loaded.entry(for: "bob", agent: "sam").status == .open, "a customer message came after the resolution")
+        #expect(loaded.entry(for: "bob", agent: "sam").assignee == "kim")
+    }
 }

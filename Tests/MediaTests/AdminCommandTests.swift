@@ -179,6 +179,62 @@ struct AdminCommandTests {
         #expect(badDate.status == 64)
         await server.stop()
     }
+
+    @Test("export lists status changes and assignments, leaves notes out unless asked, and numbers messages as the customer does; a note's file stays the agents'")
+    func exportWithWorkflow() async throws {
+        let server = try await MediaServer.start()
+        let dir = server.directory
+        let aliceToken = try await server.makeToken("alice", role: .customer)
+        let alice = try await server.connect("alice", token: aliceToken).0
+        let bobToken = try await server.makeToken("bob", role: .agent)
+        let bob = try await server.connect("bob", token: bobToken).0
+        func acked(_ connection: ChatConnection, _ id: String) async throws {
+            _ = try await connection.receive(timeout: frameWait) { frame -> Bool? in
+                if case .ack(let ack) = frame, ack.clientId == id { return true }
+                if case .error(let error) = frame, error.ref == id { Issue.record("\(id) refused: \(error.message)") }
+                return nil
+            }
+        }
+        try alice.send(.send(Send(clientId: "a1", text: "the box arrived crushed")))
+        try await acked(alice, "a1")
+        // A note with a file only agents may fetch.
+        let image = try await Samples.image("evidence.png", width: 32, height: 24)
+        let done = try await upload(image, as: "evidence.png", by: bob)
+        try bob.send(.note(Note(clientId: "n1", conversation: "alice", text: "carrier damage, refund approved",
+                                attachments: [AttachmentReference(uploadId: done.uploadId)])))
+        try await acked(bob, "n1")
+        try bob.send(.setStatus(SetStatus(requestId: "r1", conversation: "alice", status: .resolved)))
+        _ = try await bob.receive(timeout: frameWait) { if case .conversationUpdated(let update) = $0 { update } else { nil } }
+        try bob.send(.send(Send(clientId: "b1", text: "refund sent", conversation: "alice")))
+        try await acked(bob, "b1")
+
+        #expect(try await server.request("GET", "/media/\(done.attachment.sha256)", token: aliceToken).status == 404,
+                "the customer cannot fetch a file only a note attaches")
+        #expect(try await server.request("GET", "/media/\(done.attachment.sha256)", token: bobToken).status == 200)
+
+        let forCustomer = try await runAdmin(["export", "alice", "--data-dir", dir])
+        #expect(forCustomer.status == 0, "\(forCustomer.stderr)")
+        let lines = forCustomer.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("Conversation of alice: 2 messages and 1 status change or assignment") == true, "\(lines)")
+        #expect(!forCustomer.stdout.contains("refund approved") && !forCustomer.stdout.contains("evidence.png"))
+        #expect(lines.contains { $0.contains("#1 alice: the box arrived crushed") })
+        #expect(lines.contains { $0.contains("-- bob resolved the conversation") })
+        #expect(lines.contains { $0.contains("#2 bob (agent): refund sent") }, "the customer's numbering: no gap where the note was")
+
+        let json = try await admin(["export", "alice", "--format", "json", "--data-dir", dir])
+        let entries = try #require(json["messages"] as? [[String: Any]])
+        #expect(entries.compactMap { $0["kind"] as? String } == ["message", "status", "message"])
+        #expect(entries.map { $0["seq"] as? Int } == [1, nil, 2])
+
+        let withNotes = try await admin(["export", "alice", "--include-notes", "--format", "json", "--data-dir", dir])
+        let all = try #require(withNotes["messages"] as? [[String: Any]])
+        #expect(all.compactMap { $0["kind"] as? String } == ["message", "note", "status", "message"])
+        #expect(all.compactMap { $0["seq"] as? Int } == [1, 2, 3, 4])
+        #expect(withNotes["includesNotes"] as? Bool == true)
+        let internalText = try await runAdmin(["export", "alice", "--include-notes", "--data-dir", dir])
+        #expect(internalText.stdout.contains("WITH PRIVATE NOTES") && internalText.stdout.contains("[private note]: carrier damage"))
+        await server.stop()
+    }
 }
 
 /// Runs chat-admin with `--json` and returns its object, failing the test on a non-zero exit.

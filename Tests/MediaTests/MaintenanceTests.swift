@@ -357,7 +357,7 @@ func send(_ done: UploadDone, by connection: ChatConnection, id: String) async t
     }
 }
 
-private func fetchHistory(_ connection: ChatConnection, customer: String) async throws -> [ChatMessage] {
+func fetchHistory(_ connection: ChatConnection, customer: String) async throws -> [ChatMessage] {
     try connection.send(.history(HistoryRequest(conversation: customer, limit: 100)))
     return try await connection.receive(timeout: frameWait) { if case .history(let page) = $0 { page.messages } else { nil } }
 }
