@@ -9,43 +9,30 @@ public struct SQLiteMessageSearch: MessageSearch {
     }
 
     /// The FTS5 query: each word a quoted string, so no word is ever syntax (AND, NEAR, `*`, `^`), joined by OR so
-    /// that a message with some of the words is found and one with more of them ranks higher.
-    static func matchExpression(_ words: [String]) -> String {
-        words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
+    /// that a message with some of the words is found and one with more of them ranks higher; and, to narrow the
+    /// search, the `search_scope` words allowed (one per conversation and kind, such as "c42m"), which the index
+    /// intersects.
+    static func matchExpression(_ words: [String], scope: [String] = []) -> String {
+        func quoted(_ word: String) -> String { "\"" + word.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        let text = "body : (" + words.map(quoted).joined(separator: " OR ") + ")"
+        guard !scope.isEmpty else { return text }
+        return "search_scope : (" + scope.map(quoted).joined(separator: " OR ") + ") AND " + text
     }
+
+    /// Matches ranked at most, newest first: ranking scores every match it considers, so a common word in a large
+    /// database would cost in proportion to its thousands of matches; the best of the newest few thousand are
+    /// what an agent looks for, and the cost stays bounded.
+    static let rankedMatches = 4000
 
     public func search(_ query: SearchQuery) async throws(StoreError) -> [SearchResult] {
         guard !query.words.isEmpty else { return [] }
-        let match = Self.matchExpression(query.words)
-        var conditions: [String] = []
-        var values: [any DatabaseValueConvertible] = [match]
         let isCustomer = query.isCustomer
-        if isCustomer {
-            // Only what the customer was sent: never a note.
-            conditions.append("m.kind = 'message'")
-        }
-        if let scope = query.scope {
-            conditions.append("c.customer = ?")
-            values.append(scope)
-        }
-        values += [query.limit, match]
-        // The best matches first, by rank alone (and id, newest first, among equals), and only then their rows and
-        // snippets: a snippet in a sorted query is made for every match before the sort, which at a million messages
-        // took half the time. Everything in the index is a message or a note, so an agent's search of every
-        // conversation needs no join to rank.
-        let best = conditions.isEmpty
-            ? "SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rank, rowid DESC LIMIT ?"
-            : """
-                SELECT m.id AS id, messages_fts.rank AS rank FROM messages_fts
-                JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id
-                WHERE messages_fts MATCH ? AND \(conditions.joined(separator: " AND "))
-                ORDER BY messages_fts.rank, m.id DESC LIMIT ?
-                """
-        let arguments = StatementArguments(values)
-        // customer_seq is NULL on messages stored by a server from before the support workflow wrote it; until then
-        // no notes existed, so seq is the customer's numbering.
+        let (scope, limit) = (query.scope, query.limit)
         let sql = """
-            WITH best AS (\(best))
+            WITH matched AS (
+                SELECT rowid AS id, bm25(messages_fts, 1.0, 0.0) AS rank FROM messages_fts WHERE messages_fts MATCH ?
+                ORDER BY rowid DESC LIMIT \(Self.rankedMatches)
+            ), best AS (SELECT id, rank FROM matched ORDER BY rank, id DESC LIMIT ?)
             SELECT c.customer, m.seq, COALESCE(m.customer_seq, m.seq) AS customer_seq, m.sent_at, m.kind,
                 snippet(messages_fts, 0, '\(SearchMarkers.startSQL)', '\(SearchMarkers.endSQL)', '…', 16) AS snippet
             FROM best
@@ -57,7 +44,17 @@ public struct SQLiteMessageSearch: MessageSearch {
             """
         do {
             return try await database.pool.read { db in
-                try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { row in
+                var narrowing: [String] = []
+                if let scope {
+                    // An unknown name finds nothing (no id to narrow to).
+                    guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE customer = ?", arguments: [scope]) else {
+                        return []
+                    }
+                    // Only what the customer was sent: never a note.
+                    narrowing = isCustomer ? ["c\(id)m"] : ["c\(id)m", "c\(id)n"]
+                }
+                let match = Self.matchExpression(query.words, scope: narrowing)
+                return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [match, limit, match]).map { row in
                     SearchResult(conversation: row["customer"], seq: isCustomer ? row["customer_seq"] : row["seq"],
                                  sentAt: row["sent_at"], snippet: SearchMarkers.wire(row["snippet"] ?? ""),
                                  isNote: (row["kind"] as String?) == "note")
