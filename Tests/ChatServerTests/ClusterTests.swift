@@ -256,7 +256,7 @@ struct ClusterTests {
         }
     }
 
-    @Test("chat-admin --database: tokens created, imported, listed, exported and revoked on PostgreSQL; a bad URL is one line")
+    @Test("chat-admin --database: tokens created, imported, listed, exported and revoked, canned replies and the report on PostgreSQL; a bad URL is one line")
     func adminOnPostgres() async throws {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
@@ -296,6 +296,24 @@ struct ClusterTests {
             _ = try await alice.ack()
             let export = try await run(["export", "alice", "--format", "json"])
             #expect(export.status == 0 && export.output.contains("on postgres"), "\(export.stderr)")
+
+            // Canned replies and the report on PostgreSQL: the node picks up the reply; kim answers and resolves.
+            #expect(try await run(["canned", "add", "thanks", "Thanks {customer}!"]).status == 0)
+            let canned = try await kim.connection.receive(timeout: frameWait) { frame -> CannedReplies? in
+                if case .cannedReplies(let list) = frame, !list.replies.isEmpty { list } else { nil }
+            }
+            #expect(canned.replies == [CannedReply(name: "thanks", text: "Thanks {customer}!")])
+            try kim.send("answer on postgres", clientId: "k1", to: "alice")
+            _ = try await kim.ack()
+            try kim.connection.send(.setStatus(SetStatus(requestId: "done", conversation: "alice", status: .resolved)))
+            _ = try await kim.connection.receive(timeout: frameWait) { if case .conversationUpdated(let update) = $0 { update } else { nil } }
+            let report = try await run(["report", "--since", "1h", "--json"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? [String: Any]
+            let kimLine = (object?["agents"] as? [[String: Any]])?.first { $0["agent"] as? String == "kim" }
+            #expect(kimLine?["messages"] as? Int == 1 && kimLine?["conversations"] as? Int == 1)
+            #expect((kimLine?["firstResponse"] as? [String: Any])?["count"] as? Int == 1)
+            #expect((kimLine?["resolution"] as? [String: Any])?["count"] as? Int == 1)
             let revoked = try await run(["tokens", "revoke", "alice"])
             #expect(revoked.status == 0 && revoked.output.contains("revoked 1 token"))
             #expect(await alice.connection.closed(timeout: frameWait)?.code == CloseCode.sessionRevoked)
