@@ -1,4 +1,5 @@
 import ChatProtocol
+import ChatServer
 import ChatServerFixture
 import ChatStore
 @testable import ChatStorePostgres
@@ -24,6 +25,49 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .postgres:
             try await PostgresCluster.with { cluster in
                 try await PostgresDatabase.withDatabase(url: cluster.url(), logger: logger, deadline: databaseWait) { try await body($0.storage) }
+            }
+        }
+    }
+}
+
+extension StoreBackend {
+    typealias MakeToken = @Sendable (String, Role) async throws -> String
+
+    /// `nodes` servers on one new database of this backend (for SQLite, one server given `nodes` times) with a way
+    /// to make tokens in it; every server is stopped after, whether `body` throws or not.
+    func withServers(nodes: Int = 1, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
+                     _ body: @escaping @Sendable ([TestServer], MakeToken) async throws -> Void) async throws {
+        switch self {
+        case .sqlite:
+            let server = try await TestServer.start(configure: configure)
+            do {
+                try await body(Array(repeating: server, count: nodes)) { user, role in try await server.makeToken(user, role: role) }
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+        case .postgres:
+            try await PostgresCluster.with { cluster in
+                let url = cluster.url()
+                var servers: [TestServer] = []
+                do {
+                    for _ in 0..<nodes {
+                        servers.append(try await TestServer.start {
+                            $0.database = url
+                            $0.databaseTimeout = databaseWait
+                            configure(&$0)
+                        })
+                    }
+                    let started = servers
+                    try await PostgresDatabase.withDatabase(url: url, logger: Logger(label: "test.servers"), deadline: databaseWait) { database in
+                        try await body(started) { user, role in try await database.storage.tokens.create(username: user, role: role).token }
+                    }
+                } catch {
+                    for server in servers { await server.stop() }
+                    throw error
+                }
+                for server in servers { await server.stop() }
             }
         }
     }

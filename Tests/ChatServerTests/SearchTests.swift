@@ -19,38 +19,10 @@ struct SearchTests {
         return logger
     }()
 
-    typealias MakeToken = @Sendable (String, Role) async throws -> String
-
     /// A server on `backend` (a new SQLite data directory, or a throwaway PostgreSQL), and a way to make tokens.
-    private func withServer(_ backend: StoreBackend, _ body: @escaping @Sendable (TestServer, MakeToken) async throws -> Void) async throws {
-        switch backend {
-        case .sqlite:
-            let server = try await TestServer.start()
-            do {
-                try await body(server) { user, role in try await server.makeToken(user, role: role) }
-            } catch {
-                await server.stop()
-                throw error
-            }
-            await server.stop()
-        case .postgres:
-            try await PostgresCluster.with { cluster in
-                let url = cluster.url()
-                let server = try await TestServer.start {
-                    $0.database = url
-                    $0.databaseTimeout = databaseWait
-                }
-                do {
-                    try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { database in
-                        try await body(server) { user, role in try await database.storage.tokens.create(username: user, role: role).token }
-                    }
-                } catch {
-                    await server.stop()
-                    throw error
-                }
-                await server.stop()
-            }
-        }
+    private func withServer(_ backend: StoreBackend, _ body: @escaping @Sendable (TestServer, StoreBackend.MakeToken) async throws -> Void)
+        async throws {
+        try await backend.withServers { servers, makeToken in try await body(servers[0], makeToken) }
     }
 
     /// Sends a search and waits for its answer: the results, or the error frame that names it.

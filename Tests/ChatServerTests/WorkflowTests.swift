@@ -21,35 +21,11 @@ struct WorkflowTests {
 
     /// Two nodes of `backend` (one server twice for SQLite) with tokens for `users`.
     private func withNodes(_ backend: StoreBackend, users: [(String, Role)], configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
-                           _ body: (TestServer, TestServer, [String: String]) async throws -> Void) async throws {
-        switch backend {
-        case .sqlite:
-            let server = try await TestServer.start(configure: configure)
+                           _ body: @escaping @Sendable (TestServer, TestServer, [String: String]) async throws -> Void) async throws {
+        try await backend.withServers(nodes: 2, configure: configure) { servers, makeToken in
             var tokens: [String: String] = [:]
-            for (user, role) in users { tokens[user] = try await server.makeToken(user, role: role) }
-            do { try await body(server, server, tokens) } catch {
-                await server.stop()
-                throw error
-            }
-            await server.stop()
-        case .postgres:
-            try await PostgresCluster.with { cluster in
-                let url = cluster.url()
-                let tokens = try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { database in
-                    var tokens: [String: String] = [:]
-                    for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }
-                    return tokens
-                }
-                let a = try await TestServer.start { $0.database = url; $0.databaseTimeout = databaseWait; configure(&$0) }
-                let b = try await TestServer.start { $0.database = url; $0.databaseTimeout = databaseWait; configure(&$0) }
-                do { try await body(a, b, tokens) } catch {
-                    await a.stop()
-                    await b.stop()
-                    throw error
-                }
-                await a.stop()
-                await b.stop()
-            }
+            for (user, role) in users { tokens[user] = try await makeToken(user, role) }
+            try await body(servers[0], servers[1], tokens)
         }
     }
 
