@@ -160,18 +160,10 @@ public final class PostgresDatabase: Sendable {
                                            _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
         let deadline = deadline ?? self.deadline
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: deadline)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw PostgresFailure.timedOut(operation: what, after: deadline)
-                }
-                return value
+            guard let value = try await Self.abandoning(after: deadline, body) else {
+                throw PostgresFailure.timedOut(operation: what, after: deadline)
             }
+            return value
         } catch {
             // A transaction's error wraps the closure's; a StoreError thrown on purpose (a role conflict) stays itself.
             var cause: any Error = error
@@ -181,5 +173,46 @@ public final class PostgresDatabase: Sendable {
             if let store = cause as? StoreError { throw store }
             throw .database(DatabaseFailure(cause: PostgresFailure(cause, operation: what)))
         }
+    }
+
+    /// `body`'s result, or nil once `deadline` has passed: then `body` is cancelled and no longer waited for. A task
+    /// group would wait for it after its deadline too, and a PostgresNIO operation does not always answer
+    /// cancellation (a pool request after the server restarted was seen to hang a node's shutdown that way).
+    /// Cancelling the caller cancels `body`, which ends the wait if `body` answers, and at the deadline if not.
+    static func abandoning<T: Sendable>(after deadline: Duration, _ body: @escaping @Sendable () async throws -> T)
+        async throws -> T? {
+        let work = Task { try await body() }
+        let waiting = Waiting<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T?, any Error>) in
+                waiting.set(continuation)
+                let timer = Task {
+                    do { try await Task.sleep(for: deadline) } catch { return }
+                    guard let caller = waiting.take() else { return }
+                    work.cancel()
+                    caller.resume(returning: nil)
+                }
+                Task {
+                    let result = await work.result
+                    timer.cancel()
+                    waiting.take()?.resume(with: result.map { Optional($0) })
+                }
+            }
+        } onCancel: {
+            work.cancel()
+        }
+    }
+}
+
+/// The caller of `abandoning(after:_:)`, resumed once: by the result or by the deadline, whichever comes first.
+private final class Waiting<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T?, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T?, any Error>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func take() -> CheckedContinuation<T?, any Error>? {
+        continuation.withLock { $0.take() }
     }
 }
