@@ -44,31 +44,17 @@ run_case() {  # run_case LABEL [chat-server flags...]
     SERVER_PID=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY' || { tail -5 "$dir/server.log" "$WORK/moto.log" >&2; return 1; }
-import json, os, socket, struct, subprocess, sys, threading, time
+import json, os, socket, struct, subprocess, sys, time
 label, port, token, path, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 size = os.path.getsize(path)
-tick = os.sysconf("SC_CLK_TCK")
-def cpu():
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / tick
-def rss_kib():
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-class Sampler(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True); self.peak = 0; self.running = True
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_kib()); time.sleep(0.01)
+sys.path.insert(0, "Benchmarks")
+from procstat import Sampler, cpu_seconds, rss_kib
 def measure(args):
-    base, c0, t0 = rss_kib(), cpu(), time.time()
-    s = Sampler(); s.start()
+    base, c0, t0 = rss_kib(pid), cpu_seconds(pid), time.time()
+    s = Sampler(pid, 0.01); s.start()
     out = subprocess.run(args, check=True, capture_output=True).stdout
-    s.running = False; s.join()
-    return out, time.time() - t0, cpu() - c0, (s.peak - base) / 1024
+    s.stop()
+    return out, time.time() - t0, cpu_seconds(pid) - c0, (s.peak - base) / 1024
 auth = ["-H", f"Authorization: Bearer {token}"]
 out, secs, cpus, extra = measure(["curl", "-sf", "-X", "POST", *auth, "-H", "Content-Type: application/octet-stream",
                                   "-T", path, f"http://127.0.0.1:{port}/media?name=payload.bin"])

@@ -34,23 +34,14 @@ for tool in "sha256sum" "openssl dgst -sha256"; do
 done
 
 python3 - "$PORT" "$TOKEN" "$FILE" "$SERVER_PID" <<'PY'
-import hashlib, json, os, socket, struct, sys, threading, time
+import hashlib, json, os, socket, struct, sys, time
 port, token, path, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 size = os.path.getsize(path)
 
-def rss_kib():
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-
-class Sampler(threading.Thread):
-    """Samples the server's resident memory every 5 ms while an upload runs."""
-    def __init__(self):
-        super().__init__(daemon=True); self.peak = 0; self.running = True
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_kib()); time.sleep(0.005)
+sys.path.insert(0, "Benchmarks")
+import procstat
+def rss_kib(): return procstat.rss_kib(pid)
+def Sampler(): return procstat.Sampler(pid, 0.005)  # every 5 ms while an upload runs
 
 class WS:
     """Minimal WebSocket client. Masking key 0 (allowed by RFC 6455) keeps Python out of the way of the bytes."""
@@ -102,7 +93,7 @@ def websocket_upload(chunk):
     ws.text({"type": "uploadEnd", "uploadId": upload})
     done = ws.until("uploadDone")
     elapsed = time.perf_counter() - start
-    sampler.running = False; sampler.join()
+    sampler.stop()
     return elapsed, done, sampler.peak - base
 
 def http_upload():
@@ -119,7 +110,7 @@ def http_upload():
         if not chunk: break
         response += chunk
     elapsed = time.perf_counter() - start
-    sampler.running = False; sampler.join()
+    sampler.stop()
     status = response.split(b" ", 2)[1]
     body = json.loads(response.split(b"\r\n\r\n", 1)[1])
     return elapsed, status, body, sampler.peak - base
