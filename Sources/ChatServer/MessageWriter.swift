@@ -159,14 +159,11 @@ actor MessageWriter {
                 case .event(let event):
                     frame = .conversationUpdated(ConversationUpdated(requestId: pending.requestId, conversation: message.conversation,
                                                                      seq: message.seq, event: message.event ?? event, duplicate: duplicate))
-                case .message where pending.origin?.role == .customer:
-                    // The customer's own message, in their numbering.
-                    let visible = message.forCustomer ?? message
-                    frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
-                                     seq: visible.seq, sentAt: message.sentAt, duplicate: duplicate))
                 case .message, .note:
+                    // A customer's own message is acknowledged in their numbering.
+                    let seq = pending.origin?.role == .customer ? (message.forCustomer ?? message).seq : message.seq
                     frame = .ack(Ack(clientId: message.clientId, id: message.id, conversation: message.conversation,
-                                     seq: message.seq, sentAt: message.sentAt, duplicate: duplicate))
+                                     seq: seq, sentAt: message.sentAt, duplicate: duplicate))
                 }
             case .allCustomers:
                 frame = .broadcastAck(BroadcastAck(clientId: pending.message.clientId, conversations: messages.count,

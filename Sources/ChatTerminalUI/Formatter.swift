@@ -100,16 +100,7 @@ public struct MessageFormatter: Sendable {
                 header += style.dim(" [agent]")
                 headerWidth += 8
             }
-            if message.broadcast {
-                header += style.apply("35", " [broadcast]")
-                headerWidth += 12
-            }
-            if message.isPrivate == true {
-                header += style.apply("30;103", Self.noteTag)
-                headerWidth += TextWidth.width(Self.noteTag)
-            }
-            header += ": "
-            headerWidth += 2
+            appendTags(broadcast: message.broadcast, note: message.isPrivate == true, to: &header, width: &headerWidth)
             var result = body(header: header, headerWidth: headerWidth, text: TextWidth.sanitize(message.text),
                               mark: mark(delivery))
             for index in (message.attachments ?? []).indices {
@@ -119,16 +110,7 @@ public struct MessageFormatter: Sendable {
         case .pending(let message):
             var header = ChatState.clock(message.createdAt) + " " + style.bold("» ") + style.sender(user) + style.dim(" (me)")
             var headerWidth = 6 + 2 + TextWidth.width(user) + 5
-            if message.broadcast {
-                header += style.apply("35", " [broadcast]")
-                headerWidth += 12
-            }
-            if message.note {
-                header += style.apply("30;103", Self.noteTag)
-                headerWidth += TextWidth.width(Self.noteTag)
-            }
-            header += ": "
-            headerWidth += 2
+            appendTags(broadcast: message.broadcast, note: message.note, to: &header, width: &headerWidth)
             let text = message.text.isEmpty && message.attachments != nil ? "(attachment)" : message.text
             return body(header: header, headerWidth: headerWidth, text: TextWidth.sanitize(text), mark: mark(.sending))
         case .notice(let notice):
@@ -154,6 +136,20 @@ public struct MessageFormatter: Sendable {
         case .stored: (" " + style.apply("32", "✓"), 2)
         case .read: (" " + style.apply("1;32", "✓✓ read"), 8)
         }
+    }
+
+    /// The end of a message's header: its broadcast and note tags, then ": ".
+    private func appendTags(broadcast: Bool, note: Bool, to header: inout String, width: inout Int) {
+        if broadcast {
+            header += style.apply("35", " [broadcast]")
+            width += 12
+        }
+        if note {
+            header += style.apply("30;103", Self.noteTag)
+            width += TextWidth.width(Self.noteTag)
+        }
+        header += ": "
+        width += 2
     }
 
     private func body(header: String, headerWidth: Int, text: String, mark: (text: String, width: Int)) -> [DisplayLine] {

@@ -90,6 +90,35 @@ struct BadInputTests {
         await server.stop()
     }
 
+    @Test("malformed workflow frames: unknown status, a snooze in the past, bad names and ids; nothing stored, the connection goes on")
+    func workflowFrames() async throws {
+        let server = try await TestServer.start()
+        let agent = try await server.join("sam", role: .agent)
+        let customer = try await server.join("alice", role: .customer)
+        try customer.send("hello", clientId: "c1")
+        _ = try await customer.ack()
+        let refused: [(String, ErrorCode)] = [
+            (#"{"type":"setStatus","requestId":"r1","conversation":"alice","status":"closed"}"#, .invalidFrame),
+            (#"{"type":"setStatus","requestId":"r2","conversation":"alice","status":"snoozed","until":1}"#, .invalidFrame),
+            (#"{"type":"setStatus","requestId":"r3","conversation":"alice","status":"snoozed","until":"soon"}"#, .invalidFrame),
+            (#"{"type":"setStatus","requestId":"r4","conversation":"../etc","status":"open"}"#, .invalidFrame),
+            (#"{"type":"setStatus","requestId":"\u0001","conversation":"alice","status":"open"}"#, .invalidFrame),
+            (#"{"type":"assign","requestId":"r6","conversation":"alice","agent":"no body"}"#, .invalidFrame),
+            (#"{"type":"assign","requestId":"r7","conversation":"alice","agent":"ghost"}"#, .invalidFrame),
+            (#"{"type":"note","clientId":"n1","conversation":"alice","text":"   "}"#, .invalidFrame),
+            (#"{"type":"note","clientId":"n2","conversation":"nobody","text":"x"}"#, .unknownConversation),
+        ]
+        for (frame, code) in refused {
+            agent.connection.sendText(frame)
+            let error = try await agent.error()
+            #expect(error.code == code, "\(frame): \(error.message)")
+        }
+        #expect(try await SQLiteMessageStore(database: try server.database()).messageCount() == 1, "only alice's message")
+        try agent.send("still here", clientId: "a1", to: "alice")
+        #expect(try await agent.ack().seq == 2)
+        await server.stop()
+    }
+
     @Test("agents must name an existing customer")
     func agentTargets() async throws {
         let server = try await TestServer.start()

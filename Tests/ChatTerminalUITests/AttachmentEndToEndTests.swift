@@ -60,6 +60,8 @@ import Testing
         let original = Data((0..<fileSize).map { _ in UInt8.random(in: 0...255, using: &generator) })
         try original.write(to: URL(fileURLWithPath: directory + "/report.bin"))
         proxy.setThrottle(bytesPerSecond: 1 << 20)
+        // Half the file goes through, then no more until the cut: the upload cannot finish first on a slow machine.
+        proxy.hold(atBytes: 3 << 19)
         try await tmux.type(customer, "/attach \(directory)/report.bin")
         try await tmux.waitFor(customer, "progress bar", timeout: .seconds(20)) { $0.contains("↑ report.bin") && $0.contains("%") }
         let deadline = ContinuousClock.now + .seconds(30)
@@ -69,6 +71,7 @@ import Testing
         let connectionsBefore = proxy.upstreamBytes.count
         try #require((proxy.upstreamBytes.last ?? 0) >= 3 << 19, "half the file went through before the cut")
         proxy.cut()
+        proxy.hold(atBytes: nil)
         proxy.setThrottle(bytesPerSecond: nil)
         do {
             // (Not the sniffed type: random bytes are sometimes taken for something, e.g. a DOS executable.)

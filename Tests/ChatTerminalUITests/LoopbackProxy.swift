@@ -17,6 +17,8 @@ final class LoopbackProxy: Sendable {
         var pairs: [Int: (client: Int32, server: Int32, running: Int)] = [:]
         /// Client-to-server bytes per second; nil forwards at full speed.
         var throttle: Int?
+        /// A connection that has forwarded this many bytes from its client forwards no more until lifted.
+        var holdAt: Int?
         var stopped = false
     }
 
@@ -50,6 +52,10 @@ final class LoopbackProxy: Sendable {
     var upstreamBytes: [Int] { state.withLock { $0.upstreamBytes } }
 
     func setThrottle(bytesPerSecond: Int?) { state.withLock { $0.throttle = bytesPerSecond } }
+
+    /// Stops forwarding a client's bytes once its connection has forwarded `bytes` (nil: forward again), so a test can
+    /// cut a transfer part way whatever the machine's load.
+    func hold(atBytes bytes: Int?) { state.withLock { $0.holdAt = bytes } }
 
     /// Drops every open connection at once (both ends see the stream end); new ones are still accepted.
     func cut() {
@@ -127,6 +133,17 @@ final class LoopbackProxy: Sendable {
             }
         }
         while true {
+            if counted {
+                // Held: wait, and end when the other direction has ended (a cut).
+                let (held, alone) = state.withLock { state in
+                    (state.holdAt.map { state.upstreamBytes[pair] >= $0 } ?? false, (state.pairs[pair]?.running ?? 0) < 2)
+                }
+                if alone { return }
+                if held {
+                    Thread.sleep(forTimeInterval: 0.01)
+                    continue
+                }
+            }
             let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return }

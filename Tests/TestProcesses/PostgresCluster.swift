@@ -99,11 +99,15 @@ public final class PostgresCluster: Sendable {
         try process.run()
         server.withLock { $0 = process }
         let deadline = ContinuousClock.now + .seconds(30)
+        // The postmaster writes its state into the last line of postmaster.pid ("ready" once it accepts
+        // connections): read there, not by starting pg_isready, which under a loaded full run (several clusters
+        // starting at once) once took over ten seconds to come back.
+        let pidFile = directory + "/data/postmaster.pid"
         while ContinuousClock.now < deadline {
-            let ready = try await runTool(bin + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-t", "1"], timeout: .seconds(10))
-            if ready.status == 0 { return }
+            let lines = ((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").split(separator: "\n")
+            if lines.count >= 8, lines[7].trimmingCharacters(in: .whitespaces) == "ready" { return }
             guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(50))
         }
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         throw TestFailure("PostgreSQL did not start: \(text.suffix(2000))")
