@@ -64,7 +64,8 @@ struct Roster {
         conversations[message.conversation] = info
         customers.insert(message.conversation)
         changed.insert(message.conversation)
-        noteSnooze(of: message.conversation)
+        // Only an event or a message in a snoozed conversation can start or end a snooze: no work for the others.
+        if message.event != nil || snoozeEnds[message.conversation] != nil { noteSnooze(of: message.conversation) }
     }
 
     private mutating func noteSnooze(of customer: String) {
