@@ -215,7 +215,6 @@ let package = Package(
             name: "ChatServerFixture",
             dependencies: [
                 "ChatServer", "ChatStore", "ChatProtocol", "TestProcesses",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -226,7 +225,6 @@ let package = Package(
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatStorePostgres", "ChatProtocol", "ChatClient", "TestProcesses",
                 "MediaStore", "MediaMaintenance", "MediaObjectStore", "ObjectStorage",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -241,7 +239,6 @@ let package = Package(
             dependencies: [
                 "ChatServer", "ChatServerFixture", "ChatStore", "ChatProtocol", "ChatClient", "MediaStore", "MediaMaintenance",
                 "MediaObjectStore", "ObjectStorage", "ChatStorePostgres", "Thumbnailer", "TestProcesses", "ImageFixtures",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -283,7 +280,6 @@ let package = Package(
             name: "ChatTerminalUITests",
             dependencies: [
                 "ChatTerminalUI", "ChatProtocol", "ChatClient", "ChatStore", "ImageBuffer", "TerminalGraphics", "Thumbnailer", "TestProcesses",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

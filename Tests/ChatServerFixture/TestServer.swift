@@ -1,7 +1,6 @@
 import ChatProtocol
 import ChatServer
-import ChatStore
-import GRDB
+@_spi(Testing) import ChatStore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -81,14 +80,7 @@ public final class TestServer: Sendable {
 
 extension TestServer {
     /// The server's SQLite file opened directly, for tests that look at rows or break them with raw SQL.
-    public func sqlite() throws -> DatabaseQueue {
-        try Self.sqlite(path: configuration.databasePath)
-    }
-
-    /// An SQLite file opened directly, waiting up to 10 s for the server's writer.
-    public static func sqlite(path: String) throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        return try DatabaseQueue(path: path, configuration: configuration)
+    @_spi(Testing) public func sqlite() throws -> RawSQLite {
+        try RawSQLite(path: configuration.databasePath)
     }
 }

@@ -1,10 +1,9 @@
 import ChatClient
 import ChatProtocol
 @testable import ChatServer
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -30,7 +29,7 @@ struct AuthenticationTests {
         let database = try ChatDatabase(path: DataDirectory(directory).databasePath)
         let tokens = SQLiteTokenStore(database: database)
         let token = try await tokens.create(username: "alice", role: .customer).token
-        try await TestServer.sqlite(path: database.path).write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
+        try await RawSQLite(path: database.path).execute("ALTER TABLE sessions RENAME TO sessions_away")
         do {
             _ = try await tokens.authenticate(token: token)
             Issue.record("a token was checked against a missing table")

@@ -1,9 +1,8 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -67,12 +66,12 @@ struct ConversationTests {
         try customer.send("stored", clientId: "c-1")
         #expect(try await customer.ack().seq == 1)
         // Break the store from outside, as a full or damaged disk would: the next commit fails.
-        try await server.sqlite().write { try $0.execute(sql: "ALTER TABLE messages RENAME TO messages_gone") }
+        try await server.sqlite().execute("ALTER TABLE messages RENAME TO messages_gone")
         try customer.send("refused", clientId: "c-2")
         let error = try await customer.error()
         #expect(error.code == .storeFailed)
         #expect(error.ref == "c-2")
-        try await server.sqlite().write { try $0.execute(sql: "ALTER TABLE messages_gone RENAME TO messages") }
+        try await server.sqlite().execute("ALTER TABLE messages_gone RENAME TO messages")
         try customer.send("refused", clientId: "c-2")
         #expect(try await customer.ack().seq == 2, "a resend with the same id is stored once the store works again")
         await server.stop()

@@ -1,10 +1,9 @@
 import ChatProtocol
 import ChatServer
-import ChatServerFixture
-@testable import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) @testable import ChatStore
 import ChatStorePostgres
 import Foundation
-import GRDB
 import Logging
 import TestProcesses
 import Testing
@@ -261,8 +260,8 @@ struct SearchTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = DataDirectory(directory).databasePath
             let database = try ChatDatabase(path: path)
-            let raw = try TestServer.sqlite(path: path)
-            try await body(database.storage) { sql in try await raw.write { try $0.execute(sql: sql) } }
+            let raw = try RawSQLite(path: path)
+            try await body(database.storage) { sql in try await raw.execute(sql) }
         case .postgres:
             try await PostgresCluster.with { cluster in
                 try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger, deadline: databaseWait) { database in
@@ -278,17 +277,16 @@ struct SearchTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = DataDirectory(directory).databasePath
         // A database as the previous version left it: migrated up to the support workflow, with messages.
-        let queue = try TestServer.sqlite(path: path)
-        try ChatDatabase.migrator.migrate(queue, upTo: "0006_support_workflow")
-        try await queue.write { db in
-            try db.execute(sql: "INSERT INTO conversations (customer, last_seq, customer_messages, created_at) VALUES ('alice', 2, 2, 0)")
-            try db.execute(sql: """
+        do {
+            let legacy = try RawSQLite(path: path)
+            try legacy.migrate(upTo: "0006_support_workflow")
+            try await legacy.execute("""
+                INSERT INTO conversations (customer, last_seq, customer_messages, created_at) VALUES ('alice', 2, 2, 0);
                 INSERT INTO messages (conversation_id, seq, sender, sender_role, client_id, body, sent_at, customer_ordinal, customer_seq)
                 VALUES (1, 1, 'alice', 'customer', 'a1', 'an old complaint about the printer', 1, 1, 1),
                        (1, 2, 'alice', 'customer', 'a2', 'still about the printer', 2, 2, 2)
                 """)
         }
-        try queue.close()
         let database = try ChatDatabase(path: path)
         #expect(try database.appliedMigrations().contains("0007_search"))
         let found = try await database.storage.search.search(SearchQuery(words: ["printer"], audience: .customer("alice")))

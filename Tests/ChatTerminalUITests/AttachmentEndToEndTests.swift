@@ -1,6 +1,5 @@
-import ChatStore
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -94,12 +93,9 @@ import Testing
         // An operator prunes large files (the attachment made to look two hours old, past the grace period): saving
         // again says the file expired, and a client that starts afresh shows the card as expired.
         // Raw SQL on the file itself, as an operator's script would (busy timeout: the server is writing too).
-        var sqlite = Configuration()
-        sqlite.busyMode = .timeout(10)
-        let blobs = try await DatabaseQueue(path: database, configuration: sqlite).write { db in
-            try db.execute(sql: "UPDATE blobs SET created_at = created_at - 7200000, last_referenced_at = last_referenced_at - 7200000")
-            return try String.fetchAll(db, sql: "SELECT hash FROM blobs")
-        }
+        let sqlite = try RawSQLite(path: database)
+        try await sqlite.execute("UPDATE blobs SET created_at = created_at - 7200000, last_referenced_at = last_referenced_at - 7200000")
+        let blobs = try await sqlite.strings("SELECT hash FROM blobs")
         try #require(blobs.count == 1)
         let enumerator = FileManager.default.enumerator(atPath: directory + "/media")
         while let path = enumerator?.nextObject() as? String {

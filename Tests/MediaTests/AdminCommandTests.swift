@@ -1,9 +1,8 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -76,15 +75,14 @@ struct AdminCommandTests {
         let server = try await MediaServer.start()
         let dir = server.directory
         let legacy = dir + "/session_tokens.db"
-        let queue = try DatabaseQueue(path: legacy)
-        try await queue.write { db in
-            try db.execute(sql: "CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT NOT NULL, session_token TEXT)")
+        do {
+            let queue = try RawSQLite(path: legacy)
+            try await queue.execute("CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT NOT NULL, session_token TEXT)")
             for (user, token) in [("johndoe", "abc123token"), ("jane", "k3R9vQ2mX8pL5tW1zN7bC4dF"), ("../evil", "x"),
                                   ("nobody", nil), ("boss", "Zb7Qm2Lr9Xk4Wt1Vp6Yc3Nd8")] as [(String, String?)] {
-                try db.execute(sql: "INSERT INTO Sessions (username, session_token) VALUES (?, ?)", arguments: [user, token])
+                try await queue.execute("INSERT INTO Sessions (username, session_token) VALUES (?, ?)", user, token)
             }
         }
-        try queue.close()
         let sessionCount = { try await server.count("SELECT count(*) FROM sessions") }
 
         let dry = try await admin(["tokens", "import", legacy, "--agent", "boss", "--dry-run", "--json", "--data-dir", dir])
@@ -110,13 +108,9 @@ struct AdminCommandTests {
         let text = dir + "/notes.txt"
         try Data("johndoe abc123token\n".utf8).write(to: URL(fileURLWithPath: text))
         let other = dir + "/other.db"
-        let otherQueue = try DatabaseQueue(path: other)
-        try await otherQueue.write { try $0.execute(sql: "CREATE TABLE users (name TEXT)") }
-        try otherQueue.close()
+        try await RawSQLite(path: other).execute("CREATE TABLE users (name TEXT)")
         let wrongColumns = dir + "/columns.db"
-        let columnsQueue = try DatabaseQueue(path: wrongColumns)
-        try await columnsQueue.write { try $0.execute(sql: "CREATE TABLE sessions (id INTEGER, username TEXT)") }
-        try columnsQueue.close()
+        try await RawSQLite(path: wrongColumns).execute("CREATE TABLE sessions (id INTEGER, username TEXT)")
         for (path, reason) in [(text, "not an SQLite database"), (other, "no Sessions table"),
                                (wrongColumns, "no session_token column"), (dir + "/missing.db", "no such file"), (dir, "a directory")] {
             let result = try await runAdmin(["tokens", "import", path, "--data-dir", dir])
@@ -165,9 +159,7 @@ struct AdminCommandTests {
         let recent = try await admin(["export", "alice", "--since", "1h", "--format", "json", "--data-dir", dir])
         #expect((recent["messages"] as? [Any])?.count == 3)
         // The first message two days old: --since 1d starts at the second.
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE messages SET sent_at = sent_at - 172800000 WHERE seq = 1")
-        }
+        try await server.sqlite().execute("UPDATE messages SET sent_at = sent_at - 172800000 WHERE seq = 1")
         let lastDay = try await admin(["export", "alice", "--since", "1d", "--format", "json", "--data-dir", dir])
         #expect(((lastDay["messages"] as? [[String: Any]]) ?? []).compactMap { $0["seq"] as? Int } == [2, 3])
 

@@ -1,9 +1,8 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import MediaMaintenance
 import MediaStore
 import TestProcesses
@@ -146,9 +145,7 @@ struct MaintenanceTests {
             if sent { try await send(done, by: alice, id: "p\(index)") }
             hashes[name] = done.attachment.sha256
             if age > 0 {
-                try await server.sqlite().write { db in
-                    try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE hash = ?", arguments: [now - age * day, done.attachment.sha256])
-                }
+                try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = ? WHERE hash = ?", now - age * day, done.attachment.sha256)
             }
         }
         let photo = try #require(hashes["photo.png"])
@@ -195,9 +192,7 @@ struct MaintenanceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: layout.trashDirectory).isEmpty)
 
         // The budget criterion on its own: 8 KB present, a 1 KB budget evicts the last one.
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = ? WHERE state = 'present'", arguments: [now - day])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = ? WHERE state = 'present'", now - day)
         let budget = try await runAdmin(["media", "prune", "--max-total", "1KB", "--json", "--data-dir", server.directory])
         let budgetReport = try JSONDecoder().decode(PruneReport.self, from: Data(budget.stdout.utf8))
         #expect(budgetReport.removed == [hashes["recent.bin"]!] && budgetReport.totalAfter == 0)
@@ -228,11 +223,9 @@ struct MaintenanceTests {
         let stalePart = layout.temporaryPath(upload: "ustale")
         try Data(randomBytes(4_000, seed: 3)).write(to: URL(fileURLWithPath: stalePart))
         try backdate(stalePart)
-        try await server.sqlite().write { db in
-            try db.execute(sql: """
-                INSERT INTO uploads (id, username, name, state, created_at, updated_at) VALUES ('ustale', 'alice', 'x', 'receiving', ?, ?)
-                """, arguments: [old, old])
-        }
+        try await server.sqlite().execute("""
+            INSERT INTO uploads (id, username, name, state, created_at, updated_at) VALUES ('ustale', 'alice', 'x', 'receiving', ?, ?)
+            """, old, old)
         // An orphan blob file and an orphan thumbnail, old; and a young orphan that an upload may be recording.
         let orphanBytes = Data(randomBytes(6_000, seed: 4))
         let orphan = layout.blobPath(sha256Hex(orphanBytes))
@@ -285,9 +278,7 @@ struct MaintenanceTests {
         for (index, bytes) in contents.enumerated() {
             _ = try await upload(bytes, as: "old\(index).bin", by: index % 2 == 0 ? alice : bob)
         }
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = ?", arguments: [epochMilliseconds() - 86_400_000])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = ?", epochMilliseconds() - 86_400_000)
 
         // Meanwhile: bob uploads every third old file again and sends it, and new files too; alice's prunes run.
         let database = try server.database()
@@ -317,11 +308,9 @@ struct MaintenanceTests {
         #expect(removed <= 300)
 
         // Every attached blob is present, its file intact; every pruned one is unreferenced and gone.
-        let rows = try await server.sqlite().read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT b.hash, b.state, EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash) AS referenced FROM blobs b
-                """).map { ($0["hash"] as String, $0["state"] as String, $0["referenced"] as Bool) }
-        }
+        let rows = try await server.sqlite().rows("""
+            SELECT b.hash, b.state, EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash) AS referenced FROM blobs b
+            """).map { ($0["hash"] ?? "", $0["state"] ?? "", $0["referenced"] == "1") }
         let referenced = Set(rows.filter { $0.2 }.map(\.0))
         #expect(referenced == Set(sent))
         for (hash, state, isReferenced) in rows {

@@ -1,11 +1,10 @@
 import ChatClient
 import ChatProtocol
 import ChatServer
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import ChatStorePostgres
 import Foundation
-import GRDB
 import Logging
 import ObjectStorage
 import TestProcesses
@@ -133,13 +132,11 @@ struct S3MediaTests {
             let bytes = randomBytes(5_000, seed: 21)
             let hash = try await ServingTests.attach(Data(bytes), name: "a.bin", via: alice).sha256
             // Another node pruned the blob and its deleter holds a live claim on the deletion of its object.
-            try await server.sqlite().write { db in
-                try db.execute(sql: "UPDATE blobs SET state = 'pruned', removed_at = 1 WHERE hash = ?", arguments: [hash])
-                try db.execute(sql: """
-                    INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at, claimed_at, claim)
-                    VALUES (?, 'delete', 1, 1, ?, 'other-node')
-                    """, arguments: [hash, epochMilliseconds()])
-            }
+            try await server.sqlite().execute("""
+                UPDATE blobs SET state = 'pruned', removed_at = 1 WHERE hash = ?;
+                INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at, claimed_at, claim)
+                VALUES (?, 'delete', 1, 1, ?, 'other-node')
+                """, hash, hash, epochMilliseconds())
             // The object is still there, but the upload must not trust it: it waits for the claim, then gives up.
             let ready = try await alice.beginUpload(UploadBegin(name: "again.bin", size: bytes.count))
             _ = try await alice.sendUploadBytes(.bytes(bytes), uploadId: ready.uploadId, from: 0, to: bytes.count, chunkSize: ready.chunkSize)
@@ -153,7 +150,7 @@ struct S3MediaTests {
             #expect(try await server.count("SELECT count(*) FROM blobs WHERE state = 'pruned'") == 1)
             // The deleter finishes: the object goes, then its row. The kept upload resumes and puts the bytes again.
             try await bucket.withClient { try await $0.delete(Self.blobKey(hash)) }
-            try await server.sqlite().write { db in try db.execute(sql: "DELETE FROM blob_deletions") }
+            try await server.sqlite().execute("DELETE FROM blob_deletions")
             let (_, done) = try await alice.resumeUpload(.bytes(bytes), uploadId: ready.uploadId)
             #expect(!done.duplicate)
             #expect(try await bucket.keys().contains(Self.blobKey(hash)))
@@ -199,10 +196,8 @@ struct S3MediaTests {
             #expect(try await admin(["verify"]).status == 0)
 
             // Prune: the row is marked and the object goes after the commit; nothing stays pending.
-            try await server.sqlite().write { db in
-                try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - 86400000 * 30 WHERE hash = ?",
-                               arguments: [hashes[1]])
-            }
+            try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = last_referenced_at - 86400000 * 30 WHERE hash = ?",
+                                              hashes[1])
             let prune = try await admin(["prune", "--older-than", "7d"])
             #expect(prune.status == 0, "\(prune.stderr)")
             #expect(try await !bucket.keys().contains(Self.blobKey(hashes[1])))
@@ -210,11 +205,10 @@ struct S3MediaTests {
             #expect(try await server.request("GET", "/media/\(hashes[1])", token: token).status == 410)
 
             // A prune interrupted after its commit leaves a pending deletion: gc finishes it.
-            try await server.sqlite().write { db in
-                try db.execute(sql: "UPDATE blobs SET state = 'pruned', removed_at = 1 WHERE hash = ?", arguments: [hashes[2]])
-                try db.execute(sql: "INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at) VALUES (?, 'delete', 1, 1)",
-                               arguments: [hashes[2]])
-            }
+            try await server.sqlite().execute("""
+                UPDATE blobs SET state = 'pruned', removed_at = 1 WHERE hash = ?;
+                INSERT INTO blob_deletions (hash, disposal, thumbnails, created_at) VALUES (?, 'delete', 1, 1)
+                """, hashes[2], hashes[2])
             #expect(try await bucket.keys().contains(Self.blobKey(hashes[2])))
             let gc = try await admin(["gc", "--json"])
             #expect(gc.status == 0, "\(gc.stderr)")

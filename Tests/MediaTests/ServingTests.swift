@@ -1,9 +1,8 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -76,7 +75,7 @@ struct ServingTests {
 
         // Another process breaks the token table under the running server.
         let database = try server.sqlite()
-        try await database.write { try $0.execute(sql: "ALTER TABLE sessions RENAME TO sessions_away") }
+        try await database.execute("ALTER TABLE sessions RENAME TO sessions_away")
         let refused = try await server.request("GET", path, token: aliceToken)
         #expect(refused.status == 503)
         #expect(String(decoding: refused.body, as: UTF8.self).contains("store_failed"))
@@ -85,7 +84,7 @@ struct ServingTests {
         let closed = await socket.closed(timeout: frameWait)
         #expect(closed?.code == CloseCode.goingAway, "closed with \(String(describing: closed))")
 
-        try await database.write { try $0.execute(sql: "ALTER TABLE sessions_away RENAME TO sessions") }
+        try await database.execute("ALTER TABLE sessions_away RENAME TO sessions")
         #expect(try await server.request("GET", path, token: aliceToken).status == 200)
         await server.stop()
     }
@@ -193,12 +192,10 @@ struct ServingTests {
         let stale = epochMilliseconds() - 3_600_000
         try bytes.write(to: URL(fileURLWithPath: media + "/tmp/ucrashed.part"))
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: media + "/tmp/thumb-half.tmp"))
-        try await server.sqlite().write { db in
-            try db.execute(sql: """
-                INSERT INTO uploads (id, username, name, declared_size, state, created_at, updated_at)
-                VALUES ('ucrashed', 'alice', 'a.bin', 200000, 'receiving', ?, ?)
-                """, arguments: [stale, stale])
-        }
+        try await server.sqlite().execute("""
+            INSERT INTO uploads (id, username, name, declared_size, state, created_at, updated_at)
+            VALUES ('ucrashed', 'alice', 'a.bin', 200000, 'receiving', ?, ?)
+            """, stale, stale)
         // And a crash just after a rename: a complete blob file without its row.
         let other = Data(randomBytes(50_000, seed: 12))
         let otherHash = sha256Hex(other)

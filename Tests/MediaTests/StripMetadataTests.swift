@@ -1,10 +1,9 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import ChatStorePostgres
 import Foundation
-import GRDB
 import ImageFixtures
 import Logging
 import Synchronization
@@ -51,9 +50,7 @@ struct StripMetadataTests {
         try await send(hostileDone, by: alice, id: "h1")
         #expect(jpegDone.attachment.sha256 == sha256Hex(photo) && pngDone.attachment.sha256 == sha256Hex(png), "stored as sent")
         // Referenced a day ago, past the grace period; the last one is referenced now and must be left alone.
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = last_referenced_at - ?", Self.day)
         let recentDone = try await upload(Data(recentPNG), as: "now.png", by: alice)
         try await send(recentDone, by: alice, id: "r1")
         let old = [jpegDone.attachment.sha256, pngDone.attachment.sha256]
@@ -134,9 +131,7 @@ struct StripMetadataTests {
         let cleanDone = try await upload(Data(cleanPNG), as: "clean.png", by: alice)
         let pngDone = try await upload(Data(png), as: "screen.png", by: alice)
         try await send(pngDone, by: alice, id: "p1")
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = last_referenced_at - ?", Self.day)
         let layout = MediaLayout(directory: server.mediaDirectory)
         let inode = try FileManager.default.attributesOfItem(atPath: layout.blobPath(cleanDone.attachment.sha256))[.systemFileNumber] as? Int
         let report = try Self.report(try await runAdmin(["media", "strip-metadata", "--json", "--data-dir", server.directory]))
@@ -227,9 +222,7 @@ extension StripMetadataTests {
         let photo = try MetadataRemovalTests.phonePhoto()
         let first = try await upload(Data(photo), as: "receipt.jpg", by: alice)
         try await send(first, by: alice, id: "j1")
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = last_referenced_at - ?", Self.day)
         let old = first.attachment.sha256
         let layout = MediaLayout(directory: server.mediaDirectory)
         // Right after the move's transaction, the client uploads the photo again (the server keeps metadata): the
@@ -253,9 +246,7 @@ extension StripMetadataTests {
         #expect(try await server.request("GET", "/media/\(old)", token: token).status == 200)
 
         // Later (past the grace period) the next run moves that attachment too and removes the old blob.
-        try await server.sqlite().write { db in
-            try db.execute(sql: "UPDATE blobs SET last_referenced_at = last_referenced_at - ?", arguments: [Self.day])
-        }
+        try await server.sqlite().execute("UPDATE blobs SET last_referenced_at = last_referenced_at - ?", Self.day)
         let next = try Self.report(try await runAdmin(["media", "strip-metadata", "--json", "--data-dir", server.directory]))
         #expect(next.cleaned.map(\.newHash) == [cleaned.newHash])
         #expect(next.cleaned.first?.attachments == 1 && next.cleaned.first?.oldRemoved == true)

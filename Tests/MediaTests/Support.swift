@@ -1,8 +1,8 @@
 import ChatClient
 import ChatProtocol
 import ChatServer
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
@@ -74,7 +74,7 @@ extension TestServer {
     }
 
     func count(_ sql: String) async throws -> Int {
-        try await sqlite().read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+        Int(try await sqlite().int(sql) ?? 0)
     }
 
     /// Waits until `condition` holds (the server cleans up asynchronously after some failures).
@@ -96,7 +96,6 @@ extension TestServer {
     }
 }
 
-import GRDB
 
 func sha256Hex(_ data: some DataProtocol) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()

@@ -1,9 +1,8 @@
 import ChatClient
 import ChatProtocol
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 import Foundation
-import GRDB
 import TestProcesses
 import Testing
 
@@ -77,13 +76,11 @@ struct WorkflowAdminTests {
         // Known times: each customer wrote an hour ago; the first reply came after 1, 2 and 4 minutes, the
         // resolution after 10, 20 and 40 minutes.
         let start = epochMilliseconds() - 3_600_000
-        try await server.sqlite().write { db in
-            for (customer, minutes) in [("alice", 1), ("bob", 2), ("carol", 4)] {
-                let id = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE customer = ?", arguments: [customer]) ?? 0
-                try db.execute(sql: "UPDATE messages SET sent_at = ? WHERE conversation_id = ? AND seq = 1", arguments: [start, id])
-                try db.execute(sql: "UPDATE messages SET sent_at = ? WHERE conversation_id = ? AND seq = 2", arguments: [start + Int64(minutes) * 60_000, id])
-                try db.execute(sql: "UPDATE messages SET sent_at = ? WHERE conversation_id = ? AND seq = 3", arguments: [start + Int64(minutes) * 90_000, id])
-                try db.execute(sql: "UPDATE messages SET sent_at = ? WHERE conversation_id = ? AND seq = 4", arguments: [start + Int64(minutes) * 600_000, id])
+        let sqlite = try server.sqlite()
+        for (customer, minutes) in [("alice", 1), ("bob", 2), ("carol", 4)] {
+            let id = try #require(try await sqlite.int("SELECT id FROM conversations WHERE customer = ?", customer))
+            for (seq, offset) in [(1, 0), (2, Int64(minutes) * 60_000), (3, Int64(minutes) * 90_000), (4, Int64(minutes) * 600_000)] {
+                try await sqlite.execute("UPDATE messages SET sent_at = ? WHERE conversation_id = ? AND seq = ?", start + offset, id, seq)
             }
         }
         let json = try await runAdmin(["report", "--since", "2h", "--json", "--data-dir", dir])
