@@ -5,12 +5,13 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import TestProcesses
+import Testing
 
 /// A real chat server in the test process, on an ephemeral loopback port with its own temporary data directory:
 /// the one fixture of the server and media test targets (each adds its own helpers in an extension).
 ///
-/// A test that fails before its `await server.stop()` does not leave its server running: releasing the fixture
-/// triggers the same graceful shutdown.
+/// A test that fails before its `await server.stop()` does not leave its server running: the suite's `ServerScope`
+/// (`@Suite(.stopsServers)`) stops it and removes its directory when the test ends.
 public final class TestServer: Sendable {
     public let directory: String
     public let configuration: ServerConfiguration
@@ -29,8 +30,8 @@ public final class TestServer: Sendable {
     }
 
     /// Starts a server on `directory` (a new one by default). `configure` adjusts limits for a test.
-    public static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in })
-        async throws -> TestServer {
+    public static func start(directory: String = makeDirectory(), configure: (inout ServerConfiguration) -> Void = { _ in },
+                             sourceLocation: SourceLocation = #_sourceLocation) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.dataDirectory = directory
@@ -45,7 +46,9 @@ public final class TestServer: Sendable {
         let task = Task { try await group.run() }
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return TestServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
+        let server = TestServer(directory: directory, configuration: configuration, port: port, group: group, task: task)
+        await StartedServers.register(server, sourceLocation: sourceLocation)
+        return server
     }
 
     private init(directory: String, configuration: ServerConfiguration, port: Int, group: ServiceGroup,
@@ -55,11 +58,6 @@ public final class TestServer: Sendable {
         self.port = port
         self.group = group
         self.task = task
-    }
-
-    deinit {
-        let group = self.group
-        Task { await group.triggerGracefulShutdown() }
     }
 
     /// Graceful shutdown, as on SIGTERM; returns when the server has stopped.

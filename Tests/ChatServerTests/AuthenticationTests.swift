@@ -7,7 +7,7 @@ import Foundation
 import TestProcesses
 import Testing
 
-@Suite("Authentication")
+@Suite("Authentication", .stopsServers)
 struct AuthenticationTests {
     @Test("tokens: 43 base64url characters, never starting with '-' (a command line would read that as an option)")
     func tokenShape() {

@@ -6,7 +6,7 @@ import Foundation
 import TestProcesses
 import Testing
 
-@Suite("Bad input")
+@Suite("Bad input", .stopsServers)
 struct BadInputTests {
     /// Sends `text` as a raw frame and expects an error with `code`; then checks the connection still works.
     private func expectError(_ client: Client, raw text: String, code: ErrorCode, ref: String? = nil) async throws {

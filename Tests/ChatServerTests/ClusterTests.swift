@@ -12,7 +12,7 @@ import Testing
 /// Two server nodes on one PostgreSQL database (a real one the test starts), with real WebSocket clients.
 // A bound per test: a node that fails to stop (seen once, under a loaded full run, after PostgreSQL restarted) fails its
 // test instead of holding the whole run until CI gives up.
-@Suite("Several nodes on PostgreSQL", .serialized, .timeLimit(.minutes(3)))
+@Suite("Several nodes on PostgreSQL", .serialized, .timeLimit(.minutes(3)), .stopsServers)
 struct ClusterTests {
     private static let logger: Logger = {
         var logger = Logger(label: "test.cluster")

@@ -6,7 +6,7 @@ import Foundation
 import TestProcesses
 import Testing
 
-@Suite("Conversations and delivery")
+@Suite("Conversations and delivery", .stopsServers)
 struct ConversationTests {
     @Test("customer to agent to customer, with acks carrying id and sequence")
     func roundTrip() async throws {

@@ -8,7 +8,7 @@ import TestProcesses
 import Testing
 @testable import ChatServer
 
-@Suite("Keep-alive")
+@Suite("Keep-alive", .stopsServers)
 struct KeepAliveTests {
     @Test("a silent client is pinged, and closed with 1001 when it stays silent; one that answers pings stays")
     func pingsAndTimesOut() async throws {

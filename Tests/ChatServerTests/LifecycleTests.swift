@@ -10,7 +10,7 @@ import NIOSSL
 import TestProcesses
 import Testing
 
-@Suite("Lifecycle, durability and operations")
+@Suite("Lifecycle, durability and operations", .stopsServers)
 struct LifecycleTests {
     @Test("a test server released without stop() (a test that failed half way) shuts itself down")
     func releasedFixtureStops() async throws {

@@ -97,7 +97,7 @@ extension StoreBackend {
 
 /// The stores on both backends, and what only PostgreSQL has, against a real server the test starts (initdb into a
 /// temporary directory) and stops.
-@Suite("Stores on SQLite and PostgreSQL", .serialized)
+@Suite("Stores on SQLite and PostgreSQL", .serialized, .stopsServers)
 struct PostgresStoreTests {
     private static let logger: Logger = {
         var logger = Logger(label: "test.postgres")

@@ -10,7 +10,7 @@ import Testing
 
 /// Full-text search: through real servers and WebSocket clients on SQLite and on PostgreSQL, and at the store for
 /// what the server cannot write yet (private notes).
-@Suite("Search", .serialized, .timeLimit(.minutes(4)))
+@Suite("Search", .serialized, .timeLimit(.minutes(4)), .stopsServers)
 struct SearchTests {
     private static let logger: Logger = {
         var logger = Logger(label: "test.search")

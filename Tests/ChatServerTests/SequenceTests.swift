@@ -4,7 +4,7 @@ import ChatStore
 import Foundation
 import Testing
 
-@Suite("Sequence allocation")
+@Suite("Sequence allocation", .stopsServers)
 struct SequenceTests {
     /// Two `ChatDatabase`s on one file are two writers, as two processes would be: each has its own connection and
     /// its own cache of conversation counters.

@@ -8,7 +8,7 @@ import Testing
 /// A client that stops reading fills its bounded outbound buffer and is closed with 4009; it loses nothing, because it
 /// resumes by sequence. The buffer can fill in two places: the live outbox, and the resync buffer of a connection
 /// still replaying its backlog.
-@Suite("Slow consumers")
+@Suite("Slow consumers", .stopsServers)
 struct SlowConsumerTests {
     /// 60 KB messages overflow the 256 KiB bound in a handful.
     private let text = String(repeating: "x", count: 60_000)

@@ -11,7 +11,7 @@ import Testing
 
 /// Status, assignment and private notes through real servers and WebSocket clients: on SQLite (one node) and on
 /// PostgreSQL (two nodes, the agents on different ones).
-@Suite("Support workflow", .timeLimit(.minutes(3)))
+@Suite("Support workflow", .timeLimit(.minutes(3)), .stopsServers)
 struct WorkflowTests {
     private static let logger: Logger = {
         var logger = Logger(label: "test.workflow")

@@ -8,7 +8,7 @@ import Testing
 
 // `chat-admin tokens ...` and `chat-admin export` through the built executable, on the data directory of a real
 // running server. They live beside the media maintenance tests because they share the running-server harness.
-@Suite("chat-admin tokens and export while the server runs", .serialized)
+@Suite("chat-admin tokens and export while the server runs", .serialized, .stopsServers)
 struct AdminCommandTests {
     @Test("create, list, rotate and revoke: tokens are shown once, stored hashed, and old sessions are cut")
     func tokenLifecycle() async throws {

@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Bad uploads: a clear error at once, nothing left behind", .serialized)
+@Suite("Bad uploads: a clear error at once, nothing left behind", .serialized, .stopsServers)
 struct BadUploadTests {
     @Test("binary chunks without a begin get unexpected_binary; the connection stays usable")
     func chunksWithoutBegin() async throws {

@@ -9,7 +9,7 @@ import TestProcesses
 import Testing
 
 /// `chat-admin media stats|verify|prune|gc` on a real data directory while a real server runs.
-@Suite("Media store maintenance while the server runs", .serialized)
+@Suite("Media store maintenance while the server runs", .serialized, .stopsServers)
 struct MaintenanceTests {
     @Test("stats figures agree with the files, the messages and the uploads")
     func stats() async throws {

@@ -5,7 +5,7 @@ import TestProcesses
 import Testing
 
 /// Audio and video uploads through a real server: the attachment card has the sniffed type, size and duration.
-@Suite("Audio and video cards")
+@Suite("Audio and video cards", .stopsServers)
 struct MediaCardTests {
     @Test("a WAV written by Python's wave module and an MP4 with its movie header after the media data say their duration")
     func durations() async throws {

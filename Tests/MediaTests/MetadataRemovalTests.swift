@@ -11,7 +11,7 @@ import Thumbnailer
 
 /// Private image metadata removed at ingest, through a real server: uploads over the WebSocket and HTTP, the
 /// stored blob, the message recipients see and the download.
-@Suite("Image metadata removed at upload", .serialized)
+@Suite("Image metadata removed at upload", .serialized, .stopsServers)
 struct MetadataRemovalTests {
     /// A phone photo: EXIF with GPS, serials, owner and a maker note (orientation 6), XMP, and a second image with
     /// its own EXIF after EOI.

@@ -6,7 +6,7 @@ import Testing
 import Thumbnailer
 
 /// GIF, WebP and HEIC uploads through a real server get the three thumbnails, and chat-thumbnail makes the same.
-@Suite("more formats")
+@Suite("more formats", .stopsServers)
 struct MoreFormatsUploadTests {
     /// Made with the real tools from one ImageMagick picture; the type libmagic is expected to report.
     static func samples(in directory: String) async throws -> [(name: String, type: String, frames: Int)] {

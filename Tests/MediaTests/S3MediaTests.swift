@@ -12,7 +12,7 @@ import Testing
 
 /// Media in an S3-compatible bucket (moto, started by each test on its own loopback port and always stopped), end to
 /// end through real servers, real HTTP and WebSocket clients and the built chat-admin.
-@Suite("Media on S3-compatible storage", .serialized, .timeLimit(.minutes(3)))
+@Suite("Media on S3-compatible storage", .serialized, .timeLimit(.minutes(3)), .stopsServers)
 struct S3MediaTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/corpus").path
 

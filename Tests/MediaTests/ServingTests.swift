@@ -6,7 +6,7 @@ import Foundation
 import TestProcesses
 import Testing
 
-@Suite("Serving media: access by reference, ranges, caching, sniffed types", .serialized)
+@Suite("Serving media: access by reference, ranges, caching, sniffed types", .serialized, .stopsServers)
 struct ServingTests {
     /// Alice uploads `bytes` and attaches them to a message in her conversation; returns the attachment.
     static func attach(_ bytes: Data, name: String, via connection: ChatConnection) async throws -> ChatProtocol.Attachment {

@@ -15,7 +15,7 @@ import Thumbnailer
 
 /// `chat-admin media strip-metadata` on blobs a server stored with `--keep-image-metadata`, through the built
 /// executable, with the server running: SQLite and the media directory, and PostgreSQL with a bucket.
-@Suite("chat-admin media strip-metadata", .serialized, .timeLimit(.minutes(4)))
+@Suite("chat-admin media strip-metadata", .serialized, .timeLimit(.minutes(4)), .stopsServers)
 struct StripMetadataTests {
     static let day: Int64 = 86_400_000
 

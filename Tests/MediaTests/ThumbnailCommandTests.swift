@@ -4,7 +4,7 @@ import Testing
 import Thumbnailer
 
 /// `chat-thumbnail IN OUT --size S` through the built executable.
-@Suite("chat-thumbnail")
+@Suite("chat-thumbnail", .stopsServers)
 struct ThumbnailCommandTests {
     /// ../shared/corpus next to the package (see its README.md).
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/corpus")

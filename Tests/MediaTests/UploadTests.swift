@@ -6,7 +6,7 @@ import Foundation
 import TestProcesses
 import Testing
 
-@Suite("Media uploads over WebSocket and HTTP", .serialized)
+@Suite("Media uploads over WebSocket and HTTP", .serialized, .stopsServers)
 struct UploadTests {
     @Test("the client's upload reader and window: chunks from an offset, a file that shrank is an error, the window bound")
     func readerAndWindow() throws {

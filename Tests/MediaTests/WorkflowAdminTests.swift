@@ -7,7 +7,7 @@ import TestProcesses
 import Testing
 
 // `chat-admin canned` and `chat-admin report` through the built executable, against a running server's data.
-@Suite("chat-admin canned replies and the support report")
+@Suite("chat-admin canned replies and the support report", .stopsServers)
 struct WorkflowAdminTests {
     @Test("canned replies: added, listed, replaced and removed by chat-admin; agents get the list after welcome and every change; bad names refused")
     func cannedReplies() async throws {
