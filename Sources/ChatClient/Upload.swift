@@ -139,19 +139,20 @@ extension ChatConnection {
     public func sendUploadBytes(_ source: UploadSource, uploadId: String, from start: Int, to end: Int, chunkSize: Int,
                                 window: Int = UploadWindow.defaultBytes,
                                 timeout: Duration = .seconds(60)) async throws(UploadError) -> Int {
-        let reader = try UploadReader(source, from: start)
-        let flow = UploadWindow(bytes: window)
-        var acknowledged = start
-        while reader.offset < end {
-            sendBinary(try reader.next(min(max(1, chunkSize), end - reader.offset)))
-            while !flow.allows(sent: reader.offset, acknowledged: acknowledged) {
-                acknowledged = try await awaitUploadFrame(ref: [uploadId], timeout: timeout) { frame -> Int? in
-                    if case .uploadProgress(let progress) = frame, progress.uploadId == uploadId { return progress.offset }
-                    return nil
-                }
+        var sending = UploadSending(uploadId: uploadId, offset: start, size: try source.size(), chunkSize: chunkSize,
+                                    window: UploadWindow(bytes: window))
+        while true {
+            try sending.pump(source, limit: end, ending: false) { outgoing in
+                if case .chunk(let bytes) = outgoing { sendBinary(bytes) }
+                return true
             }
+            guard sending.sent < end else { return sending.acknowledged }
+            let offset = try await awaitUploadFrame(ref: [uploadId], timeout: timeout) { frame -> Int? in
+                if case .uploadProgress(let progress) = frame, progress.uploadId == uploadId { return progress.offset }
+                return nil
+            }
+            sending.acknowledge(offset)
         }
-        return acknowledged
     }
 
     /// Sends `uploadEnd` and waits for `uploadDone`.

@@ -15,13 +15,9 @@ struct UploadJob: Sendable {
     var path: String
     var name: String
     var size: Int
-    var sent = 0
-    var acknowledged = 0
-    var chunkSize = 64 << 10
-    var ready = false
-    var ended = false
+    /// Set by `uploadReady`, cleared when the connection drops (a resume starts a new round).
+    var sending: UploadSending?
     var started = ContinuousClock.now
-    var startOffset = 0
 }
 
 /// Attachment state owned by `ChatApp`: uploads, the preview cache. Network and rendering run in detached tasks
@@ -111,12 +107,12 @@ extension ChatApp {
     /// After `synced`: the current upload continues where the server has it.
     func resumeUploads() {
         guard let first = media.uploads.first else { return }
-        media.uploads[0].ready = false
+        media.uploads[0].sending = nil
         begin(first)
     }
 
     func mediaConnectionLost() {
-        if !media.uploads.isEmpty { media.uploads[0].ready = false }
+        if !media.uploads.isEmpty { media.uploads[0].sending = nil }
     }
 
     func mediaHandle(_ frame: ServerFrame) {
@@ -125,16 +121,13 @@ extension ChatApp {
             guard let index = media.uploads.firstIndex(where: { $0.requestId == ready.requestId || $0.uploadId == ready.uploadId })
             else { return }
             media.uploads[index].uploadId = ready.uploadId
-            media.uploads[index].sent = ready.offset
-            media.uploads[index].acknowledged = ready.offset
-            media.uploads[index].startOffset = ready.offset
             media.uploads[index].started = .now
-            media.uploads[index].chunkSize = max(4096, min(ready.chunkSize, (limits?.maxFrameBytes ?? (1 << 20)) - 1024))
-            media.uploads[index].ready = true
+            media.uploads[index].sending = UploadSending(uploadId: ready.uploadId, offset: ready.offset, size: media.uploads[index].size,
+                                                         chunkSize: ready.chunkSize, maxFrameBytes: limits?.maxFrameBytes)
             pump()
         case .uploadProgress(let progress):
             guard let index = media.uploads.firstIndex(where: { $0.uploadId == progress.uploadId }) else { return }
-            media.uploads[index].acknowledged = max(media.uploads[index].acknowledged, progress.offset)
+            media.uploads[index].sending?.acknowledge(progress.offset)
             pump()
         case .uploadDone(let done):
             guard let index = media.uploads.firstIndex(where: { $0.uploadId == done.uploadId }) else { return }
@@ -152,39 +145,38 @@ extension ChatApp {
         }
     }
 
-    /// Sends chunks up to a window ahead of what the server confirmed, then `uploadEnd`.
+    /// Sends what the upload window allows, then `uploadEnd`; called again on each `uploadProgress`.
     private func pump() {
-        guard var job = media.uploads.first, job.ready, let uploadId = job.uploadId else { return }
-        let flow = UploadWindow()
-        if job.sent < job.size, flow.allows(sent: job.sent, acknowledged: job.acknowledged) {
-            do {
-                let reader = try UploadReader(.file(job.path), from: job.sent)
-                while job.sent < job.size, flow.allows(sent: job.sent, acknowledged: job.acknowledged) {
-                    guard sendBinary(try reader.next(min(job.chunkSize, job.size - job.sent))) else { break }
-                    job.sent = reader.offset
+        guard let job = media.uploads.first, var sending = job.sending else { return }
+        do {
+            try sending.pump(.file(job.path)) { outgoing in
+                switch outgoing {
+                case .chunk(let bytes):
+                    return sendBinary(bytes)
+                case .end(let reference):
+                    guard isOnline else { return false }
+                    send([.uploadEnd(reference)])
+                    return true
                 }
-            } catch {
-                media.uploads.removeFirst()
-                notice(.error, "upload of \(job.name) stopped: \(error)")
-                return
             }
+        } catch {
+            media.uploads.removeFirst()
+            notice(.error, "upload of \(job.name) stopped: \(error)")
+            return
         }
-        if job.sent >= job.size, job.acknowledged >= job.size, !job.ended {
-            job.ended = true
-            send([.uploadEnd(UploadReference(uploadId: uploadId))])
-        }
-        media.uploads[0] = job
+        media.uploads[0].sending = sending
     }
 
     /// `↑ name 45% 1.2 MB/2.6 MB 800 KB/s`.
     func progressText() -> String? {
         guard let job = media.uploads.first else { return nil }
-        let percent = job.size > 0 ? job.acknowledged * 100 / job.size : 0
+        let acknowledged = job.sending?.acknowledged ?? 0
+        let percent = job.size > 0 ? acknowledged * 100 / job.size : 0
         let elapsed = (ContinuousClock.now - job.started).inSeconds
-        let rate = elapsed > 0.2 ? Double(job.acknowledged - job.startOffset) / elapsed : 0
+        let rate = elapsed > 0.2 ? Double(acknowledged - (job.sending?.startOffset ?? 0)) / elapsed : 0
         let filled = percent / 10
         let bar = String(repeating: Glyphs.barFull, count: filled) + String(repeating: Glyphs.barEmpty, count: 10 - filled)
-        return "\(Glyphs.upload) \(job.name.prefix(20)) \(bar) \(percent)% \(MessageFormatter.byteCount(job.acknowledged))/"
+        return "\(Glyphs.upload) \(job.name.prefix(20)) \(bar) \(percent)% \(MessageFormatter.byteCount(acknowledged))/"
             + "\(MessageFormatter.byteCount(job.size)) \(MessageFormatter.byteCount(Int(rate)))/s"
     }
 
