@@ -32,6 +32,7 @@ struct MediaHTTPError: HTTPResponseError {
         case .moreThanDeclared, .hashMismatch, .incomplete, .empty, .invalid: 400
         case .storage(_, let errno): MediaError.isDiskFull(errno) ? 507 : 500
         case .database, .sniffer: 500
+        case .missing: 410
         case .storeUnavailable: 503
         case .uncleanableImage: 422
         }

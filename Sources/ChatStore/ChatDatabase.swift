@@ -5,8 +5,8 @@ import Synchronization
 
 /// Errors from the store. Each says what failed and what to do.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The database file could not be opened or migrated.
-    case cannotOpen(path: String, reason: String)
+    /// The database file could not be opened or migrated; `cause` keeps SQLite's result code.
+    case cannotOpen(path: String, cause: DatabaseFailure)
     /// A username that is not 1-64 of letters, digits, `.`, `_`, `-`, `@`.
     case invalidUsername(String)
     /// The user already has tokens with the other role; one user has one role.
@@ -27,8 +27,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .cannotOpen(let path, let reason):
-            "cannot open the database at \(path): \(reason). Check the data directory exists and is writable."
+        case .cannotOpen(let path, let cause):
+            "cannot open the database at \(path): \(cause). Check the data directory exists and is writable."
         case .invalidUsername(let name):
             "invalid username \"\(name)\": use 1 to 64 letters, digits, '.', '_', '-' or '@'"
         case .roleConflict(let user, let existing):
@@ -76,7 +76,7 @@ public final class ChatDatabase: Sendable {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
         } catch {
-            throw .cannotOpen(path: path, reason: "\(error)")
+            throw .cannotOpen(path: path, cause: DatabaseFailure(error))
         }
     }
 

@@ -72,7 +72,7 @@ public struct LegacySessionsFile: Sendable {
                 try db.execute(sql: "CREATE TABLE Sessions (id INTEGER PRIMARY KEY, username TEXT, session_token TEXT, role TEXT)")
             }
         } catch {
-            throw .cannotOpen(path: path, reason: "\(error)")
+            throw .cannotOpen(path: path, cause: DatabaseFailure(error))
         }
     }
 

@@ -4,8 +4,8 @@ import Logging
 import PostgresNIO
 
 /// One group commit on PostgreSQL, inside its transaction, in a fixed number of statements whatever its size: on
-/// one machine the cost of a batch is its round trips, not its rows (one INSERT per message held a node to 2,400
-/// messages per second; see BENCHMARKS.md).
+/// one machine the cost of a batch is its round trips, not its rows (one INSERT per message was several times
+/// slower; the figures are in BENCHMARKS.md).
 ///
 /// Sequence numbers: every conversation the batch writes to is locked (`SELECT ... FOR UPDATE`) before its counters
 /// are read, all at once and in id order, so writers on several nodes wait for each other instead of deadlocking,

@@ -40,7 +40,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
                     let text = try String(contentsOfFile: path, encoding: .utf8)
                     password = text.trimmingCharacters(in: .newlines)
                 } catch {
-                    throw .cannotOpen(path: path, reason: "cannot read the password file: \(error.localizedDescription)")
+                    throw .invalidDatabaseURL(reason: "the password file \(path) cannot be read: \(error.localizedDescription)")
                 }
             default:
                 throw invalid("unknown option \(item.name)")

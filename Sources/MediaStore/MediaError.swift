@@ -19,6 +19,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(String)
     /// A file operation failed (`errno`); ENOSPC and friends mean the disk is full.
     case storage(operation: String, errno: Int32)
+    /// A stored blob is not in the blob storage although its row says it is present (deleted behind the server's back).
+    case missing(key: String)
     case database(StoreError)
     case sniffer(String)
     /// The blob storage (an object store) is unreachable or failing, or the bytes are being removed right now. The
@@ -51,6 +53,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
             Self.isDiskFull(errno)
                 ? "the server's disk is full (\(operation)); the upload is discarded, try again later"
                 : "the server could not store the file (\(operation): \(String(cString: strerror(errno)))); try again later"
+        case .missing:
+            "the stored file is missing from the media store; the operator's `chat-admin media verify` lists such files"
         case .database(let reason):
             "the server could not record the upload (\(reason)); try again later"
         case .sniffer(let reason):
@@ -81,7 +85,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .incomplete: .uploadIncomplete
         case .empty: .emptyUpload
         case .invalid: .invalidFrame
-        case .storage, .database, .sniffer, .storeUnavailable: .storeFailed
+        case .storage, .missing, .database, .sniffer, .storeUnavailable: .storeFailed
         case .uncleanableImage: .uncleanableImage
         }
     }
@@ -96,7 +100,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error {
         case .io(let operation, _, let code): .storage(operation: operation, errno: code)
         case .invalidKey(let reason): .invalid(reason)
-        case .notFound(let key): .storage(operation: "read \(key)", errno: ENOENT)
+        case .notFound(let key): .missing(key: key.description)
         case .unavailable(let failure): .storeUnavailable(failure)
         }
     }

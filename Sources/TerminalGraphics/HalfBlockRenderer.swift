@@ -25,8 +25,8 @@ public struct HalfBlockRenderer: Sendable {
     public var palette: TerminalPalette
     /// `.palette256` dithers by error diffusion, light (the palette's steps are coarse, so full-strength diffusion
     /// sprinkles far colours over flat areas) and constrained to colours about as near as the nearest one: it breaks
-    /// posterised patches up where they meet and keeps PSNR at or above chafa's; unconstrained diffusion cost 1.2 dB
-    /// (BENCHMARKS.md, half blocks in 256 colours).
+    /// posterised patches up where they meet and keeps PSNR at or above chafa's, which unconstrained diffusion
+    /// did not (BENCHMARKS.md, half blocks in 256 colours).
     static let dithering = ErrorDiffusion(strength: 0.75, deadZone: 4, serpentine: true, slack: 1.3)
 
     public init(depth: ColorDepth = .trueColor, transparency: Transparency = .composite(over: .black),
