@@ -138,7 +138,7 @@ struct LifecycleTests {
     func crashSafety() async throws {
         let binary = try builtExecutable("chat-server")
         let directory = TestServer.makeDirectory()
-        let token = try await SQLiteTokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let token = try await SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
             .create(username: "alice", role: .customer).token
         var child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
         let client = ChatConnection(url: "ws://127.0.0.1:\(child.port)/ws", bearer: token)
@@ -159,7 +159,7 @@ struct LifecycleTests {
         }
 
         child = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--rate", "100000", "--burst", "100000"]) }
-        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
             .history(customer: "alice", limit: 10_000).messages
         let storedIds = Dictionary(grouping: stored, by: \.clientId)
         for (clientId, seq) in acked {
@@ -178,7 +178,7 @@ struct LifecycleTests {
             if ack.duplicate { duplicates += 1 }
         }
         #expect(duplicates == stored.count)
-        let final = try await SQLiteMessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite")).messageCount()
+        let final = try await SQLiteMessageStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath)).messageCount()
         #expect(final == total)
         try await offPool { [child] in child.kill() }
     }

@@ -12,7 +12,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-tui-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
         let samToken = try await tokens.create(username: "sam", role: .agent).token
 
@@ -68,7 +68,7 @@ import Testing
         }
         // The open conversation is marked read again after the resync.
         try await tmux.waitFor(agent, "unread back to 0") { $0.contains("unread 0") }
-        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let stored = try await SQLiteMessageStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
             .history(customer: "alice", limit: 100).messages
         for text in ["Hello, my order 注文 is late", "Let me check that for you", "sent while the server was down",
                      "agent reply while down"] {

@@ -270,7 +270,7 @@ final class ChatFixture: Sendable {
         client = try builtExecutable("chat-client")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-xterm-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
         aliceToken = try await tokens.create(username: "alice", role: .customer).token
         samToken = try await tokens.create(username: "sam", role: .agent).token
         let directory = self.directory

@@ -16,7 +16,7 @@ import Thumbnailer
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-sixel-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: directory + "/chat.sqlite"))
+        let tokens = SQLiteTokenStore(database: try ChatDatabase(path: DataDirectory(directory).databasePath))
         let aliceToken = try await tokens.create(username: "alice", role: .customer).token
         let samToken = try await tokens.create(username: "sam", role: .agent).token
         let child = try await offPool { try ServerProcess(binary: server, directory: directory, arguments: ["--durability", "normal"]) }

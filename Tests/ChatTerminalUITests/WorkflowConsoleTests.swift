@@ -13,7 +13,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-workflow-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try ChatDatabase(path: directory + "/chat.sqlite")
+        let database = try ChatDatabase(path: DataDirectory(directory).databasePath)
         let aliceToken = try await database.tokens.create(username: "alice", role: .customer).token
         let samToken = try await database.tokens.create(username: "sam", role: .agent).token
         try await SQLiteCannedReplyStore(database: database).save(CannedReply(name: "greeting", text: "Hello {customer}, this is {agent}."))
