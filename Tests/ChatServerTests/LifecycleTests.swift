@@ -12,26 +12,6 @@ import Testing
 
 @Suite("Lifecycle, durability and operations", .stopsServers)
 struct LifecycleTests {
-    @Test("a test server released without stop() (a test that failed half way) shuts itself down")
-    func releasedFixtureStops() async throws {
-        var port = 0
-        do {
-            let server = try await TestServer.start()
-            port = server.port
-            #expect(try await server.get("/healthz").status == 200)
-        }
-        // Nothing holds the fixture any more: its port stops answering.
-        let deadline = ContinuousClock.now + frameWait
-        var answering = true
-        while answering, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)/healthz")))
-            request.timeoutInterval = 1
-            answering = (try? await URLSession.shared.data(for: request)) != nil
-        }
-        #expect(!answering, "the released server still answers on port \(port)")
-    }
-
     @Test("stopped and started again on the same files, all data is intact")
     func restart() async throws {
         let directory = TestServer.makeDirectory()
