@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Media on an object store (issue 17): ingest of one large file over HTTP into moto's S3 server against the local
 # directory (MB/s end to end, server CPU seconds per GiB), and the server's extra resident memory while it takes a
-# file in and serves it back (target < 64 MiB extra). moto keeps objects in memory and is slow itself: its speed
-# bounds the first figure, so the CPU figure is the one that says what the server costs.
+# file in and serves it back (target < 64 MiB extra), also to a slow client and from a slow store (a throttling
+# proxy in front of moto). moto keeps objects in memory and is slow itself: its speed bounds the first figure, so
+# the CPU figure is the one that says what the server costs. "extra" is over the idle server's resident memory.
 #
 #   Benchmarks/media-s3.sh [size-MiB]      (default 1024; release build via Benchmarks/common.sh; SCRATCH=.build-release)
 set -euo pipefail
@@ -49,12 +50,13 @@ label, port, token, path, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.
 size = os.path.getsize(path)
 sys.path.insert(0, "Benchmarks")
 from procstat import Sampler, cpu_seconds, rss_kib
-def measure(args):
-    base, c0, t0 = rss_kib(pid), cpu_seconds(pid), time.time()
+idle = rss_kib(pid)
+def measure(args, check=True):
+    c0, t0 = cpu_seconds(pid), time.time()
     s = Sampler(pid, 0.01); s.start()
-    out = subprocess.run(args, check=True, capture_output=True).stdout
+    out = subprocess.run(args, check=check, capture_output=True).stdout
     s.stop()
-    return out, time.time() - t0, cpu_seconds(pid) - c0, (s.peak - base) / 1024
+    return out, time.time() - t0, cpu_seconds(pid) - c0, (s.peak - idle) / 1024
 auth = ["-H", f"Authorization: Bearer {token}"]
 out, secs, cpus, extra = measure(["curl", "-sf", "-X", "POST", *auth, "-H", "Content-Type: application/octet-stream",
                                   "-T", path, f"http://127.0.0.1:{port}/media?name=payload.bin"])
@@ -94,9 +96,22 @@ send_text({"type": "send", "clientId": "bench", "text": "file", "attachments": [
 until("ack")
 _, secs, cpus, extra = measure(["curl", "-sf", *auth, "-o", "/dev/null", f"http://127.0.0.1:{port}/media/{sha}"])
 print(f"{label:6} download {size/secs/1e6:7.0f} MB/s  server CPU {cpus/(size/2**30):6.2f} s/GiB  extra RSS {extra:6.1f} MiB")
+# A slow client: 10 MB/s for 15 s. The server must hold back reading the file (or the object) to the client's pace.
+out, secs, _, extra = measure(["curl", "-s", *auth, "--limit-rate", "10M", "--max-time", "15", "-o", "/dev/null",
+                               "-w", "%{size_download}", f"http://127.0.0.1:{port}/media/{sha}"], check=False)
+print(f"{label:6} slow client (10 MB/s, {int(out or 0)/1e6:.0f} MB in {secs:.0f} s)  extra RSS {extra:6.1f} MiB  (idle {idle/1024:.1f} MiB)")
 PY
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 }
+# A slow store: the same moto behind a proxy that passes 40 MB/s each way.
+THROTTLE_PID=
+python3 Benchmarks/throttle.py "$MOTO_PORT" 40000000 >"$WORK/throttle.port" 2>/dev/null &
+THROTTLE_PID=$!
+trap 'kill "$THROTTLE_PID" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 50); do [ -s "$WORK/throttle.port" ] && break; sleep 0.1; done
+SLOW_STORE="s3://bench/slow?endpoint=http://127.0.0.1:$(cat "$WORK/throttle.port")&region=us-east-1"
+
 echo "== ${SIZE_MIB} MiB over HTTP, release build ($(nproc) cores, shared machine: figures vary)"
 run_case local
 run_case s3 --media-store "$STORE"
+run_case s3slow --media-store "$SLOW_STORE"

@@ -41,6 +41,10 @@ run() {  # run NAME ARGS...: a fresh database per run, so each starts from the s
 echo "machine: $(nproc) cores, $(uname -sr), PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), $CONFIG build, $(date -u +%Y-%m-%d)"
 echo; echo "== SQLite, one node, closed loop (window 8)"
 "$bench" --duration "$seconds" "${clients[@]}" --window 8
+for rate in "${rates[@]}"; do
+    echo; echo "== SQLite, one node, open loop $rate msg/s"
+    "$bench" --duration "$seconds" "${clients[@]}" --rate "$rate"
+done
 for nodes in 1 2; do
     run "PostgreSQL, $nodes node(s), closed loop (window 8)" --nodes "$nodes" --window 8
     for rate in "${rates[@]}"; do

@@ -11,6 +11,8 @@ public enum MaintenanceError: Error, Sendable, CustomStringConvertible {
     case invalidRequest(String)
     /// Work the media store does for uploads failed here too (cleaning an image, making thumbnails).
     case media(MediaError)
+    /// A failure of none of the kinds above, kept as it was thrown.
+    case other(any Error)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum MaintenanceError: Error, Sendable, CustomStringConvertible {
         case .storage(let error): error.description
         case .invalidRequest(let text): text
         case .media(let error): error.description
+        case .other(let error): "\(error)"
         }
     }
 
@@ -29,7 +32,7 @@ public enum MaintenanceError: Error, Sendable, CustomStringConvertible {
         case let error as MediaError: .media(error)
         case BlobRemovalFailure.database(let error): .database(error)
         case BlobRemovalFailure.setAside(let error): wrap(error)
-        default: .database(.wrap(error))
+        default: .other(error)
         }
     }
 }
