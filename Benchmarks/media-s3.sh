@@ -5,7 +5,7 @@
 # proxy in front of moto). moto keeps objects in memory and is slow itself: its speed bounds the first figure, so
 # the CPU figure is the one that says what the server costs. "extra" is over the idle server's resident memory.
 #
-#   Benchmarks/media-s3.sh [size-MiB]      (default 1024; release build via Benchmarks/common.sh; SCRATCH=.build-release)
+#   [CASES='local s3 s3slow'] Benchmarks/media-s3.sh [size-MiB]      (default 1024; release build via Benchmarks/common.sh; SCRATCH=.build-release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -44,7 +44,7 @@ run_case() {  # run_case LABEL [chat-server flags...]
         --max-upload-bytes $((4 * 1024 * 1024 * 1024)) --upload-bytes-per-day $((64 * 1024 * 1024 * 1024)) "$@" 2>"$dir/server.log" &
     SERVER_PID=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-    python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY' || { tail -5 "$dir/server.log" "$WORK/moto.log" >&2; return 1; }
+    python3 - "$label" "$port" "$token" "$FILE" "$SERVER_PID" <<'PY' || { tail -n 5 "$dir/server.log" "$WORK/moto.log" >&2; return 1; }
 import json, os, socket, struct, subprocess, sys, time
 label, port, token, path, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 size = os.path.getsize(path)
@@ -112,6 +112,11 @@ for _ in $(seq 50); do [ -s "$WORK/throttle.port" ] && break; sleep 0.1; done
 SLOW_STORE="s3://bench/slow?endpoint=http://127.0.0.1:$(cat "$WORK/throttle.port")&region=us-east-1"
 
 echo "== ${SIZE_MIB} MiB over HTTP, release build ($(nproc) cores, shared machine: figures vary)"
-run_case local
-run_case s3 --media-store "$STORE"
-run_case s3slow --media-store "$SLOW_STORE"
+# CASES picks some of them, e.g. CASES=s3slow.
+for case in ${CASES:-local s3 s3slow}; do
+    case $case in
+        local) run_case local ;;
+        s3) run_case s3 --media-store "$STORE" ;;
+        s3slow) run_case s3slow --media-store "$SLOW_STORE" ;;
+    esac
+done
