@@ -94,9 +94,10 @@ actor MessageWriter {
         do {
             outcomes = try await store.commit(batch.map(\.message))
         } catch {
-            // Nothing of the batch is stored: say so to every sender, who may resend with the same ids.
+            // Nothing of the batch is stored: say so to every sender, who may resend with the same ids. The cause is
+            // the operator's (the log), not the client's: it may name hosts, tables or SQL.
             logger.error("storing a batch of messages failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
-            let failed = CommitOutcome.rejected(.storeFailed, "the message could not be stored (\(error)); resend it later with the same clientId")
+            let failed = CommitOutcome.rejected(.storeFailed, "the message could not be stored: the server's database failed; resend it later with the same clientId")
             afterPrevious { Self.replies(to: batch, outcomes: Array(repeating: failed, count: batch.count)).send() }
             return
         }
