@@ -30,7 +30,7 @@ extension S3Client {
                 parts.append((number, etag))
                 offset = end
             }
-            let etag = try await completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+            let etag = try await completeOrConfirm(key, uploadID: uploadID, parts: parts, size: Int(size))
             return ObjectInfo(key: key, size: Int(size), etag: etag, contentType: contentType)
         } catch {
             // A task of its own, so a cancelled upload is still aborted.
@@ -74,6 +74,21 @@ extension S3Client {
                 throw ObjectStorageError.invalidResponse(operation: operation, detail: "no ETag for the part")
             }
             return etag
+        }
+    }
+
+    /// CompleteMultipartUpload, or the proof that an earlier attempt of it worked. A store that takes long to
+    /// assemble a large object may answer after the read timeout; the retry then finds the upload gone because it
+    /// became the object, and the object of the right size is the proof (AWS's advice for this case).
+    private func completeOrConfirm(_ key: String, uploadID: String, parts: [(number: Int, etag: String)], size: Int)
+        async throws(ObjectStorageError) -> String?
+    {
+        do {
+            return try await completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+        } catch {
+            guard case .rejected(_, let response) = error, response.code == "NoSuchUpload",
+                  let stored = try await head(key), stored.size == size else { throw error }
+            return stored.etag
         }
     }
 

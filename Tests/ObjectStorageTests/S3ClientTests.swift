@@ -301,6 +301,47 @@ struct S3ClientFaultTests {
         #expect(server.requests[1].lowercased().contains("content-length: 1048576"))
     }
 
+    @Test("a CompleteMultipartUpload answered too late: the retry finds the upload gone, the object of the right size proves it done")
+    func lateCompletion() async throws {
+        let size = 2 << 20
+        for objectThere in [true, false] {
+            let server = try FakeS3Server([
+                .answer(status: 200, body: "<InitiateMultipartUploadResult><Bucket>media</Bucket><Key>big</Key>"
+                    + "<UploadId>U1</UploadId></InitiateMultipartUploadResult>"),
+                .answer(status: 200, headers: ["ETag": "\"p1\""]),
+                .answer(status: 200, headers: ["ETag": "\"p2\""]),
+                .silent,
+                .answer(status: 404, body: "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>"),
+                objectThere ? .answer(status: 200, headers: ["Content-Length": "\(size)", "ETag": "\"e-2\""])
+                    : .answer(status: 404),
+                .answer(status: 204),
+            ])
+            defer { server.stop() }
+            let client = fakeClient(server, readTimeout: .milliseconds(300), multipart: 1 << 20)
+            let file = try TemporaryFile(randomBytes(size))
+            defer { file.remove() }
+            let result = await outcome { try await client.put("big", fromFile: file.path) }
+            try await client.shutdown()
+            let lines = server.requests.map { $0.split(separator: "\r\n").first.map(String.init) ?? "" }
+            let expected = [
+                "POST /media/big?uploads= HTTP/1.1", "PUT /media/big?partNumber=1&uploadId=U1 HTTP/1.1",
+                "PUT /media/big?partNumber=2&uploadId=U1 HTTP/1.1", "POST /media/big?uploadId=U1 HTTP/1.1",
+                "POST /media/big?uploadId=U1 HTTP/1.1", "HEAD /media/big HTTP/1.1",
+            ]
+            if objectThere {
+                #expect(try result.get() == ObjectInfo(key: "big", size: size, etag: "e-2", contentType: nil))
+                #expect(lines == expected)
+            } else {
+                guard case .failure(.multipartUpload(_, _, let aborted, let cause)) = result else {
+                    Issue.record("\(result)")
+                    continue
+                }
+                #expect(aborted && "\(cause)".contains("NoSuchUpload"), "\(cause)")
+                #expect(lines == expected + ["DELETE /media/big?uploadId=U1 HTTP/1.1"])
+            }
+        }
+    }
+
     @Test("a multipart upload cancelled while a part is in flight is still aborted")
     func cancelledMultipart() async throws {
         let server = try FakeS3Server([
