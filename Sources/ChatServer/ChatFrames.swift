@@ -5,7 +5,7 @@ import ChatStore
 /// stored), typing notices onto the delivery bus.
 enum ChatFrames {
     static func send(_ send: Send, kind: MessageKind = .message, receivedAt: ContinuousClock.Instant,
-                     in context: inout SessionContext) async {
+                     in context: inout FrameContext) async {
         let hasAttachments = !(send.attachments ?? []).isEmpty
         guard validate(clientId: send.clientId, in: &context),
               validate(text: send.text, ref: send.clientId, allowEmpty: hasAttachments, in: &context),
@@ -18,7 +18,7 @@ enum ChatFrames {
                      receivedAt: receivedAt, in: &context)
     }
 
-    static func broadcast(_ broadcast: Broadcast, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func broadcast(_ broadcast: Broadcast, receivedAt: ContinuousClock.Instant, in context: inout FrameContext) async {
         guard context.connection.role == .agent else {
             context.reject(.forbidden, "only agents can broadcast", ref: broadcast.clientId)
             return
@@ -30,7 +30,7 @@ enum ChatFrames {
                      receivedAt: receivedAt, in: &context)
     }
 
-    static func typing(_ typing: Typing, in context: inout SessionContext) async {
+    static func typing(_ typing: Typing, in context: inout FrameContext) async {
         guard let customer = context.resolve(typing.conversation, ref: nil) else { return }
         guard await context.services.hub.isCustomer(customer) else {
             context.reject(.unknownConversation, "no customer named \(customer)")
@@ -45,7 +45,7 @@ enum ChatFrames {
     /// Only an enqueue: the ack comes through the outbox when the batch is stored, so a connection can have many
     /// messages in flight while its frames keep their order.
     static func submit(_ message: OutgoingMessage, requestId: String? = nil, receivedAt: ContinuousClock.Instant,
-                       in context: inout SessionContext) async {
+                       in context: inout FrameContext) async {
         do {
             try await context.services.writer.submit(MessageWriter.Pending(message: message, origin: context.connection,
                                                                            receivedAt: receivedAt, requestId: requestId))
@@ -60,7 +60,7 @@ enum ChatFrames {
 
     /// Finished uploads of the sender for a `send`; nil (after an error frame) when one is not.
     private static func resolveAttachments(_ references: [AttachmentReference], ref: String,
-                                           in context: inout SessionContext) async -> [Attachment]? {
+                                           in context: inout FrameContext) async -> [Attachment]? {
         guard references.count <= 10 else {
             context.reject(.invalidFrame, "at most 10 attachments per message", ref: ref)
             return nil
@@ -96,7 +96,7 @@ enum ChatFrames {
         return attachments
     }
 
-    private static func validate(clientId: String, in context: inout SessionContext) -> Bool {
+    private static func validate(clientId: String, in context: inout FrameContext) -> Bool {
         guard Names.isValidClientId(clientId) else {
             context.reject(.invalidFrame, "field \"clientId\" must be 1 to 128 printable ASCII characters")
             return false
@@ -104,7 +104,7 @@ enum ChatFrames {
         return true
     }
 
-    private static func validate(text: String, ref: String, allowEmpty: Bool = false, in context: inout SessionContext) -> Bool {
+    private static func validate(text: String, ref: String, allowEmpty: Bool = false, in context: inout FrameContext) -> Bool {
         let size = text.utf8.count
         let limit = context.configuration.maxTextBytes
         if size > limit {

@@ -115,11 +115,11 @@ struct ConnectionHandler: Sendable {
                        frames: inout WebSocketInboundMessageStream.AsyncIterator) async {
         log("connected", connection)
         let expiry = scheduleExpiry(of: connection, at: expiresAt)
-        var session = Session(connection: connection, services: services)
+        var dispatcher = FrameDispatcher(connection: connection, services: services)
         while let message = await Self.next(&frames) {
-            await session.receive(message)
+            await dispatcher.receive(message)
         }
-        await session.connectionEnded()
+        await dispatcher.connectionEnded()
         connection.outbox.finish()
         expiry?.cancel()
         await leave(connection)

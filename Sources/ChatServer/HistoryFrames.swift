@@ -3,7 +3,7 @@ import ChatStore
 
 /// `history` pages and `read` markers.
 enum HistoryFrames {
-    static func history(_ request: HistoryRequest, in context: inout SessionContext) async {
+    static func history(_ request: HistoryRequest, in context: inout FrameContext) async {
         guard let customer = context.resolve(request.conversation, ref: request.requestId) else { return }
         if let before = request.before, before < 0 {
             context.reject(.invalidFrame, "field \"before\" must not be negative", ref: request.requestId)
@@ -30,7 +30,7 @@ enum HistoryFrames {
         }
     }
 
-    static func read(_ marker: ReadMarker, in context: inout SessionContext) async {
+    static func read(_ marker: ReadMarker, in context: inout FrameContext) async {
         guard let customer = context.resolve(marker.conversation, ref: nil) else { return }
         guard marker.seq >= 0 else {
             context.reject(.invalidFrame, "field \"seq\" must not be negative")

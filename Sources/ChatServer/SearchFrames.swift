@@ -5,7 +5,7 @@ import ChatStore
 /// (GRDB's reader pool, or PostgreSQL), never on an event loop. A connection's frames are handled one at a time, so
 /// each connection has at most one search running, and the frame rate limit bounds how often it searches.
 enum SearchFrames {
-    static func search(_ request: SearchRequest, in context: inout SessionContext) async {
+    static func search(_ request: SearchRequest, in context: inout FrameContext) async {
         let ref = request.requestId
         let size = request.query.utf8.count
         guard size <= SearchQuery.maxQueryBytes else {

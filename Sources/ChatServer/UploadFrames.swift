@@ -21,7 +21,7 @@ struct UploadFrames {
         droppingBinary = false
     }
 
-    mutating func begin(_ begin: UploadBegin, in context: inout SessionContext) async {
+    mutating func begin(_ begin: UploadBegin, in context: inout FrameContext) async {
         await setAside(context)
         do {
             let position = try await context.services.media.begin(user: context.connection.user, name: begin.name,
@@ -33,7 +33,7 @@ struct UploadFrames {
         }
     }
 
-    mutating func resume(_ resume: UploadResume, in context: inout SessionContext) async {
+    mutating func resume(_ resume: UploadResume, in context: inout FrameContext) async {
         if upload?.handle.id != resume.uploadId { await setAside(context) }
         do {
             let position = try await context.services.media.resume(user: context.connection.user, uploadId: resume.uploadId)
@@ -45,7 +45,7 @@ struct UploadFrames {
         }
     }
 
-    mutating func end(_ uploadId: String, in context: inout SessionContext) async {
+    mutating func end(_ uploadId: String, in context: inout FrameContext) async {
         guard let current = upload, current.handle.id == uploadId else {
             context.reject(.unknownUpload,
                            "upload \(uploadId.prefix(80)) is not in progress on this connection: send uploadResume first",
@@ -62,7 +62,7 @@ struct UploadFrames {
         }
     }
 
-    mutating func cancel(_ uploadId: String, in context: inout SessionContext) async {
+    mutating func cancel(_ uploadId: String, in context: inout FrameContext) async {
         if upload?.handle.id == uploadId { upload = nil }
         do {
             try await context.services.media.cancel(user: context.connection.user, uploadId: uploadId)
@@ -71,7 +71,7 @@ struct UploadFrames {
         }
     }
 
-    mutating func receive(_ bytes: ByteBuffer, in context: inout SessionContext) async {
+    mutating func receive(_ bytes: ByteBuffer, in context: inout FrameContext) async {
         guard var current = upload else {
             if !droppingBinary {
                 context.reject(.unexpectedBinary,
@@ -96,11 +96,11 @@ struct UploadFrames {
     }
 
     /// The connection ended: its upload waits for a resume.
-    mutating func connectionEnded(_ context: SessionContext) async {
+    mutating func connectionEnded(_ context: FrameContext) async {
         await setAside(context)
     }
 
-    private func ready(_ position: UploadPosition, requestId: String?, _ context: SessionContext) -> UploadReady {
+    private func ready(_ position: UploadPosition, requestId: String?, _ context: FrameContext) -> UploadReady {
         let configuration = context.configuration
         return UploadReady(requestId: requestId, uploadId: position.handle.id, offset: position.offset,
                            chunkSize: min(configuration.media.chunkSize, configuration.maxFrameBytes),
@@ -108,7 +108,7 @@ struct UploadFrames {
     }
 
     /// A new upload replaces the current one on this connection; the old one can still be resumed.
-    private mutating func setAside(_ context: SessionContext) async {
+    private mutating func setAside(_ context: FrameContext) async {
         if let current = upload { await context.services.media.detach(current.handle) }
         upload = nil
     }

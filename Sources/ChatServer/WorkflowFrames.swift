@@ -6,7 +6,7 @@ import Foundation
 /// through the message writer, so it is acknowledged after its commit, delivered to every agent on every node,
 /// replayed on resync and shown in history like a message, while the customer never sees it.
 enum WorkflowFrames {
-    static func setStatus(_ request: SetStatus, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func setStatus(_ request: SetStatus, receivedAt: ContinuousClock.Instant, in context: inout FrameContext) async {
         guard let customer = await agentConversation(request.conversation, ref: request.requestId, in: &context) else { return }
         if let until = request.until {
             guard request.status == .snoozed else {
@@ -23,7 +23,7 @@ enum WorkflowFrames {
                      conversation: customer, requestId: request.requestId, receivedAt: receivedAt, in: &context)
     }
 
-    static func assign(_ request: Assign, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func assign(_ request: Assign, receivedAt: ContinuousClock.Instant, in context: inout FrameContext) async {
         guard let customer = await agentConversation(request.conversation, ref: request.requestId, in: &context) else { return }
         let agent = context.connection.user
         if let assignee = request.agent, assignee != agent {
@@ -45,7 +45,7 @@ enum WorkflowFrames {
                      requestId: request.requestId, receivedAt: receivedAt, in: &context)
     }
 
-    static func note(_ note: Note, receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+    static func note(_ note: Note, receivedAt: ContinuousClock.Instant, in context: inout FrameContext) async {
         guard context.connection.role == .agent else {
             context.reject(.forbidden, "only agents can write notes", ref: note.clientId)
             return
@@ -55,7 +55,7 @@ enum WorkflowFrames {
     }
 
     /// The customer an agent's workflow request names, once it is known to exist; nil after an error frame.
-    private static func agentConversation(_ conversation: String, ref: String?, in context: inout SessionContext) async -> String? {
+    private static func agentConversation(_ conversation: String, ref: String?, in context: inout FrameContext) async -> String? {
         guard context.connection.role == .agent else {
             context.reject(.forbidden, "only agents can change a conversation's status or assignee", ref: ref)
             return nil
@@ -73,7 +73,7 @@ enum WorkflowFrames {
     }
 
     private static func submit(_ event: ConversationEvent, text: String, conversation: String, requestId: String?,
-                               receivedAt: ContinuousClock.Instant, in context: inout SessionContext) async {
+                               receivedAt: ContinuousClock.Instant, in context: inout FrameContext) async {
         // The request id makes a resent request safe, as a client id does for messages. Client ids are printable
         // ASCII, so the "§" keeps a workflow row from ever meeting a message's id.
         let clientId = "§\(event.kind.rawValue):\(requestId ?? UUID().uuidString)"

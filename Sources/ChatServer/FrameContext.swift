@@ -2,8 +2,8 @@ import ChatProtocol
 import ChatStore
 
 /// What every frame handler of a connection shares: who it is, the server's services, the limits, and how to
-/// answer. Owned by the connection's `Session`.
-struct SessionContext {
+/// answer. Owned by the connection's `FrameDispatcher`.
+struct FrameContext {
     let connection: Connection
     let services: ChatServices
     var limits: FrameLimits

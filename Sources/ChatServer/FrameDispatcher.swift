@@ -4,15 +4,15 @@ import HummingbirdWebSocket
 import NIOCore
 
 /// The frame loop state of one authenticated connection: checks each frame against the limits, decodes it and
-/// hands it to the feature that handles it (`ChatFrames`, `HistoryFrames`, `UploadFrames`). Owned by the
-/// connection's reading task; nothing else touches it.
-struct Session {
-    private var context: SessionContext
+/// hands it to the feature that handles it (`ChatFrames`, `HistoryFrames`, `UploadFrames`, `WorkflowFrames`,
+/// `SearchFrames`). Owned by the connection's reading task; nothing else touches it.
+struct FrameDispatcher {
+    private var context: FrameContext
     private var uploads = UploadFrames()
     private let codec = FrameCodec()
 
     init(connection: Connection, services: ChatServices) {
-        context = SessionContext(connection: connection, services: services)
+        context = FrameContext(connection: connection, services: services)
     }
 
     mutating func receive(_ message: WebSocketMessage) async {
