@@ -2,8 +2,11 @@ import ChatStore
 import NIOCore
 import PostgresNIO
 
-/// Copies rows exported from SQLite (`ChatDatabase.exportRows`) into PostgreSQL for `chat-admin migrate`. A row
-/// already there (same key) is left as it is, so copying twice changes nothing.
+/// Copies rows exported from SQLite (`ChatDatabase.exportRows`) into PostgreSQL for `chat-admin migrate`, and checks
+/// that the target holds this source's rows and no others. A table is walked a page of source rows at a time, in key
+/// order; each page stands for the range of keys from after the previous page's last key to its own last key, so the
+/// target's rows in that range must all be the page's (same key and identity) and every target row falls in one
+/// range: rows made in PostgreSQL first, or changed since a copy, are found instead of skipped.
 public struct PostgresImport: Sendable {
     let database: PostgresDatabase
 
@@ -11,13 +14,137 @@ public struct PostgresImport: Sendable {
         self.database = database
     }
 
+    /// What one table holds after `transfer`.
+    public struct TableCount: Sendable {
+        public var table: String
+        /// Rows in SQLite.
+        public var source = 0
+        /// Rows inserted by this run.
+        public var copied = 0
+        /// Source rows found in PostgreSQL with the same identity (after copying, when copying).
+        public var verified = 0
+    }
+
     /// PostgreSQL's BOOLEAN columns; SQLite keeps them as 0 and 1.
-    private static let booleans: Set<String> = ["broadcast", "name_mismatch", "metadata_removed"]
+    private static let booleans: Set<String> = ["broadcast", "name_mismatch", "metadata_removed", "thumbnails"]
     /// INTEGER (32-bit) columns; the others are BIGINT.
     private static let int32s: Set<String> = ["width", "height", "position", "frames"]
 
+    /// Walks `table` of `source`: checks that every row PostgreSQL has is the source's (else `StoreError.notACopy`),
+    /// and with `copying` inserts the source rows it lacks and checks again that every one is there. Without
+    /// `copying` it writes nothing.
+    public func transfer(_ table: ExportedTable, from source: ChatDatabase, copying: Bool, pageSize: Int = 1000)
+        async throws(StoreError) -> TableCount {
+        var count = TableCount(table: table.name)
+        let keyColumns = table.key.compactMap { table.columns.firstIndex(of: $0) }
+        var previous: [ColumnValue]?
+        while true {
+            let page = try await source.exportRows(of: table, offset: count.source, limit: pageSize)
+            let last = page.last.map { row in keyColumns.map { row[$0] } }
+            var missing = try await missingRows(page, of: table, after: previous, through: last)
+            if copying && !missing.isEmpty {
+                count.copied += try await insert(missing, into: table)
+                missing = try await missingRows(page, of: table, after: previous, through: last)
+                guard missing.isEmpty else {
+                    throw .notACopy(table: table.name, reason: "\(missing.count) rows are still missing after copying them")
+                }
+            }
+            count.verified += page.count - missing.count
+            count.source += page.count
+            guard let last else { return count }
+            previous = last
+        }
+    }
+
+    /// The rows of `page` that PostgreSQL lacks, after checking that each row it has with a key in (`lower`,
+    /// `upper`] is one of them, with the same identity. No `upper`: every key after `lower`.
+    private func missingRows(_ page: [[ColumnValue]], of table: ExportedTable, after lower: [ColumnValue]?,
+                             through upper: [ColumnValue]?) async throws(StoreError) -> [[ColumnValue]] {
+        let identityColumns = table.identity.compactMap { table.columns.firstIndex(of: $0) }
+        let keyCount = table.key.count
+        var expected: [[ColumnValue]: [ColumnValue]] = [:]
+        for row in page {
+            let identity = identityColumns.map { row[$0] }
+            expected[Array(identity.prefix(keyCount))] = identity
+        }
+        var present: Set<[ColumnValue]> = []
+        for row in try await identities(of: table, after: lower, through: upper) {
+            let key = Array(row.prefix(keyCount))
+            guard let source = expected[key] else {
+                throw .notACopy(table: table.name, reason: "PostgreSQL has a row (\(Self.describe(key, table.key))) that SQLite does not have")
+            }
+            if source != row {
+                let differing = zip(table.identity, zip(source, row)).filter { $0.1.0 != $0.1.1 }.map(\.0)
+                throw .notACopy(table: table.name, reason: "the row \(Self.describe(key, table.key)) differs from SQLite's in \(differing.joined(separator: ", "))")
+            }
+            present.insert(key)
+        }
+        let keyColumns = table.key.compactMap { table.columns.firstIndex(of: $0) }
+        return page.filter { row in !present.contains(keyColumns.map { row[$0] }) }
+    }
+
+    /// The identity columns of PostgreSQL's rows of `table` whose key is in (`lower`, `upper`], compared as SQLite
+    /// orders keys (text by its bytes: `COLLATE "C"`).
+    private func identities(of table: ExportedTable, after lower: [ColumnValue]?, through upper: [ColumnValue]?)
+        async throws(StoreError) -> [[ColumnValue]] {
+        var bindings = PostgresBindings()
+        var conditions: [String] = []
+        for (bound, comparison) in [(lower, ">"), (upper, "<=")] {
+            guard let bound else { continue }
+            let key = zip(table.key, bound).map { column, value in
+                if case .text = value { return "\(column) COLLATE \"C\"" } else { return column }
+            }
+            var placeholders: [String] = []
+            for (column, value) in zip(table.key, bound) {
+                try Self.bind(value, column: column, into: &bindings)
+                placeholders.append("$\(bindings.count)")
+            }
+            conditions.append("(\(key.joined(separator: ", "))) \(comparison) (\(placeholders.joined(separator: ", ")))")
+        }
+        let sql = "SELECT \(table.identity.joined(separator: ", ")) FROM \(table.name)"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let logger = database.logger
+        return try await database.withConnection("comparing \(table.name)") { connection in
+            var rows: [[ColumnValue]] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                rows.append(try row.map(Self.value))
+            }
+            return rows
+        }
+    }
+
+    /// A PostgreSQL value as SQLite's export has it: booleans as 0 and 1, every integer as 64 bits.
+    private static func value(_ cell: PostgresCell) throws -> ColumnValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int8: return .integer(try cell.decode(Int64.self))
+        case .int4: return .integer(Int64(try cell.decode(Int32.self)))
+        case .int2: return .integer(Int64(try cell.decode(Int16.self)))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .float8: return .real(try cell.decode(Double.self))
+        case .bytea:
+            let buffer = try cell.decode(ByteBuffer.self)
+            return .bytes(buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? [])
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+
+    /// A key as an error names it: `id 42`, `username alice, conversation_id 3`.
+    private static func describe(_ key: [ColumnValue], _ columns: [String]) -> String {
+        zip(columns, key).map { column, value in
+            switch value {
+            case .null: "\(column) NULL"
+            case .integer(let integer): "\(column) \(integer)"
+            case .real(let real): "\(column) \(real)"
+            case .text(let text): "\(column) \(text.prefix(64))"
+            case .bytes(let bytes): "\(column) \(bytes.count) bytes"
+            }
+        }.joined(separator: ", ")
+    }
+
     /// Inserts `rows` of `table` in one transaction; returns how many were new.
-    public func insert(_ rows: [[ColumnValue]], into table: ExportedTable) async throws(StoreError) -> Int {
+    func insert(_ rows: [[ColumnValue]], into table: ExportedTable) async throws(StoreError) -> Int {
         guard !rows.isEmpty else { return 0 }
         let placeholders = (1...table.columns.count).map { "$\($0)" }.joined(separator: ", ")
         let sql = "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES (\(placeholders)) "
