@@ -136,6 +136,40 @@ struct MigrationTests {
         }
     }
 
+    @Test("pages of two rows: rows PostgreSQL has before the first key, between two pages and after the last are found; a copy over several pages is complete")
+    func rangesAcrossPages() async throws {
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = try ChatDatabase(path: DataDirectory(directory).databasePath)
+        for name in ["b", "d", "f", "h", "j"] { try await source.storage.canned.save(CannedReply(name: name, text: "reply \(name)")) }
+        guard let table = ExportedTable.all.first(where: { $0.name == "canned_replies" }) else { throw TestFailure("no canned_replies") }
+        try await PostgresCluster.with { cluster in
+            try await PostgresDatabase.withDatabase(url: cluster.url(), logger: Self.logger, deadline: databaseWait) { database in
+                let copier = PostgresImport(database: database)
+                let copied = try await copier.transfer(table, from: source, copying: true, pageSize: 2)
+                #expect(copied.source == 5 && copied.copied == 5 && copied.verified == 5)
+                let again = try await copier.transfer(table, from: source, copying: true, pageSize: 2)
+                #expect(again.copied == 0 && again.verified == 5)
+                // "A" sorts before "b" by bytes (as SQLite orders keys), "e" falls between the pages (b, d] and
+                // (d, f], "k" after the last page; a changed body is not the source's row either.
+                for (sql, named) in [("INSERT INTO canned_replies VALUES ('A', 'x', 0)", "name A"),
+                                     ("INSERT INTO canned_replies VALUES ('e', 'x', 0)", "name e"),
+                                     ("INSERT INTO canned_replies VALUES ('k', 'x', 0)", "name k"),
+                                     ("UPDATE canned_replies SET body = 'changed' WHERE name = 'f'", "differs")] {
+                    _ = try await cluster.psql(sql)
+                    do {
+                        _ = try await copier.transfer(table, from: source, copying: false, pageSize: 2)
+                        Issue.record("\(sql): accepted")
+                    } catch {
+                        #expect("\(error)".contains(named) && "\(error)".contains("canned_replies"), "\(error)")
+                    }
+                    _ = try await cluster.psql("DELETE FROM canned_replies WHERE name IN ('A', 'e', 'k'); UPDATE canned_replies SET body = 'reply f' WHERE name = 'f'")
+                }
+                #expect(try await copier.transfer(table, from: source, copying: false, pageSize: 2).verified == 5)
+            }
+        }
+    }
+
     @Test("a target holding rows of its own (a token made there first, with a clashing id) is refused with one line, and nothing changes")
     func foreignTargetRefused() async throws {
         try await PostgresCluster.with { cluster in
