@@ -37,11 +37,21 @@ extension StoreBackend {
     /// to make tokens in it; every server is stopped after, whether `body` throws or not.
     func withServers(nodes: Int = 1, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
                      _ body: @escaping @Sendable ([TestServer], MakeToken) async throws -> Void) async throws {
+        try await withServerStorage(nodes: nodes, configure: configure) { servers, storage in
+            try await body(servers) { user, role in try await storage.tokens.create(username: user, role: role).token }
+        }
+    }
+
+    /// `nodes` servers on one new database of this backend (for SQLite, one server given `nodes` times) with that
+    /// database's stores, opened beside the servers as `chat-admin` would; every server is stopped after, whether
+    /// `body` throws or not.
+    func withServerStorage(nodes: Int = 1, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
+                           _ body: @escaping @Sendable ([TestServer], ChatStorage) async throws -> Void) async throws {
         switch self {
         case .sqlite:
             let server = try await TestServer.start(configure: configure)
             do {
-                try await body(Array(repeating: server, count: nodes)) { user, role in try await server.makeToken(user, role: role) }
+                try await body(Array(repeating: server, count: nodes), try server.database().storage)
             } catch {
                 await server.stop()
                 throw error
@@ -61,7 +71,7 @@ extension StoreBackend {
                     }
                     let started = servers
                     try await PostgresDatabase.withDatabase(url: url, logger: Logger(label: "test.servers"), deadline: databaseWait) { database in
-                        try await body(started) { user, role in try await database.storage.tokens.create(username: user, role: role).token }
+                        try await body(started, database.storage)
                     }
                 } catch {
                     for server in servers { await server.stop() }
