@@ -9,6 +9,8 @@ import Foundation
 struct BackendServer: Sendable {
     let server: TestServer
     let storage: ChatStorage
+    /// Runs SQL on the server's database from outside, as a fault would change it.
+    let execute: StoreBackend.RawSQL
 
     var url: String { server.url }
 
@@ -30,8 +32,8 @@ extension StoreBackend {
     /// A server on a new database of this backend, stopped after `body` whether it throws or not.
     func withServer(configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
                     _ body: @escaping @Sendable (BackendServer) async throws -> Void) async throws {
-        try await withServerStorage(configure: configure) { servers, storage in
-            try await body(BackendServer(server: servers[0], storage: storage))
+        try await withServerStorage(configure: configure) { servers, storage, execute in
+            try await body(BackendServer(server: servers[0], storage: storage, execute: execute))
         }
     }
 }

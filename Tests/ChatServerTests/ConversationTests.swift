@@ -7,8 +7,7 @@ import TestProcesses
 import Testing
 
 /// Delivery through a real server and WebSocket clients, each case on SQLite and on PostgreSQL (`StoreBackend.withServer`,
-/// which stops the server whatever happens). Breaking the store by renaming a table is SQLite's case only; PostgreSQL's
-/// outage is `ClusterTests.databaseRestarts`.
+/// which stops the server whatever happens).
 @Suite("Conversations and delivery")
 struct ConversationTests {
     @Test("customer to agent to customer, with acks carrying id and sequence", arguments: StoreBackend.allCases)
@@ -61,23 +60,24 @@ struct ConversationTests {
         }
     }
 
-    @Test("a batch the database refuses gets store_failed for each message, naming it; the connection stays usable")
-    func storeFailure() async throws {
-        let server = try await TestServer.start()
-        let customer = try await server.join("alice", role: .customer)
-        _ = try await customer.synced()
-        try customer.send("stored", clientId: "c-1")
-        #expect(try await customer.ack().seq == 1)
-        // Break the store from outside, as a full or damaged disk would: the next commit fails.
-        try await server.sqlite().execute("ALTER TABLE messages RENAME TO messages_gone")
-        try customer.send("refused", clientId: "c-2")
-        let error = try await customer.error()
-        #expect(error.code == .storeFailed)
-        #expect(error.ref == "c-2")
-        try await server.sqlite().execute("ALTER TABLE messages_gone RENAME TO messages")
-        try customer.send("refused", clientId: "c-2")
-        #expect(try await customer.ack().seq == 2, "a resend with the same id is stored once the store works again")
-        await server.stop()
+    @Test("a batch the database refuses gets store_failed for each message, naming it; the connection stays usable",
+          arguments: StoreBackend.allCases)
+    func storeFailure(on backend: StoreBackend) async throws {
+        try await backend.withServer { server in
+            let customer = try await server.join("alice", role: .customer)
+            _ = try await customer.synced()
+            try customer.send("stored", clientId: "c-1")
+            #expect(try await customer.ack().seq == 1)
+            // Break the store from outside, as a full or damaged disk would: the next commit fails.
+            try await server.execute("ALTER TABLE messages RENAME TO messages_gone")
+            try customer.send("refused", clientId: "c-2")
+            let error = try await customer.error()
+            #expect(error.code == .storeFailed)
+            #expect(error.ref == "c-2")
+            try await server.execute("ALTER TABLE messages_gone RENAME TO messages")
+            try customer.send("refused", clientId: "c-2")
+            #expect(try await customer.ack().seq == 2, "a resend with the same id is stored once the store works again")
+        }
     }
 
     @Test("two agents: both see the customer; one agent's reply reaches the customer and the other agent", arguments: StoreBackend.allCases)
