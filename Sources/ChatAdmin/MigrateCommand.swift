@@ -13,9 +13,10 @@ extension ChatAdmin {
                 and the media catalog (blobs, uploads, attachments, pending deletions) with their ids, table by table \
                 in pages. The target must be empty or hold only rows an earlier run copied from this same file: a \
                 target with other rows (tokens made there first) is refused before anything is written. Running it \
-                again (or after an interruption) changes nothing and finishes the copy. Every source row is then \
-                checked to be in PostgreSQL; it ends with the counts it checked. Media files stay where they are. \
-                Stop the server on the SQLite file first.
+                again (or after an interruption) finishes the copy and brings over what changed in SQLite since \
+                (counters, status, revocations); with nothing changed it changes nothing. Every source row is then \
+                checked to be in PostgreSQL with the same values; it ends with the counts it checked. Media files \
+                stay where they are. Stop the server on the SQLite file first.
                 """)
 
         @Option(help: "The SQLite database to copy (chat.sqlite of a data directory).")
@@ -65,11 +66,13 @@ extension ChatAdmin {
             }
             let short = counts.filter { $0.verified < $0.source }
             if json {
-                printJSON(["tables": counts.map { ["table": $0.table, "sqlite": $0.source, "copied": $0.copied, "postgres": $0.verified] },
+                printJSON(["tables": counts.map { ["table": $0.table, "sqlite": $0.source, "copied": $0.copied, "updated": $0.updated,
+                                                   "postgres": $0.verified] },
                            "complete": short.isEmpty])
             } else {
-                print(table(header: ["TABLE", "SQLITE", "COPIED NOW", "CHECKED IN POSTGRESQL"],
-                            rows: counts.map { [$0.table, String($0.source), String($0.copied), String($0.verified)] }, rightAligned: [1, 2, 3]))
+                print(table(header: ["TABLE", "SQLITE", "COPIED NOW", "UPDATED NOW", "SAME IN POSTGRESQL"],
+                            rows: counts.map { [$0.table, String($0.source), String($0.copied), String($0.updated), String($0.verified)] },
+                            rightAligned: [1, 2, 3, 4]))
             }
             guard short.isEmpty else {
                 throw AdminFailure("PostgreSQL lacks rows of \(short.map(\.table).joined(separator: ", ")); run again")

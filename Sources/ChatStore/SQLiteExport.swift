@@ -13,7 +13,8 @@ public enum ColumnValue: Sendable, Hashable {
 /// The tables `chat-admin migrate` copies, in an order where every row's references come before it, with their
 /// columns, the columns that identify a row (`key`), and the columns that say it is the same row (`identity`, the key
 /// first): a row of the target with a source row's key but another identity (a token made in PostgreSQL first, with
-/// the same id) is not a copy of it.
+/// the same id) is not a copy of it. The other columns may change after a copy (counters, status, revocation) and
+/// are copied again.
 public struct ExportedTable: Sendable {
     public var name: String
     public var columns: [String]
@@ -29,7 +30,7 @@ public struct ExportedTable: Sendable {
 
     public static let all: [ExportedTable] = [
         ExportedTable(name: "sessions", columns: ["id", "username", "token_hash", "role", "created_at", "expires_at", "revoked_at",
-                                                  "last_used_at"], key: ["id"], same: ["username", "token_hash", "role", "revoked_at"]),
+                                                  "last_used_at"], key: ["id"], same: ["username", "token_hash", "role"]),
         ExportedTable(name: "conversations", columns: ["id", "customer", "last_seq", "customer_messages", "created_at", "customer_last_seq",
                                                        "status", "snoozed_until", "status_customer_messages", "assignee"],
                       key: ["id"], same: ["customer"]),
@@ -47,7 +48,7 @@ public struct ExportedTable: Sendable {
                       key: ["message_id", "position"], same: ["blob_hash"]),
         ExportedTable(name: "blob_deletions", columns: ["hash", "disposal", "thumbnails", "created_at", "claimed_at", "claim"],
                       key: ["hash"], same: ["disposal"]),
-        ExportedTable(name: "canned_replies", columns: ["name", "body", "updated_at"], key: ["name"], same: ["body"]),
+        ExportedTable(name: "canned_replies", columns: ["name", "body", "updated_at"], key: ["name"]),
     ]
 }
 

@@ -6,7 +6,8 @@ import PostgresNIO
 /// that the target holds this source's rows and no others. A table is walked a page of source rows at a time, in key
 /// order; each page stands for the range of keys from after the previous page's last key to its own last key, so the
 /// target's rows in that range must all be the page's (same key and identity) and every target row falls in one
-/// range: rows made in PostgreSQL first, or changed since a copy, are found instead of skipped.
+/// range: rows made in PostgreSQL first (a token whose id a source token has) are found instead of skipped. Rows with
+/// the same identity whose other columns differ are rewritten from the source.
 public struct PostgresImport: Sendable {
     let database: PostgresDatabase
 
@@ -21,7 +22,10 @@ public struct PostgresImport: Sendable {
         public var source = 0
         /// Rows inserted by this run.
         public var copied = 0
-        /// Source rows found in PostgreSQL with the same identity (after copying, when copying).
+        /// Rows PostgreSQL had with other values in columns a copy may change (a counter, a status, a revocation made
+        /// in SQLite since the last run), rewritten from the source by this run.
+        public var updated = 0
+        /// Source rows found in PostgreSQL with the same value in every column (after copying, when copying).
         public var verified = 0
     }
 
@@ -30,9 +34,10 @@ public struct PostgresImport: Sendable {
     /// INTEGER (32-bit) columns; the others are BIGINT.
     private static let int32s: Set<String> = ["width", "height", "position", "frames"]
 
-    /// Walks `table` of `source`: checks that every row PostgreSQL has is the source's (else `StoreError.notACopy`),
-    /// and with `copying` inserts the source rows it lacks and checks again that every one is there. Without
-    /// `copying` it writes nothing.
+    /// Walks `table` of `source`: checks that every row PostgreSQL has is the source's (same key and identity, else
+    /// `StoreError.notACopy`), and with `copying` inserts the source rows it lacks, rewrites from the source those
+    /// whose other columns differ (a counter, a status, a revocation changed in SQLite since the last run), and
+    /// checks again that every row is then the same in every column. Without `copying` it writes nothing.
     public func transfer(_ table: ExportedTable, from source: ChatDatabase, copying: Bool, pageSize: Int = 1000)
         async throws(StoreError) -> TableCount {
         var count = TableCount(table: table.name)
@@ -41,51 +46,53 @@ public struct PostgresImport: Sendable {
         while true {
             let page = try await source.exportRows(of: table, offset: count.source, limit: pageSize)
             let last = page.last.map { row in keyColumns.map { row[$0] } }
-            var missing = try await missingRows(page, of: table, after: previous, through: last)
-            if copying && !missing.isEmpty {
-                count.copied += try await insert(missing, into: table)
-                missing = try await missingRows(page, of: table, after: previous, through: last)
-                guard missing.isEmpty else {
-                    throw .notACopy(table: table.name, reason: "\(missing.count) rows are still missing after copying them")
+            var pending = try await compare(page, of: table, after: previous, through: last)
+            if copying && !(pending.missing.isEmpty && pending.stale.isEmpty) {
+                try await write(pending.missing + pending.stale, into: table)
+                count.copied += pending.missing.count
+                count.updated += pending.stale.count
+                pending = try await compare(page, of: table, after: previous, through: last)
+                let left = pending.missing.count + pending.stale.count
+                guard left == 0 else {
+                    throw .notACopy(table: table.name, reason: "\(left) rows still differ from SQLite's after copying them; is a server running on either database?")
                 }
             }
-            count.verified += page.count - missing.count
+            count.verified += page.count - pending.missing.count - pending.stale.count
             count.source += page.count
             guard let last else { return count }
             previous = last
         }
     }
 
-    /// The rows of `page` that PostgreSQL lacks, after checking that each row it has with a key in (`lower`,
-    /// `upper`] is one of them, with the same identity. No `upper`: every key after `lower`.
-    private func missingRows(_ page: [[ColumnValue]], of table: ExportedTable, after lower: [ColumnValue]?,
-                             through upper: [ColumnValue]?) async throws(StoreError) -> [[ColumnValue]] {
+    /// The rows of `page` that PostgreSQL lacks, and those it has with other values outside the identity (`stale`),
+    /// after checking that each row it has with a key in (`lower`, `upper`] is one of them, with the same identity.
+    /// No `upper`: every key after `lower`.
+    private func compare(_ page: [[ColumnValue]], of table: ExportedTable, after lower: [ColumnValue]?,
+                         through upper: [ColumnValue]?) async throws(StoreError) -> (missing: [[ColumnValue]], stale: [[ColumnValue]]) {
+        let keyColumns = table.key.compactMap { table.columns.firstIndex(of: $0) }
         let identityColumns = table.identity.compactMap { table.columns.firstIndex(of: $0) }
-        let keyCount = table.key.count
-        var expected: [[ColumnValue]: [ColumnValue]] = [:]
-        for row in page {
-            let identity = identityColumns.map { row[$0] }
-            expected[Array(identity.prefix(keyCount))] = identity
-        }
-        var present: Set<[ColumnValue]> = []
-        for row in try await identities(of: table, after: lower, through: upper) {
-            let key = Array(row.prefix(keyCount))
-            guard let source = expected[key] else {
+        var sourceRows: [[ColumnValue]: [ColumnValue]] = [:]
+        for row in page { sourceRows[keyColumns.map { row[$0] }] = row }
+        var same: Set<[ColumnValue]> = []
+        var stale: Set<[ColumnValue]> = []
+        for row in try await rows(of: table, after: lower, through: upper) {
+            let key = keyColumns.map { row[$0] }
+            guard let source = sourceRows[key] else {
                 throw .notACopy(table: table.name, reason: "PostgreSQL has a row (\(Self.describe(key, table.key))) that SQLite does not have")
             }
-            if source != row {
-                let differing = zip(table.identity, zip(source, row)).filter { $0.1.0 != $0.1.1 }.map(\.0)
+            let differing = identityColumns.filter { source[$0] != row[$0] }.map { table.columns[$0] }
+            guard differing.isEmpty else {
                 throw .notACopy(table: table.name, reason: "the row \(Self.describe(key, table.key)) differs from SQLite's in \(differing.joined(separator: ", "))")
             }
-            present.insert(key)
+            if source == row { same.insert(key) } else { stale.insert(key) }
         }
-        let keyColumns = table.key.compactMap { table.columns.firstIndex(of: $0) }
-        return page.filter { row in !present.contains(keyColumns.map { row[$0] }) }
+        return (page.filter { row in let key = keyColumns.map { row[$0] }; return !same.contains(key) && !stale.contains(key) },
+                page.filter { row in stale.contains(keyColumns.map { row[$0] }) })
     }
 
-    /// The identity columns of PostgreSQL's rows of `table` whose key is in (`lower`, `upper`], compared as SQLite
+    /// PostgreSQL's rows of `table` (its exported columns) whose key is in (`lower`, `upper`], compared as SQLite
     /// orders keys (text by its bytes: `COLLATE "C"`).
-    private func identities(of table: ExportedTable, after lower: [ColumnValue]?, through upper: [ColumnValue]?)
+    private func rows(of table: ExportedTable, after lower: [ColumnValue]?, through upper: [ColumnValue]?)
         async throws(StoreError) -> [[ColumnValue]] {
         var bindings = PostgresBindings()
         var conditions: [String] = []
@@ -101,7 +108,7 @@ public struct PostgresImport: Sendable {
             }
             conditions.append("(\(key.joined(separator: ", "))) \(comparison) (\(placeholders.joined(separator: ", ")))")
         }
-        let sql = "SELECT \(table.identity.joined(separator: ", ")) FROM \(table.name)"
+        let sql = "SELECT \(table.columns.joined(separator: ", ")) FROM \(table.name)"
             + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
         let logger = database.logger
@@ -143,24 +150,22 @@ public struct PostgresImport: Sendable {
         }.joined(separator: ", ")
     }
 
-    /// Inserts `rows` of `table` in one transaction; returns how many were new.
-    func insert(_ rows: [[ColumnValue]], into table: ExportedTable) async throws(StoreError) -> Int {
-        guard !rows.isEmpty else { return 0 }
+    /// Writes `rows` of `table` in one transaction: inserted, or over the row with the same key.
+    func write(_ rows: [[ColumnValue]], into table: ExportedTable) async throws(StoreError) {
+        guard !rows.isEmpty else { return }
         let placeholders = (1...table.columns.count).map { "$\($0)" }.joined(separator: ", ")
+        let others = table.columns.filter { !table.key.contains($0) }
         let sql = "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES (\(placeholders)) "
-            + "ON CONFLICT (\(table.key.joined(separator: ", "))) DO NOTHING RETURNING 1 AS new"
+            + "ON CONFLICT (\(table.key.joined(separator: ", "))) DO UPDATE SET "
+            + others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
         let logger = database.logger
         let queries = try rows.map { row throws(StoreError) -> PostgresQuery in
             var bindings = PostgresBindings(capacity: row.count)
             for (column, value) in zip(table.columns, row) { try Self.bind(value, column: column, into: &bindings) }
             return PostgresQuery(unsafeSQL: sql, binds: bindings)
         }
-        return try await database.withTransaction("copying \(table.name)") { connection in
-            var inserted = 0
-            for query in queries {
-                for try await _ in try await connection.query(query, logger: logger) { inserted += 1 }
-            }
-            return inserted
+        try await database.withTransaction("copying \(table.name)") { connection in
+            for query in queries { try await connection.run(query, logger: logger) }
         }
     }
 

@@ -42,6 +42,7 @@ struct MigrationTests {
             let alice = try await embedded.join("alice", role: .customer)
             let samToken = try await embedded.makeToken("sam", role: .agent)
             let aliceToken = try await embedded.makeToken("alice", role: .customer)
+            _ = try await embedded.makeToken("dora", role: .customer)
             let sam = try await embedded.connect("sam", token: samToken, lastSeqs: [:])
             for index in 1...3 {
                 try alice.send("question \(index)", clientId: "q\(index)")
@@ -80,12 +81,12 @@ struct MigrationTests {
             let options = ["--database-timeout", "\(Int(databaseWait.components.seconds))", "--json"]
             let first = try await runTool(admin, ["migrate", "--from", path, "--to", url] + options, timeout: .seconds(120))
             #expect(first.status == 0, "\(first.stderr)")
-            let expected = ["sessions": 3, "conversations": 1, "messages": 7, "read_markers": 1, "blobs": 2, "uploads": 2, "attachments": 1,
+            let expected = ["sessions": 4, "conversations": 1, "messages": 7, "read_markers": 1, "blobs": 2, "uploads": 2, "attachments": 1,
                             "blob_deletions": 1, "canned_replies": 1]
             let copied = try tables(first.output)
             #expect(Set(copied.keys) == Set(expected.keys))
             for (table, count) in expected {
-                #expect(copied[table] == ["sqlite": count, "copied": count, "postgres": count], "\(table): \(String(describing: copied[table]))")
+                #expect(copied[table] == ["sqlite": count, "copied": count, "updated": 0, "postgres": count], "\(table): \(String(describing: copied[table]))")
             }
             // The workflow columns, the kinds of rows, the flags and the pending deletion came over as they were.
             #expect(try await cluster.psql("SELECT status || ' ' || assignee FROM conversations") == "resolved sam\n")
@@ -96,12 +97,24 @@ struct MigrationTests {
             #expect(try await cluster.psql("SELECT disposal || ' ' || thumbnails FROM blob_deletions") == "delete true\n")
             #expect(try await cluster.psql("SELECT state || ' ' || frames FROM blobs WHERE hash = '\(Self.pruned)'") == "pruned 3\n")
 
-            // Again, the database from CHAT_DATABASE as for the other commands: nothing new, every row checked.
+            // SQLite changes after the copy (a token revoked, a marker moved): the next run rewrites those rows, the
+            // database from CHAT_DATABASE as for the other commands.
+            _ = try await ChatDatabase(path: path).storage.tokens.revoke(username: "dora")
+            try await RawSQLite(path: path).execute("UPDATE read_markers SET seq = 4")
             let again = try await runTool(admin, ["migrate", "--from", path] + options, timeout: .seconds(120), environment: ["CHAT_DATABASE": url])
             #expect(again.status == 0, "\(again.stderr)")
             let second = try tables(again.output)
             for (table, count) in expected {
-                #expect(second[table] == ["sqlite": count, "copied": 0, "postgres": count], "\(table): \(String(describing: second[table]))")
+                let updated = table == "sessions" || table == "read_markers" ? 1 : 0
+                #expect(second[table] == ["sqlite": count, "copied": 0, "updated": updated, "postgres": count], "\(table): \(String(describing: second[table]))")
+            }
+            #expect(try await cluster.psql("SELECT revoked_at IS NOT NULL FROM sessions WHERE username = 'dora'") == "t\n")
+            // With nothing changed, a run changes nothing and checks every row.
+            let third = try await runTool(admin, ["migrate", "--from", path, "--to", url] + options, timeout: .seconds(120))
+            #expect(third.status == 0, "\(third.stderr)")
+            let unchanged = try tables(third.output)
+            for (table, count) in expected {
+                #expect(unchanged[table] == ["sqlite": count, "copied": 0, "updated": 0, "postgres": count], "\(table): \(String(describing: unchanged[table]))")
             }
 
             // The old tokens open sessions on a node of the copy, with the history, the counters and the workflow.
@@ -115,7 +128,7 @@ struct MigrationTests {
             #expect(seqs == [1, 2, 3, 4], "the customer's numbering: the note and the events are not hers")
             let agent = try await node.connect("sam", token: samToken, lastSeqs: [:])
             let entry = try await agent.rosterEntry("alice") { _ in true }
-            #expect(entry.readSeq == 3 && entry.lastSeq == 7 && entry.status == .resolved && entry.assignee == "sam")
+            #expect(entry.readSeq == 4 && entry.lastSeq == 7 && entry.status == .resolved && entry.assignee == "sam")
             try resumed.send("after the move", clientId: "m1")
             #expect(try await resumed.ack().seq == 5)
             let canned = try await agent.connection.receive(timeout: frameWait) { frame -> CannedReplies? in
@@ -136,7 +149,7 @@ struct MigrationTests {
         }
     }
 
-    @Test("pages of two rows: rows PostgreSQL has before the first key, between two pages and after the last are found; a copy over several pages is complete")
+    @Test("pages of two rows: rows PostgreSQL has before the first key, between two pages and after the last are found; changed rows are rewritten; a copy over several pages is complete")
     func rangesAcrossPages() async throws {
         let directory = TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -151,11 +164,10 @@ struct MigrationTests {
                 let again = try await copier.transfer(table, from: source, copying: true, pageSize: 2)
                 #expect(again.copied == 0 && again.verified == 5)
                 // "A" sorts before "b" by bytes (as SQLite orders keys), "e" falls between the pages (b, d] and
-                // (d, f], "k" after the last page; a changed body is not the source's row either.
+                // (d, f], "k" after the last page.
                 for (sql, named) in [("INSERT INTO canned_replies VALUES ('A', 'x', 0)", "name A"),
                                      ("INSERT INTO canned_replies VALUES ('e', 'x', 0)", "name e"),
-                                     ("INSERT INTO canned_replies VALUES ('k', 'x', 0)", "name k"),
-                                     ("UPDATE canned_replies SET body = 'changed' WHERE name = 'f'", "differs")] {
+                                     ("INSERT INTO canned_replies VALUES ('k', 'x', 0)", "name k")] {
                     _ = try await cluster.psql(sql)
                     do {
                         _ = try await copier.transfer(table, from: source, copying: false, pageSize: 2)
@@ -163,9 +175,17 @@ struct MigrationTests {
                     } catch {
                         #expect("\(error)".contains(named) && "\(error)".contains("canned_replies"), "\(error)")
                     }
-                    _ = try await cluster.psql("DELETE FROM canned_replies WHERE name IN ('A', 'e', 'k'); UPDATE canned_replies SET body = 'reply f' WHERE name = 'f'")
+                    _ = try await cluster.psql("DELETE FROM canned_replies WHERE name IN ('A', 'e', 'k')")
                 }
                 #expect(try await copier.transfer(table, from: source, copying: false, pageSize: 2).verified == 5)
+                // A row whose other columns differ is rewritten from SQLite, on the second page as on the first.
+                _ = try await cluster.psql("UPDATE canned_replies SET body = 'changed' WHERE name IN ('b', 'f')")
+                let checked = try await copier.transfer(table, from: source, copying: false, pageSize: 2)
+                #expect(checked.verified == 3 && checked.updated == 0)
+                let rewritten = try await copier.transfer(table, from: source, copying: true, pageSize: 2)
+                #expect(rewritten.copied == 0 && rewritten.updated == 2 && rewritten.verified == 5)
+                #expect(try await cluster.psql("SELECT string_agg(body, ',' ORDER BY name) FROM canned_replies")
+                        == "reply b,reply d,reply f,reply h,reply j\n")
             }
         }
     }
