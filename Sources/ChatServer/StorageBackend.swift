@@ -28,6 +28,11 @@ struct StorageBackend {
         } catch {
             throw .store(error)
         }
+        do {
+            try await database.checkConnection()
+        } catch {
+            throw .store(error)
+        }
         let pool = PostgresPool(database: database)
         do {
             try await database.migrate()

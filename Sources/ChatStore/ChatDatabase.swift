@@ -24,6 +24,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The blob's objects are being deleted from the object store right now (a claimed pending deletion), so it
     /// cannot be marked present; its bytes must be put again once that is over.
     case removalInProgress(hash: String)
+    /// `chat-admin migrate`'s target holds rows that are not copies of the source's (made there first, or changed
+    /// since a copy), or lacks rows it should have after copying.
+    case notACopy(table: String, reason: String)
 
     public var description: String {
         switch self {
@@ -43,6 +46,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "invalid database URL: \(reason)"
         case .removalInProgress(let hash):
             "the stored file \(hash.prefix(12))… is being removed from the media store right now; try again in a moment"
+        case .notACopy(let table, let reason):
+            "the PostgreSQL database is not a copy of this SQLite database: \(table): \(reason). Migrate into a new, empty database (createdb NAME), or into the one an earlier migrate from this same file filled."
         case .schemaTooNew(let database, let migration):
             "the database \(database) has migration \(migration), which this version does not know: a newer version made it. Run that version (or a newer one); an older one could lose data."
         }

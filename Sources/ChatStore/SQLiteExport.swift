@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// A column value as it is copied between databases.
-public enum ColumnValue: Sendable, Equatable {
+public enum ColumnValue: Sendable, Hashable {
     case null
     case integer(Int64)
     case real(Double)
@@ -11,27 +11,43 @@ public enum ColumnValue: Sendable, Equatable {
 }
 
 /// The tables `chat-admin migrate` copies, in an order where every row's references come before it, with their
-/// columns and the columns that identify a row.
+/// columns, the columns that identify a row (`key`), and the columns that say it is the same row (`identity`, the key
+/// first): a row of the target with a source row's key but another identity (a token made in PostgreSQL first, with
+/// the same id) is not a copy of it. The other columns may change after a copy (counters, status, revocation) and
+/// are copied again.
 public struct ExportedTable: Sendable {
     public var name: String
     public var columns: [String]
     public var key: [String]
+    public var identity: [String]
+
+    init(name: String, columns: [String], key: [String], same: [String] = []) {
+        self.name = name
+        self.columns = columns
+        self.key = key
+        identity = key + same
+    }
 
     public static let all: [ExportedTable] = [
         ExportedTable(name: "sessions", columns: ["id", "username", "token_hash", "role", "created_at", "expires_at", "revoked_at",
-                                                  "last_used_at"], key: ["id"]),
+                                                  "last_used_at"], key: ["id"], same: ["username", "token_hash", "role"]),
         ExportedTable(name: "conversations", columns: ["id", "customer", "last_seq", "customer_messages", "created_at", "customer_last_seq",
-                                                       "status", "snoozed_until", "status_customer_messages", "assignee"], key: ["id"]),
+                                                       "status", "snoozed_until", "status_customer_messages", "assignee"],
+                      key: ["id"], same: ["customer"]),
         ExportedTable(name: "messages", columns: ["id", "conversation_id", "seq", "sender", "sender_role", "client_id", "body", "sent_at",
                                                   "broadcast", "customer_ordinal", "kind", "customer_seq", "event_status", "event_until",
-                                                  "event_assignee"], key: ["id"]),
+                                                  "event_assignee"], key: ["id"], same: ["conversation_id", "seq", "sender", "client_id", "kind"]),
         ExportedTable(name: "read_markers", columns: ["username", "conversation_id", "seq", "updated_at"], key: ["username", "conversation_id"]),
         ExportedTable(name: "blobs", columns: ["hash", "size", "mime_type", "width", "height", "thumbnails", "created_at",
-                                               "last_referenced_at", "state", "removed_at", "metadata_removed", "frames", "duration_ms"], key: ["hash"]),
+                                               "last_referenced_at", "state", "removed_at", "metadata_removed", "frames", "duration_ms"],
+                      key: ["hash"], same: ["size"]),
         ExportedTable(name: "uploads", columns: ["id", "username", "name", "declared_size", "declared_sha256", "state", "blob_hash", "size",
-                                                 "name_mismatch", "created_at", "updated_at", "completed_at"], key: ["id"]),
+                                                 "name_mismatch", "created_at", "updated_at", "completed_at", "storing_hash"],
+                      key: ["id"], same: ["username", "created_at"]),
         ExportedTable(name: "attachments", columns: ["message_id", "position", "blob_hash", "name", "uploader", "name_mismatch"],
-                      key: ["message_id", "position"]),
+                      key: ["message_id", "position"], same: ["blob_hash"]),
+        ExportedTable(name: "blob_deletions", columns: ["hash", "disposal", "thumbnails", "created_at", "claimed_at", "claim"],
+                      key: ["hash"], same: ["disposal"]),
         ExportedTable(name: "canned_replies", columns: ["name", "body", "updated_at"], key: ["name"]),
     ]
 }

@@ -1,6 +1,7 @@
 import ChatStore
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 
@@ -40,6 +41,22 @@ public final class PostgresDatabase: Sendable {
         "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
+    /// Makes one connection of its own, outside the pool, and closes it: the error of a refused connection or login
+    /// as PostgreSQL gave it (a wrong password, no such database, nothing listening), with what to do. The pool would
+    /// retry such a login quietly until the deadline and report only that it got no answer. Called before the pool
+    /// runs, by the server at start-up and by `withDatabase`.
+    public func checkConnection() async throws(StoreError) {
+        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database, tls: .disable)
+        let (seconds, attoseconds) = deadline.components
+        configuration.options.connectTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let (logger, options) = (self.logger, configuration)
+        try await withDeadline("connecting to \(location)") {
+            let connection = try await PostgresConnection.connect(configuration: options, id: 0, logger: logger)
+            try? await connection.close()
+        }
+    }
+
     /// Runs the connection pool until the task is cancelled.
     public func run() async {
         await client.run()
@@ -49,6 +66,7 @@ public final class PostgresDatabase: Sendable {
     public static func withDatabase<T: Sendable>(url: String, logger: Logger, migrate: Bool = true, deadline: Duration = .seconds(5),
                                                  _ body: @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
         let database = PostgresDatabase(location: try PostgresLocation(url: url), logger: logger, deadline: deadline)
+        try await database.checkConnection()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             defer { group.cancelAll() }

@@ -326,66 +326,6 @@ struct ClusterTests {
         }
     }
 
-    @Test("chat-admin migrate copies a SQLite data directory into PostgreSQL; twice changes nothing; the copy serves the same chat")
-    func migrateFromSQLite() async throws {
-        try await PostgresCluster.with { cluster in
-            let url = cluster.url()
-            let embedded = try await TestServer.start()
-            let alice = try await embedded.join("alice", role: .customer)
-            let samToken = try await embedded.makeToken("sam", role: .agent)
-            let aliceToken = try await embedded.makeToken("alice", role: .customer)
-            let sam = try await embedded.connect("sam", token: samToken, lastSeqs: [:])
-            for index in 1...3 {
-                try alice.send("question \(index)", clientId: "q\(index)")
-                _ = try await alice.ack()
-            }
-            try sam.send("answer", clientId: "a1", to: "alice")
-            _ = try await sam.ack()
-            try sam.connection.send(.read(ReadMarker(conversation: "alice", seq: 3)))
-            _ = try await alice.connection.receive(timeout: frameWait) { if case .read(let receipt) = $0 { receipt } else { nil } }
-            await embedded.stop()
-
-            let admin = try builtExecutable("chat-admin")
-            let arguments = ["migrate", "--from", embedded.configuration.databasePath, "--to", url, "--database-timeout", "\(Int(databaseWait.components.seconds))", "--json"]
-            let first = try await runTool(admin, arguments, timeout: .seconds(120))
-            #expect(first.status == 0, "\(first.stderr)")
-            let again = try await runTool(admin, arguments, timeout: .seconds(120))
-            #expect(again.status == 0, "\(again.stderr)")
-            func tables(_ output: String) throws -> [String: [String: Int]] {
-                let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
-                let rows = object?["tables"] as? [[String: Any]] ?? []
-                var result: [String: [String: Int]] = [:]
-                for row in rows {
-                    guard let name = row["table"] as? String else { continue }
-                    result[name] = row.compactMapValues { $0 as? Int }
-                }
-                return result
-            }
-            let copied = try tables(first.output)
-            #expect(copied["messages"] == ["sqlite": 4, "copied": 4, "postgres": 4])
-            #expect(copied["sessions"]?["postgres"] == 3 && copied["read_markers"]?["postgres"] == 1)
-            let second = try tables(again.output)
-            #expect(second.values.allSatisfy { $0["copied"] == 0 }, "\(second)")
-            #expect(second["messages"]?["postgres"] == 4)
-
-            // The old tokens open sessions on a node of the copy, with the history and the counters.
-            let node = try await node(url)
-            let resumed = try await node.connect("alice", token: aliceToken, lastSeq: 0)
-            var seqs: [Int] = []
-            while seqs.count < 4 { seqs.append(try await resumed.message().seq) }
-            #expect(seqs == [1, 2, 3, 4])
-            try resumed.send("after the move", clientId: "m1")
-            #expect(try await resumed.ack().seq == 5)
-            let agent = try await node.connect("sam", token: samToken, lastSeqs: [:])
-            let entry = try await agent.rosterEntry("alice") { _ in true }
-            #expect(entry.readSeq == 3)
-            // New rows get new ids: the identities continue after the copied ones.
-            let newToken = try await tokens(url, [("carol", .customer)])
-            #expect(newToken["carol"] != nil)
-            await node.stop()
-        }
-    }
-
     @Test("a node whose listening connection is cut catches up: the messages committed meanwhile arrive, once, in order")
     func listenerCut() async throws {
         try await PostgresCluster.with { cluster in

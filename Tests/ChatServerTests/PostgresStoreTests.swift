@@ -1,7 +1,7 @@
 import ChatProtocol
 import ChatServer
-import ChatServerFixture
-import ChatStore
+@_spi(Testing) import ChatServerFixture
+@_spi(Testing) import ChatStore
 @testable import ChatStorePostgres
 import Foundation
 import Logging
@@ -37,11 +37,25 @@ extension StoreBackend {
     /// to make tokens in it; every server is stopped after, whether `body` throws or not.
     func withServers(nodes: Int = 1, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
                      _ body: @escaping @Sendable ([TestServer], MakeToken) async throws -> Void) async throws {
+        try await withServerStorage(nodes: nodes, configure: configure) { servers, storage, _ in
+            try await body(servers) { user, role in try await storage.tokens.create(username: user, role: role).token }
+        }
+    }
+
+    /// Runs SQL on a test's database from outside the server (RawSQLite, or psql), to break it as a fault would.
+    typealias RawSQL = @Sendable (String) async throws -> Void
+
+    /// `nodes` servers on one new database of this backend (for SQLite, one server given `nodes` times) with that
+    /// database's stores, opened beside the servers as `chat-admin` would, and a way to run raw SQL on it; every
+    /// server is stopped after, whether `body` throws or not.
+    func withServerStorage(nodes: Int = 1, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
+                           _ body: @escaping @Sendable ([TestServer], ChatStorage, @escaping RawSQL) async throws -> Void) async throws {
         switch self {
         case .sqlite:
             let server = try await TestServer.start(configure: configure)
             do {
-                try await body(Array(repeating: server, count: nodes)) { user, role in try await server.makeToken(user, role: role) }
+                let raw = try server.sqlite()
+                try await body(Array(repeating: server, count: nodes), try server.database().storage) { try await raw.execute($0) }
             } catch {
                 await server.stop()
                 throw error
@@ -61,7 +75,7 @@ extension StoreBackend {
                     }
                     let started = servers
                     try await PostgresDatabase.withDatabase(url: url, logger: Logger(label: "test.servers"), deadline: databaseWait) { database in
-                        try await body(started) { user, role in try await database.storage.tokens.create(username: user, role: role).token }
+                        try await body(started, database.storage) { _ = try await cluster.psql($0) }
                     }
                 } catch {
                     for server in servers { await server.stop() }

@@ -12,8 +12,10 @@ import Glibc
 public final class PostgresCluster: Sendable {
     public let directory: String
     public let port: Int
-    /// The superuser `initdb` made; connections from loopback are trusted.
+    /// The superuser `initdb` made; connections from loopback are trusted, unless the cluster has a password.
     public let user = "chat"
+    /// The superuser's password when the cluster was started with one: then every login needs it (SCRAM).
+    public let password: String?
     private let bin: String
     private let server = Mutex<Process?>(nil)
 
@@ -22,10 +24,11 @@ public final class PostgresCluster: Sendable {
         "postgres://\(user)@127.0.0.1:\(port)/\(name)"
     }
 
-    private init(directory: String, port: Int, bin: String) {
+    private init(directory: String, port: Int, bin: String, password: String?) {
         self.directory = directory
         self.port = port
         self.bin = bin
+        self.password = password
     }
 
     /// Where Debian puts the server programs (not on PATH), or PATH.
@@ -41,17 +44,26 @@ public final class PostgresCluster: Sendable {
         throw TestFailure("PostgreSQL is not installed (initdb not found; .ci/run installs the postgresql package)")
     }
 
-    /// Creates and starts a cluster with a database named `chat`.
-    public static func start() async throws -> PostgresCluster {
+    /// Creates and starts a cluster with a database named `chat`. With a `password`, logins are checked
+    /// (`scram-sha-256`) instead of trusted.
+    public static func start(password: String? = nil) async throws -> PostgresCluster {
         let bin = try binDirectory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let cluster = PostgresCluster(directory: directory, port: try freeLoopbackPort(), bin: bin)
+        let cluster = PostgresCluster(directory: directory, port: try freeLoopbackPort(), bin: bin, password: password)
         do {
             if getuid() == 0 {
                 try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory)
             }
-            try await cluster.run("initdb", ["-D", directory + "/data", "-U", "chat", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            var authentication = ["--auth=trust"]
+            if let password {
+                let file = directory + "/password"
+                try password.write(toFile: file, atomically: false, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)  // initdb reads it as postgres
+                authentication = ["--auth=scram-sha-256", "--pwfile=" + file]
+            }
+            try await cluster.run("initdb", ["-D", directory + "/data", "-U", "chat", "--no-sync", "-E", "UTF8"] + authentication)
+            try? FileManager.default.removeItem(atPath: directory + "/password")
             try await cluster.startServer()
             try await cluster.run("createdb", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "chat", "chat"])
         } catch {
@@ -62,8 +74,8 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Starts a cluster, runs `body` with it, and stops it whether `body` returns or throws.
-    public static func with<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
-        let cluster = try await start()
+    public static func with<T>(password: String? = nil, _ body: (PostgresCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(password: password)
         do {
             let result = try await body(cluster)
             await cluster.stop()
@@ -148,12 +160,13 @@ public final class PostgresCluster: Sendable {
     @discardableResult
     private func run(_ program: String, _ arguments: [String]) async throws -> ToolResult {
         let path = bin + "/" + program
+        let environment = password.map { ["PGPASSWORD": $0] } ?? [:]
         let result: ToolResult
         if getuid() == 0 {
             result = try await runTool(try requireExecutable("runuser"), ["-u", "postgres", "--", path] + arguments, timeout: .seconds(60),
-                                       currentDirectory: "/tmp")
+                                       currentDirectory: "/tmp", environment: environment)
         } else {
-            result = try await runTool(path, arguments, timeout: .seconds(60))
+            result = try await runTool(path, arguments, timeout: .seconds(60), environment: environment)
         }
         guard result.status == 0 else {
             let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
