@@ -289,7 +289,11 @@ extension ChatAdmin.Media {
     struct GC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Remove stale temporary uploads, orphan blob files and orphan thumbnails; finish interrupted prunes.")
+            abstract: "Remove stale temporary uploads, orphan blob files and orphan thumbnails; finish interrupted prunes.",
+            discussion: """
+                On an object store it also aborts multipart uploads older than --grace that no upload in progress \
+                holds: the parts of a put whose abort failed (the store was down, or the server was killed).
+                """)
 
         @Flag(name: .customLong("dry-run"), help: "List what would be removed; change nothing.")
         var dryRun = false
@@ -313,6 +317,7 @@ extension ChatAdmin.Media {
                     ("trash emptied", report.trashDeleted),
                     ("pending deletions \(dryRun ? "to finish" : "finished")", report.pendingDeletionsFinished),
                     ("pending deletions left (held by an upload, or failed; the next gc retries)", report.pendingDeletionsLeft),
+                    ("unfinished multipart uploads \(dryRun ? "to abort" : "aborted")", report.multipartUploadsAborted),
                 ]
                 for (label, items) in lists where !items.isEmpty {
                     print("\(label): \(items.count)")

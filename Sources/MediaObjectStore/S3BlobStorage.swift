@@ -62,7 +62,8 @@ public struct S3BlobStorage: BlobStorage {
         }
         do {
             if try await client.head(objectKey)?.size != Int(size) {
-                try await client.put(objectKey, fromFile: path)
+                // A blob's key is its SHA-256: the store verifies the bytes against it.
+                try await client.put(objectKey, fromFile: path, sha256: key.kind == .blob ? key.hash : nil)
             }
         } catch {
             throw Self.failure(error)
@@ -180,6 +181,27 @@ public struct S3BlobStorage: BlobStorage {
         } catch {
             throw Self.failure(error)
         }
+    }
+
+    /// Multipart uploads under `blobs/` and `thumbs/` started before `cutoff`. One whose start the store does not
+    /// say counts as old: `media gc` spares the uploads of hashes a server holds, whatever their age.
+    public func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite] {
+        var writes: [UnfinishedWrite] = []
+        for (area, prefix) in [(BlobArea.blobs, location.blobsPrefix), (BlobArea.thumbnails, location.thumbnailsPrefix)] {
+            let uploads: [PendingUpload]
+            do { uploads = try await client.pendingMultipartUploads(prefix: prefix) } catch { throw Self.failure(error) }
+            for upload in uploads {
+                let started = upload.initiated.flatMap(Self.epochMilliseconds) ?? 0
+                guard started < cutoff else { continue }
+                let key = Self.storedObject(ObjectSummary(key: upload.key, size: 0), area: area, location: location).key
+                writes.append(UnfinishedWrite(key: key, location: upload.key, id: upload.uploadID, startedAt: started))
+            }
+        }
+        return writes
+    }
+
+    public func discard(_ write: UnfinishedWrite) async throws(BlobStorageError) {
+        do { try await client.abortMultipartUpload(write.location, uploadID: write.id) } catch { throw Self.failure(error) }
     }
 
     public func beginRemoval(_ disposal: BlobDisposal) -> any BlobRemovalBatch {

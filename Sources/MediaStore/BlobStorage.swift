@@ -37,10 +37,37 @@ public protocol BlobStorage: Sendable {
     /// upload holds its hash before putting bytes. False for the local directory, whose set-aside is a rename
     /// inside the transaction.
     var deletesAfterCommit: Bool { get }
+    /// Writes left unfinished in the storage itself and started before `cutoff` (epoch milliseconds): an object
+    /// store's multipart uploads whose abort failed (the store was down) or whose writer died. The local directory
+    /// has none (its temporaries are the spool's).
+    func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite]
+    /// Discards an unfinished write and what it stored so far; one that is gone already is not an error.
+    func discard(_ write: UnfinishedWrite) async throws(BlobStorageError)
 }
 
 extension BlobStorage {
     public var deletesAfterCommit: Bool { false }
+    public func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite] { [] }
+    public func discard(_ write: UnfinishedWrite) async throws(BlobStorageError) {}
+}
+
+/// A write the storage holds unfinished (a multipart upload), found by `unfinishedWrites`.
+public struct UnfinishedWrite: Sendable, Equatable {
+    /// The key being written, when the location is one.
+    public var key: BlobKey?
+    /// Where it writes, for reports.
+    public var location: String
+    /// The storage's id of the write (the multipart upload id).
+    public var id: String
+    /// When it started, epoch milliseconds (0 when the storage does not say).
+    public var startedAt: Int64
+
+    public init(key: BlobKey?, location: String, id: String, startedAt: Int64) {
+        self.key = key
+        self.location = location
+        self.id = id
+        self.startedAt = startedAt
+    }
 }
 
 /// Objects taken out of serving around a catalog transaction (see `MediaCatalog.removeBlobs`): `setAside` inside it,
