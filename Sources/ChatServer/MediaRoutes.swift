@@ -70,7 +70,10 @@ struct MediaRoutes: Sendable {
         }
         let outcome: UploadOutcome
         do {
-            outcome = try await media.finish(handle)
+            // Not kept on a store failure: resuming is the WebSocket's, and an HTTP client posts the file again.
+            outcome = try await media.finish(handle, resumable: false)
+        } catch .storeUnavailable {
+            return MediaHTTPError.uploadNotKept.response
         } catch {
             return MediaHTTPError(error).response
         }

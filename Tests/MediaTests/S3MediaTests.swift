@@ -76,8 +76,7 @@ struct S3MediaTests {
         }
     }
 
-    @Test("store down: uploads fail with store_failed (503) and stay resumable; back on the same port, they work again",
-          .timeLimit(.minutes(3)))
+    @Test("store down: uploads fail with store_failed (503); a WebSocket one stays resumable, an HTTP one is not kept; back on the same port, they work again", .timeLimit(.minutes(3)))
     func storeFaults() async throws {
         let bucket = try await TestBucket.start()
         var restarted: TestBucket?
@@ -89,11 +88,13 @@ struct S3MediaTests {
         let stored = try await ServingTests.attach(before, name: "before.bin", via: alice)
 
         bucket.stop()
-        // HTTP: 503 with the routes' JSON error body.
+        // HTTP: 503 with the routes' JSON error body; nothing kept, since only the WebSocket can resume.
         let refused = try await server.post(name: "down.bin", bytes: Data(randomBytes(4_000, seed: 2)), token: token)
         #expect(refused.status == 503)
         let error = try JSONDecoder().decode(ErrorFrame.self, from: refused.body)
         #expect(error.code == .storeFailed)
+        #expect(error.message.contains("send it again") && !error.message.contains("resume"), "\(error.message)")
+        #expect(try await server.isClean())
         #expect(try await server.request("GET", "/media/\(stored.sha256)", token: token).status == 503)
         // WebSocket: the upload is refused at its end, and kept.
         let pending = randomBytes(6_000, seed: 3)
@@ -105,7 +106,8 @@ struct S3MediaTests {
         } catch .rejected(let frame) {
             #expect(frame.code == .storeFailed)
         }
-        #expect(try await server.count("SELECT count(*) FROM uploads WHERE state = 'receiving'") == 2)
+        #expect(try await server.count("SELECT count(*) FROM uploads WHERE state = 'receiving'") == 1)
+        #expect(server.files(under: "tmp") == ["\(ready.uploadId).part"])
 
         // Back (empty: moto keeps nothing), without restarting the server.
         restarted = try await TestBucket.start(port: bucket.port)
