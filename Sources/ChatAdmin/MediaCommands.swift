@@ -24,8 +24,8 @@ extension ChatAdmin {
     }
 }
 
-/// The data directory's database and media directory.
-struct MediaOptions: ParsableArguments {
+/// The data directory's database and local media directory.
+struct LocalMediaOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
 
     @Option(name: .customLong("media-dir"), help: "The media store; default: media/ under --data-dir (CHAT_MEDIA_DIR).")
@@ -35,6 +35,14 @@ struct MediaOptions: ParsableArguments {
         MediaLayout(directory: mediaDirectory ?? ProcessInfo.processInfo.environment["CHAT_MEDIA_DIR"]
             ?? DataDirectory(data.dataDirectory).mediaPath)
     }
+}
+
+/// The data directory's database and the media store: the local directory, or a bucket.
+struct MediaOptions: ParsableArguments {
+    @OptionGroup var local: LocalMediaOptions
+
+    var data: DataOptions { local.data }
+    var layout: MediaLayout { local.layout }
 
     @Option(name: .customLong("media-store"), help: "The server's S3-compatible media store, s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION, instead of the media directory; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (CHAT_MEDIA_STORE).")
     var mediaStore: String?

@@ -6,6 +6,7 @@ import ChatServer
 import ChatStorePostgres
 import Foundation
 import Logging
+import MediaStore
 import ObjectStorage
 import TestProcesses
 import Testing
@@ -221,8 +222,7 @@ struct S3MediaTests {
         }
     }
 
-    @Test("migrate copies the local store into a bucket, verified; a second run copies nothing; the server then serves from it",
-          .timeLimit(.minutes(4)))
+    @Test("migrate copies the local store into a bucket, verified; a re-run copies only what is missing, with progress; a corrupted blob is reported (exit 2) and not copied; the server then serves from the bucket", .timeLimit(.minutes(4)))
     func migrate() async throws {
         let directory = MediaServer.makeDirectory()
         var hashes: [String] = []
@@ -233,24 +233,58 @@ struct S3MediaTests {
         hashes.append(try await ServingTests.attach(image, name: "photo.jpg", via: alice).sha256)
         hashes.append(try await ServingTests.attach(Data(randomBytes(7_000, seed: 8)), name: "doc.bin", via: alice).sha256)
         alice.close()
+        let layout = MediaLayout(directory: local.mediaDirectory)
         await local.stop()
 
         let bucket = try await TestBucket.start()
         defer { bucket.stop() }
-        func migrate() async throws -> MigrationFigures {
-            let result = try await runBuilt("chat-admin", ["media", "migrate", "--to", bucket.url, "--json", "--data-dir", directory],
-                                            environment: testCredentialsEnvironment)
-            guard result.status == 0 else { throw TestFailure("migrate exited \(result.status): \(result.stderr)") }
-            return try JSONDecoder().decode(MigrationFigures.self, from: Data(result.stdout.utf8))
+        func migrate(json: Bool = true, _ extra: [String] = []) async throws -> AdminResult {
+            try await runBuilt("chat-admin", ["media", "migrate", "--to", bucket.url, "--data-dir", directory] + (json ? ["--json"] : []) + extra,
+                               environment: testCredentialsEnvironment)
         }
-        let first = try await migrate()
+        func figures(_ result: AdminResult) throws -> MigrationFigures {
+            try JSONDecoder().decode(MigrationFigures.self, from: Data(result.stdout.utf8))
+        }
+        let firstRun = try await migrate()
+        #expect(firstRun.status == 0, "\(firstRun.stderr)")
+        let first = try figures(firstRun)
         #expect(first.blobsCopied == 2)
         #expect(first.thumbnailsCopied >= 1)
-        #expect(first.corrupted.isEmpty)
-        let second = try await migrate()
+        #expect(first.corrupted.isEmpty && first.unreadable.isEmpty)
+        let second = try figures(try await migrate())
         #expect(second.blobsCopied == 0 && second.thumbnailsCopied == 0)
         #expect(second.blobsSkipped == 2 && second.thumbnailsSkipped == first.thumbnailsCopied)
         #expect(try await bucket.keys().filter { $0.contains("/blobs/") } == hashes.map(Self.blobKey).sorted())
+
+        // As if a run had stopped before the photo and its thumbnails: the next one copies those, and only those.
+        let thumbnails = try await bucket.keys().filter { $0.contains("/thumbs/") }
+        try await bucket.withClient { client in
+            for key in [Self.blobKey(hashes[0])] + thumbnails { try await client.delete(key) }
+        }
+        let resumed = try await migrate(json: false)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("copied 1 blobs"), "\(resumed.stdout)")
+        #expect(resumed.stdout.contains("\(thumbnails.count) thumbnails;"), "\(resumed.stdout)")
+        // Not a terminal: progress comes as lines, the last one complete.
+        let total = 2 + thumbnails.count
+        #expect(resumed.stderr.contains("copying: \(total) of \(total) objects"), "\(resumed.stderr)")
+        #expect(try await bucket.keys().contains(Self.blobKey(hashes[0])))
+
+        // Bytes that are not their name are reported, not carried over.
+        try await bucket.withClient { try await $0.delete(Self.blobKey(hashes[1])) }
+        let path = layout.blobPath(hashes[1])
+        var corrupted = try Data(contentsOf: URL(fileURLWithPath: path))
+        corrupted[100] ^= 0xFF
+        try corrupted.write(to: URL(fileURLWithPath: path))
+        let refused = try await migrate()
+        #expect(refused.status == 2, "\(refused.stderr)")
+        let report = try figures(refused)
+        #expect(report.corrupted == [hashes[1]] && report.blobsCopied == 0)
+        #expect(try await !bucket.keys().contains(Self.blobKey(hashes[1])))
+        #expect(FileManager.default.fileExists(atPath: path), "the local store is left as it is")
+
+        // The source is the local directory, the target --to: a second store option is a usage error.
+        #expect(try await migrate(["--media-store", bucket.url]).status == 64)
 
         let remote = try await MediaServer.start(directory: directory) { $0.objectStore = bucket.configuration() }
         let photo = try await remote.request("GET", "/media/\(hashes[0])", token: token)
@@ -316,4 +350,5 @@ struct MigrationFigures: Decodable {
     var thumbnailsCopied: Int
     var thumbnailsSkipped: Int
     var corrupted: [String]
+    var unreadable: [String]
 }
