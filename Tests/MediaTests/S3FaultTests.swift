@@ -102,6 +102,87 @@ struct S3FaultTests {
         #expect(store.requests.count == 2)
         #expect(store.requests.allSatisfy { $0.hasPrefix("GET /media?") && $0.contains("uploads") }, "\(store.requests)")
     }
+
+    @Test("a store answering 5xx: upload and download answer 503 with the JSON error body, the upload is not kept; once the store answers again both work, without a restart")
+    func storeAnswering5xx() async throws {
+        let bucket = try await TestBucket.start()
+        defer { bucket.stop() }
+        let proxy = try FakeS3Server([.forward(port: bucket.port)])
+        defer { proxy.stop() }
+        let server = try await MediaServer.start { $0.objectStore = bucket.configuration(through: proxy.port) }
+        let token = try await server.makeToken("alice", role: .customer)
+        let (alice, _) = try await server.connect("alice", token: token)
+        let before = Data(randomBytes(5_000, seed: 31))
+        let stored = try await ServingTests.attach(before, name: "before.bin", via: alice)
+
+        proxy.play([.answer(status: 500, body: Self.internalError)])
+        let requestsBefore = proxy.requests.count
+        let refused = try await server.post(name: "during.bin", bytes: Data(randomBytes(4_000, seed: 32)), token: token)
+        #expect(refused.status == 503)
+        #expect(refused.header("Content-Type") == "application/json")
+        let error = try JSONDecoder().decode(ErrorFrame.self, from: refused.body)
+        #expect(error.code == .storeFailed)
+        #expect(error.message.contains("send it again") && !error.message.contains("resume"), "\(error.message)")
+        #expect(!error.message.contains("127.0.0.1") && !error.message.contains("InternalError"), "the store's details stay in the log")
+        #expect(proxy.requests.count - requestsBefore >= 3, "retried: \(proxy.requests.count - requestsBefore) requests")
+        // Discarded: HTTP has no resume, and a kept spool file would only wait for the sweep.
+        #expect(try await server.isClean())
+        let download = try await server.request("GET", "/media/\(stored.sha256)", token: token)
+        #expect(download.status == 503)
+        #expect(download.header("Content-Type") == "application/json")
+        #expect(try JSONDecoder().decode(ErrorFrame.self, from: download.body).code == .storeFailed)
+
+        proxy.play([.forward(port: bucket.port)])
+        let again = try S3MediaTests.uploaded(try await server.post(name: "after.bin", bytes: Data(randomBytes(4_000, seed: 32)), token: token))
+        #expect(!again.duplicate)
+        #expect(try await bucket.keys().contains(S3MediaTests.blobKey(again.attachment.sha256)))
+        let back = try await server.request("GET", "/media/\(stored.sha256)", token: token)
+        #expect(back.status == 200)
+        #expect(back.body == before)
+        alice.close()
+        await server.stop()
+    }
+
+    @Test("the built chat-server with --media-store and AWS_* credentials: an upload lands in the bucket, its thumbnail comes back",
+          .timeLimit(.minutes(3)))
+    func serverProcess() async throws {
+        let bucket = try await TestBucket.start()
+        defer { bucket.stop() }
+        let directory = MediaServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binary = try builtExecutable("chat-server")
+        let process = try await offPool {
+            try ServerProcess(binary: binary, directory: directory, arguments: ["--media-store", bucket.url],
+                              environment: testCredentialsEnvironment)
+        }
+        defer { process.kill() }
+        let created = try await runBuilt("chat-admin", ["tokens", "create", "alice", "--role", "customer", "--json", "--data-dir", directory])
+        #expect(created.status == 0, "\(created.stderr)")
+        let fields = try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any]
+        let token = try #require(fields?["token"] as? String)
+        let base = "http://127.0.0.1:\(process.port)"
+
+        let image = try Data(contentsOf: URL(fileURLWithPath: S3MediaTests.corpus + "/jpeg/testimgint.jpg"))
+        let done = try S3MediaTests.uploaded(try await MediaServer.request("POST", base + "/media?name=photo.jpg", token: token,
+                                                                           headers: ["Content-Type": "application/octet-stream"], body: image))
+        let hash = done.attachment.sha256
+        let keys = try await bucket.keys()
+        #expect(keys.contains(S3MediaTests.blobKey(hash)))
+        #expect(keys.contains { $0.hasPrefix("\(TestBucket.prefix)/thumbs/\(hash.prefix(2))/") })
+        // Attached to a message, the upload is the uploader's to fetch.
+        let alice = ChatConnection(url: "ws://127.0.0.1:\(process.port)/ws", bearer: token, maxFrameSize: 4 << 20)
+        _ = try await alice.hello(Hello(user: "alice", lastSeq: 0), timeout: frameWait)
+        try alice.send(.send(Send(clientId: "m1", text: "photo", attachments: [AttachmentReference(uploadId: done.uploadId)])))
+        _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack } else { nil } }
+        let size = try #require(done.attachment.thumbnails.first?.size)
+        let thumbnail = try await MediaServer.request("GET", base + "/media/\(hash)/thumbnail/\(size)", token: token)
+        #expect(thumbnail.status == 200)
+        #expect(thumbnail.header("Content-Type") == "image/jpeg")
+        #expect(thumbnail.body.starts(with: [0xFF, 0xD8]))
+        let whole = try await MediaServer.request("GET", base + "/media/\(hash)", token: token)
+        #expect(whole.body == image)
+        alice.close()
+    }
 }
 
 /// The JSON of `chat-admin media gc --json`, as far as these tests read it.
