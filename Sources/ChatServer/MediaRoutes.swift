@@ -93,7 +93,9 @@ struct MediaRoutes: Sendable {
         guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return MediaHTTPError.notFound.response }
         guard found.blob.state == .present else { return MediaHTTPError.gone.response }
         guard let key = try? BlobKey(blob: hash) else { return MediaHTTPError.notFound.response }
-        return try await serve(key, size: found.blob.size, type: found.blob.mimeType, etag: hash,
+        // The catalog has it but the storage may not (deleted behind the server's back, or a prune finishing): to
+        // the client it has expired, as a removed attachment has; `media verify` reports it.
+        return try await serve(key, size: found.blob.size, missing: .gone, type: found.blob.mimeType, etag: hash,
                                name: found.name, request: request, context: context)
     }
 
@@ -107,17 +109,10 @@ struct MediaRoutes: Sendable {
               let found = try await accessible(hash, user: user),
               let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }),
               let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type) else { return MediaHTTPError.notFound.response }
-        let storedSize: Int
-        do {
-            guard let size = try await media.blobs.size(of: key) else { return MediaHTTPError.notFound.response }
-            storedSize = size
-        } catch {
-            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return MediaHTTPError.storageUnavailable.response
-        }
         let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
         let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
-        return try await serve(key, size: storedSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
+        // The catalog does not record a thumbnail's size: the storage's says it.
+        return try await serve(key, size: nil, missing: .notFound, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
                                request: request, context: context)
     }
 
@@ -131,9 +126,11 @@ struct MediaRoutes: Sendable {
     }
 
     /// Streams an object (or the requested range of it) from the blob storage with the caching and safety headers.
-    /// `size` (the catalog's, for a blob) sets the ranges; what is read is cut to what the storage holds.
-    private func serve(_ key: BlobKey, size: Int, type: String, etag: String, name: String, request: Request,
-                       context: ChatRequestContext) async throws -> Response {
+    /// `size` (the catalog's, for a blob; nil to take the storage's) sets the ranges; what is read is cut to what the
+    /// storage holds. A 304 needs no request to the storage; otherwise one HEAD (existence and size, before the
+    /// headers go out) and one ranged GET.
+    private func serve(_ key: BlobKey, size catalogSize: Int?, missing: MediaHTTPError, type: String, etag: String, name: String,
+                       request: Request, context: ChatRequestContext) async throws -> Response {
         var headers: HTTPFields = [
             .eTag: "\"\(etag)\"",
             .cacheControl: "private, immutable",
@@ -145,6 +142,18 @@ struct MediaRoutes: Sendable {
         if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, etag: etag) {
             return Response(status: .notModified, headers: headers)
         }
+        let stored: Int
+        do {
+            guard let size = try await media.blobs.size(of: key) else {
+                services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
+                return missing.response
+            }
+            stored = size
+        } catch {
+            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+            return MediaHTTPError.storageUnavailable.response
+        }
+        let size = catalogSize ?? stored
         var range: ClosedRange<Int>? = nil
         if let header = request.headers[.range] {
             let ifRange = request.headers[.ifRange]
@@ -162,19 +171,6 @@ struct MediaRoutes: Sendable {
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        let stored: Int
-        do {
-            guard let size = try await media.blobs.size(of: key) else {
-                // The catalog has it but the storage does not (deleted behind the server's back, or a prune
-                // finishing): to the client it has expired, as a removed attachment has; `media verify` reports it.
-                services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
-                return MediaHTTPError.gone.response
-            }
-            stored = size
-        } catch {
-            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return MediaHTTPError.storageUnavailable.response
-        }
         guard stored > 0 else { return Response(status: status, headers: headers, body: ResponseBody()) }
         let whole = 0...(stored - 1)
         let read = range?.clamped(to: whole) ?? whole

@@ -47,10 +47,22 @@ struct S3MediaTests {
             #expect(whole.status == 200)
             #expect(whole.body == image)
             let size = try #require(first.thumbnails.first?.size)
+            let thumbnailKey = "/\(TestBucket.bucket)/\(TestBucket.prefix)/thumbs/\(hash.prefix(2))/\(hash.dropFirst(2).prefix(2))/\(hash)/\(size)."
+            func storeRequests() -> (heads: Int, gets: Int) {
+                (bucket.requests(containing: "\"HEAD \(thumbnailKey)"), bucket.requests(containing: "\"GET \(thumbnailKey)"))
+            }
+            let before = storeRequests()
             let thumbnail = try await server.request("GET", "/media/\(hash)/thumbnail/\(size)", token: token)
             #expect(thumbnail.status == 200)
             #expect(thumbnail.header("Content-Type") == "image/jpeg")
             #expect(thumbnail.body.starts(with: [0xFF, 0xD8]))
+            // One HEAD (existence and size, before the headers) and one GET; a revalidation asks the store nothing.
+            let after = storeRequests()
+            #expect(after.heads - before.heads == 1 && after.gets - before.gets == 1, "\(before) -> \(after)")
+            let etag = try #require(thumbnail.header("ETag"))
+            let cached = try await server.request("GET", "/media/\(hash)/thumbnail/\(size)", token: token, headers: ["If-None-Match": etag])
+            #expect(cached.status == 304)
+            #expect(storeRequests() == after)
             alice.close()
         }
     }
