@@ -4,6 +4,7 @@ import ChatServer
 @_spi(Testing) import ChatServerFixture
 @_spi(Testing) import ChatStore
 import Foundation
+import MediaMaintenance
 import MediaObjectStore
 import MediaStore
 import ObjectStorage
@@ -182,6 +183,61 @@ struct S3FaultTests {
         let whole = try await MediaServer.request("GET", base + "/media/\(hash)", token: token)
         #expect(whole.body == image)
         alice.close()
+    }
+}
+
+extension S3FaultTests {
+    @Test("migrate: a blob whose read fails is reported and not copied, the others are")
+    func migrateUnreadableBlob() async throws {
+        let directory = MediaServer.makeDirectory()
+        let local = try await MediaServer.start(directory: directory)
+        let token = try await local.makeToken("alice", role: .customer)
+        let (alice, _) = try await local.connect("alice", token: token)
+        var hashes: [String] = []
+        for seed in 41...42 as ClosedRange<UInt64> {
+            hashes.append(try await ServingTests.attach(Data(randomBytes(6_000, seed: seed)), name: "f\(seed).bin", via: alice).sha256)
+        }
+        alice.close()
+        let layout = MediaLayout(directory: local.mediaDirectory)
+        await local.stop()
+
+        let bucket = try await TestBucket.start()
+        defer { bucket.stop() }
+        let unreadable = hashes[0]
+        let report = try await bucket.withClient { client in
+            try await MediaMigration(source: UnreadableBlob(base: LocalBlobStorage(layout: layout), hash: unreadable),
+                                     destination: S3BlobStorage(client: client), scratchDirectory: layout.temporaryDirectory).run()
+        }
+        #expect(report.unreadable.count == 1 && report.unreadable.first?.hasPrefix(unreadable) == true, "\(report.unreadable)")
+        #expect(report.problems == 1 && report.corrupted.isEmpty)
+        #expect(report.blobsCopied == 1)
+        let keys = try await bucket.keys()
+        #expect(!keys.contains(S3MediaTests.blobKey(unreadable)) && keys.contains(S3MediaTests.blobKey(hashes[1])))
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: layout.temporaryDirectory))?.isEmpty ?? true, "no copy is left")
+    }
+}
+
+/// The local directory, except that reading one blob fails part way, as a failing disk does.
+struct UnreadableBlob: BlobStorage {
+    let base: LocalBlobStorage
+    let hash: String
+
+    func read<T: Sendable>(_ key: BlobKey, range: Range<Int>?, _ body: (BlobByteStream) async throws -> T) async throws -> T {
+        guard key.kind == .blob, key.hash == hash else { return try await base.read(key, range: range, body) }
+        let path = base.layout.blobPath(hash)
+        return try await body(BlobByteStream(single: { throw BlobStorageError.io(operation: "read", path: path, errno: EIO) }))
+    }
+
+    func put(_ key: BlobKey, temporaryFile path: String) async throws(BlobStorageError) { try await base.put(key, temporaryFile: path) }
+    func put(_ key: BlobKey, bytes: [UInt8]) async throws(BlobStorageError) { try await base.put(key, bytes: bytes) }
+    func size(of key: BlobKey) async throws(BlobStorageError) -> Int? { try await base.size(of: key) }
+    func list(_ area: BlobArea, prefix: String) -> BlobListing { base.list(area, prefix: prefix) }
+    func remove(_ object: StoredObject) async throws(BlobStorageError) { try await base.remove(object) }
+    func quarantine(_ object: StoredObject) async throws(BlobStorageError) { try await base.quarantine(object) }
+    func restore(_ object: StoredObject, as key: BlobKey) async throws(BlobStorageError) { try await base.restore(object, as: key) }
+    func beginRemoval(_ disposal: BlobDisposal) -> any BlobRemovalBatch { base.beginRemoval(disposal) }
+    func sha256(of objects: [StoredObject], progress: @escaping @Sendable (Int64) -> Void) async -> [Result<String?, BlobStorageError>] {
+        await BlobDigests.streaming(objects, in: self, progress: progress)
     }
 }
 
