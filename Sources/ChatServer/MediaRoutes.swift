@@ -127,8 +127,8 @@ struct MediaRoutes: Sendable {
 
     /// Streams an object (or the requested range of it) from the blob storage with the caching and safety headers.
     /// `size` (the catalog's, for a blob; nil to take the storage's) sets the ranges; what is read is cut to what the
-    /// storage holds. A 304 needs no request to the storage; otherwise one HEAD (existence and size, before the
-    /// headers go out) and one ranged GET.
+    /// storage holds. A 304 asks the storage nothing; otherwise one GET says whether the object is there before the
+    /// head goes out (a HEAD first only for a range of an object whose size the catalog does not know).
     private func serve(_ key: BlobKey, size catalogSize: Int?, missing: MediaHTTPError, type: String, etag: String, name: String,
                        request: Request, context: ChatRequestContext) async throws -> Response {
         var headers: HTTPFields = [
@@ -142,48 +142,60 @@ struct MediaRoutes: Sendable {
         if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, etag: etag) {
             return Response(status: .notModified, headers: headers)
         }
-        let stored: Int
-        do {
-            guard let size = try await media.blobs.size(of: key) else {
-                services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
-                return missing.response
-            }
-            stored = size
-        } catch {
-            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return MediaHTTPError.storageUnavailable.response
-        }
-        let size = catalogSize ?? stored
         var range: ClosedRange<Int>? = nil
-        if let header = request.headers[.range] {
-            let ifRange = request.headers[.ifRange]
-            if ifRange == nil || ifRange == "\"\(etag)\"" {
-                switch Self.parseRange(header, size: size) {
-                case .whole: break
-                case .range(let parsed): range = parsed
-                case .unsatisfiable:
-                    headers[.contentRange] = "bytes */\(size)"
-                    return Response(status: .rangeNotSatisfiable, headers: headers)
+        let ifRange = request.headers[.ifRange]
+        if let header = request.headers[.range], ifRange == nil || ifRange == "\"\(etag)\"" {
+            var size = catalogSize
+            if size == nil {
+                do {
+                    guard let stored = try await media.blobs.size(of: key) else { return missingObject(key, missing) }
+                    size = stored
+                } catch {
+                    return storageUnavailable(key, error)
                 }
             }
-        }
-        if let range {
-            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            let total = size ?? 0
+            switch Self.parseRange(header, size: total) {
+            case .whole: break
+            case .range(let parsed):
+                range = parsed
+                headers[.contentRange] = "bytes \(parsed.lowerBound)-\(parsed.upperBound)/\(total)"
+            case .unsatisfiable:
+                headers[.contentRange] = "bytes */\(total)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        guard stored > 0 else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        let whole = 0...(stored - 1)
-        let read = range?.clamped(to: whole) ?? whole
-        let blobs = media.blobs
-        let body = ResponseBody(contentLength: read.count) { writer in
-            try await blobs.read(key, range: read.lowerBound..<(read.upperBound + 1)) { chunks in
-                for try await chunk in chunks {
-                    try await writer.write(chunk)
-                }
+        let opened: OpenedObject
+        do {
+            guard let object = try await media.blobs.open(key, range: range.map { $0.lowerBound..<($0.upperBound + 1) }) else {
+                return missingObject(key, missing)
+            }
+            opened = object
+        } catch {
+            return storageUnavailable(key, error)
+        }
+        guard !opened.range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
+        let bytes = opened.bytes
+        let body = ResponseBody(contentLength: opened.range.count) { writer in
+            for try await chunk in bytes {
+                try await writer.write(chunk)
             }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// The catalog has it but the storage does not: for a blob, deleted behind the server's back or a prune
+    /// finishing (`media verify` reports it).
+    private func missingObject(_ key: BlobKey, _ answer: MediaHTTPError) -> Response {
+        services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
+        return answer.response
+    }
+
+    private func storageUnavailable(_ key: BlobKey, _ error: BlobStorageError) -> Response {
+        services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+        return MediaHTTPError.storageUnavailable.response
     }
 
     // MARK: Helpers

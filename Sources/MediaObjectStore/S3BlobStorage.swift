@@ -101,6 +101,28 @@ public struct S3BlobStorage: BlobStorage {
         return try await body(BlobByteStream(download.body))
     }
 
+    /// One GET: its answer says whether the object exists and its size (Content-Length, or Content-Range's total).
+    public func open(_ key: BlobKey, range: Range<Int>?) async throws(BlobStorageError) -> OpenedObject? {
+        let objectKey = try self.objectKey(key)
+        if let range, range.isEmpty {
+            guard let size = try await size(of: key) else { return nil }
+            return OpenedObject(size: size, range: range.clamped(to: 0..<size), bytes: BlobByteStream([]))
+        }
+        do {
+            guard let download = try await client.get(objectKey, range: range.map { $0.lowerBound...($0.upperBound - 1) }) else {
+                return nil
+            }
+            let served = download.range.map { $0.lowerBound..<($0.upperBound + 1) } ?? 0..<download.contentLength
+            return OpenedObject(size: download.info.size, range: served, bytes: BlobByteStream(download.body))
+        } catch .rejected(_, let response) where response.code == "InvalidRange" {
+            // The object is shorter than the range's start (shorter than the catalog says): nothing to send.
+            guard let size = try await size(of: key) else { return nil }
+            return OpenedObject(size: size, range: size..<size, bytes: BlobByteStream([]))
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
     // MARK: Listing
 
     public func list(_ area: BlobArea, prefix: String) -> BlobListing {

@@ -18,6 +18,11 @@ public protocol BlobStorage: Sendable {
     /// Reads `range` of the object (all of it when nil) as a stream of buffers of bounded size, for as long as
     /// `body` runs. Throws `BlobStorageError.notFound` when there is no object.
     func read<T: Sendable>(_ key: BlobKey, range: Range<Int>?, _ body: (BlobByteStream) async throws -> T) async throws -> T
+    /// Opens `range` of the object (all of it when nil) for an answer whose head goes out before its body: the
+    /// object's size is known now, its bytes are read as `OpenedObject.bytes` is iterated (once). One request for an
+    /// object store, where `size(of:)` then `read` are two. Nil when there is no object. Dropping the bytes unread
+    /// releases what was opened.
+    func open(_ key: BlobKey, range: Range<Int>?) async throws(BlobStorageError) -> OpenedObject?
     /// What `area` holds whose hash starts with `prefix` (everything for ""), page by page, in no particular order.
     /// Objects that are not where their name says (strays) are listed too, with no key.
     func list(_ area: BlobArea, prefix: String) -> BlobListing
@@ -49,6 +54,21 @@ extension BlobStorage {
     public var deletesAfterCommit: Bool { false }
     public func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite] { [] }
     public func discard(_ write: UnfinishedWrite) async throws(BlobStorageError) {}
+}
+
+/// An object opened for reading (`BlobStorage.open`).
+public struct OpenedObject: Sendable {
+    /// The whole object's size.
+    public var size: Int
+    /// The bytes `bytes` carries: the range asked for, cut to the object's end.
+    public var range: Range<Int>
+    public var bytes: BlobByteStream
+
+    public init(size: Int, range: Range<Int>, bytes: BlobByteStream) {
+        self.size = size
+        self.range = range
+        self.bytes = bytes
+    }
 }
 
 /// A write the storage holds unfinished (a multipart upload), found by `unfinishedWrites`.

@@ -231,6 +231,7 @@ struct UnreadableBlob: BlobStorage {
     func put(_ key: BlobKey, temporaryFile path: String) async throws(BlobStorageError) { try await base.put(key, temporaryFile: path) }
     func put(_ key: BlobKey, bytes: [UInt8]) async throws(BlobStorageError) { try await base.put(key, bytes: bytes) }
     func size(of key: BlobKey) async throws(BlobStorageError) -> Int? { try await base.size(of: key) }
+    func open(_ key: BlobKey, range: Range<Int>?) async throws(BlobStorageError) -> OpenedObject? { try await base.open(key, range: range) }
     func list(_ area: BlobArea, prefix: String) -> BlobListing { base.list(area, prefix: prefix) }
     func remove(_ object: StoredObject) async throws(BlobStorageError) { try await base.remove(object) }
     func quarantine(_ object: StoredObject) async throws(BlobStorageError) { try await base.quarantine(object) }
