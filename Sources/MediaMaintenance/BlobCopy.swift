@@ -18,6 +18,13 @@ enum BlobCopy {
     enum Failure: Error {
         case read(any Error)
         case write(BlobStorageError)
+
+        var cause: any Error {
+            switch self {
+            case .read(let error): error
+            case .write(let error): error
+            }
+        }
     }
 
     /// Copies `key` of `storage` to a new file at `path` (replacing one there).

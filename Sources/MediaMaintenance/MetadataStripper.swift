@@ -267,10 +267,7 @@ public struct MetadataStripper: Sendable {
         do {
             digest = try await BlobCopy.toFile(key, from: storage, path: path)
         } catch {
-            switch error {
-            case .read(let cause): throw cause
-            case .write(let cause): throw cause
-            }
+            throw error.cause
         }
         return digest == BlobCopy.Digest(sha256: hash, size: size)
     }
