@@ -24,8 +24,8 @@ extension ChatAdmin {
     }
 }
 
-/// The data directory's database and media directory.
-struct MediaOptions: ParsableArguments {
+/// The data directory's database and local media directory.
+struct LocalMediaOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
 
     @Option(name: .customLong("media-dir"), help: "The media store; default: media/ under --data-dir (CHAT_MEDIA_DIR).")
@@ -35,6 +35,14 @@ struct MediaOptions: ParsableArguments {
         MediaLayout(directory: mediaDirectory ?? ProcessInfo.processInfo.environment["CHAT_MEDIA_DIR"]
             ?? DataDirectory(data.dataDirectory).mediaPath)
     }
+}
+
+/// The data directory's database and the media store: the local directory, or a bucket.
+struct MediaOptions: ParsableArguments {
+    @OptionGroup var local: LocalMediaOptions
+
+    var data: DataOptions { local.data }
+    var layout: MediaLayout { local.layout }
 
     @Option(name: .customLong("media-store"), help: "The server's S3-compatible media store, s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION, instead of the media directory; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (CHAT_MEDIA_STORE).")
     var mediaStore: String?
@@ -289,7 +297,11 @@ extension ChatAdmin.Media {
     struct GC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Remove stale temporary uploads, orphan blob files and orphan thumbnails; finish interrupted prunes.")
+            abstract: "Remove stale temporary uploads, orphan blob files and orphan thumbnails; finish interrupted prunes.",
+            discussion: """
+                On an object store it also aborts multipart uploads older than --grace that no upload in progress \
+                holds: the parts of a put whose abort failed (the store was down, or the server was killed).
+                """)
 
         @Flag(name: .customLong("dry-run"), help: "List what would be removed; change nothing.")
         var dryRun = false
@@ -313,6 +325,7 @@ extension ChatAdmin.Media {
                     ("trash emptied", report.trashDeleted),
                     ("pending deletions \(dryRun ? "to finish" : "finished")", report.pendingDeletionsFinished),
                     ("pending deletions left (held by an upload, or failed; the next gc retries)", report.pendingDeletionsLeft),
+                    ("unfinished multipart uploads \(dryRun ? "to abort" : "aborted")", report.multipartUploadsAborted),
                 ]
                 for (label, items) in lists where !items.isEmpty {
                     print("\(label): \(items.count)")

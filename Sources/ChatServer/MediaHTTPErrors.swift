@@ -49,6 +49,10 @@ struct MediaHTTPError: HTTPResponseError {
     static let storageUnavailable = MediaHTTPError(status: .serviceUnavailable, code: .storeFailed,
                                                    message: "the media store cannot be reached right now; try again shortly")
 
+    /// `POST /media` when the store failed at the end: the upload was discarded (HTTP has no resume).
+    static let uploadNotKept = MediaHTTPError(status: .serviceUnavailable, code: .storeFailed,
+                                              message: "the media store cannot take the file right now; it was not kept: send it again shortly")
+
     static var unauthorized: MediaHTTPError {
         var error = MediaHTTPError(status: .unauthorized, code: .forbidden,
                                    message: "a valid token is needed: send 'Authorization: Bearer <token>'")

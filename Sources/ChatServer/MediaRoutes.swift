@@ -70,7 +70,10 @@ struct MediaRoutes: Sendable {
         }
         let outcome: UploadOutcome
         do {
-            outcome = try await media.finish(handle)
+            // Not kept on a store failure: resuming is the WebSocket's, and an HTTP client posts the file again.
+            outcome = try await media.finish(handle, resumable: false)
+        } catch .storeUnavailable {
+            return MediaHTTPError.uploadNotKept.response
         } catch {
             return MediaHTTPError(error).response
         }
@@ -90,7 +93,9 @@ struct MediaRoutes: Sendable {
         guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return MediaHTTPError.notFound.response }
         guard found.blob.state == .present else { return MediaHTTPError.gone.response }
         guard let key = try? BlobKey(blob: hash) else { return MediaHTTPError.notFound.response }
-        return try await serve(key, size: found.blob.size, type: found.blob.mimeType, etag: hash,
+        // The catalog has it but the storage may not (deleted behind the server's back, or a prune finishing): to
+        // the client it has expired, as a removed attachment has; `media verify` reports it.
+        return try await serve(key, size: found.blob.size, missing: .gone, type: found.blob.mimeType, etag: hash,
                                name: found.name, request: request, context: context)
     }
 
@@ -104,17 +109,10 @@ struct MediaRoutes: Sendable {
               let found = try await accessible(hash, user: user),
               let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }),
               let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type) else { return MediaHTTPError.notFound.response }
-        let storedSize: Int
-        do {
-            guard let size = try await media.blobs.size(of: key) else { return MediaHTTPError.notFound.response }
-            storedSize = size
-        } catch {
-            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return MediaHTTPError.storageUnavailable.response
-        }
         let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
         let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
-        return try await serve(key, size: storedSize, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
+        // The catalog does not record a thumbnail's size: the storage's says it.
+        return try await serve(key, size: nil, missing: .notFound, type: thumbnail.type, etag: "\(hash)-\(size)", name: name,
                                request: request, context: context)
     }
 
@@ -128,9 +126,11 @@ struct MediaRoutes: Sendable {
     }
 
     /// Streams an object (or the requested range of it) from the blob storage with the caching and safety headers.
-    /// `size` (the catalog's, for a blob) sets the ranges; what is read is cut to what the storage holds.
-    private func serve(_ key: BlobKey, size: Int, type: String, etag: String, name: String, request: Request,
-                       context: ChatRequestContext) async throws -> Response {
+    /// `size` (the catalog's, for a blob; nil to take the storage's) sets the ranges; what is read is cut to what the
+    /// storage holds. A 304 asks the storage nothing; otherwise one GET says whether the object is there before the
+    /// head goes out (a HEAD first only for a range of an object whose size the catalog does not know).
+    private func serve(_ key: BlobKey, size catalogSize: Int?, missing: MediaHTTPError, type: String, etag: String, name: String,
+                       request: Request, context: ChatRequestContext) async throws -> Response {
         var headers: HTTPFields = [
             .eTag: "\"\(etag)\"",
             .cacheControl: "private, immutable",
@@ -143,48 +143,59 @@ struct MediaRoutes: Sendable {
             return Response(status: .notModified, headers: headers)
         }
         var range: ClosedRange<Int>? = nil
-        if let header = request.headers[.range] {
-            let ifRange = request.headers[.ifRange]
-            if ifRange == nil || ifRange == "\"\(etag)\"" {
-                switch Self.parseRange(header, size: size) {
-                case .whole: break
-                case .range(let parsed): range = parsed
-                case .unsatisfiable:
-                    headers[.contentRange] = "bytes */\(size)"
-                    return Response(status: .rangeNotSatisfiable, headers: headers)
+        let ifRange = request.headers[.ifRange]
+        if let header = request.headers[.range], ifRange == nil || ifRange == "\"\(etag)\"" {
+            var size = catalogSize
+            if size == nil {
+                do {
+                    guard let stored = try await media.blobs.size(of: key) else { return missingObject(key, missing) }
+                    size = stored
+                } catch {
+                    return storageUnavailable(key, error)
                 }
             }
-        }
-        if let range {
-            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            let total = size ?? 0
+            switch Self.parseRange(header, size: total) {
+            case .whole: break
+            case .range(let parsed):
+                range = parsed
+                headers[.contentRange] = "bytes \(parsed.lowerBound)-\(parsed.upperBound)/\(total)"
+            case .unsatisfiable:
+                headers[.contentRange] = "bytes */\(total)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        let stored: Int
+        let opened: OpenedObject
         do {
-            guard let size = try await media.blobs.size(of: key) else {
-                // The catalog has it but the storage does not (deleted behind the server's back, or a prune
-                // finishing): to the client it has expired, as a removed attachment has; `media verify` reports it.
-                services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
-                return MediaHTTPError.gone.response
+            guard let object = try await media.blobs.open(key, range: range.map { $0.lowerBound..<($0.upperBound + 1) }) else {
+                return missingObject(key, missing)
             }
-            stored = size
+            opened = object
         } catch {
-            services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return MediaHTTPError.storageUnavailable.response
+            return storageUnavailable(key, error)
         }
-        guard stored > 0 else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        let whole = 0...(stored - 1)
-        let read = range?.clamped(to: whole) ?? whole
-        let blobs = media.blobs
-        let body = ResponseBody(contentLength: read.count) { writer in
-            try await blobs.read(key, range: read.lowerBound..<(read.upperBound + 1)) { chunks in
-                for try await chunk in chunks {
-                    try await writer.write(chunk)
-                }
+        guard !opened.range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
+        let bytes = opened.bytes
+        let body = ResponseBody(contentLength: opened.range.count) { writer in
+            for try await chunk in bytes {
+                try await writer.write(chunk)
             }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// The catalog has it but the storage does not: for a blob, deleted behind the server's back or a prune
+    /// finishing (`media verify` reports it).
+    private func missingObject(_ key: BlobKey, _ answer: MediaHTTPError) -> Response {
+        services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
+        return answer.response
+    }
+
+    private func storageUnavailable(_ key: BlobKey, _ error: BlobStorageError) -> Response {
+        services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+        return MediaHTTPError.storageUnavailable.response
     }
 
     // MARK: Helpers

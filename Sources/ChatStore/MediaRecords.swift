@@ -59,6 +59,8 @@ public struct UploadRecord: Sendable, Equatable {
     public var declaredSHA256: String?
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// The hash whose bytes it is putting into an object store now (`PendingDeletion`'s hold), if any.
+    public var storingHash: String? = nil
 }
 
 extension BlobRecord {
@@ -79,7 +81,8 @@ extension UploadRecord {
 
     init(row: Row) {
         self.init(id: row["id"], username: row["username"], name: row["name"], declaredSize: row["declared_size"],
-                  declaredSHA256: row["declared_sha256"], createdAt: row["created_at"], updatedAt: row["updated_at"])
+                  declaredSHA256: row["declared_sha256"], createdAt: row["created_at"], updatedAt: row["updated_at"],
+                  storingHash: row["storing_hash"])
     }
 }
 

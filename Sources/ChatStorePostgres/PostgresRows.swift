@@ -69,13 +69,14 @@ extension BlobRecord {
 
 extension UploadRecord {
     /// The `uploads` columns a record is read from.
-    static let postgresColumns = "id, username, name, declared_size, declared_sha256, created_at, updated_at"
+    static let postgresColumns = "id, username, name, declared_size, declared_sha256, created_at, updated_at, storing_hash"
 
     init(postgres row: PostgresRandomAccessRow) throws {
         self.init(id: try row.get("id"), username: try row.get("username"), name: try row.get("name"),
                   declaredSize: try row.get("declared_size", Int64?.self).map(Int.init), declaredSHA256: try row.get("declared_sha256"),
                   createdAt: try row.get("created_at"))
         updatedAt = try row.get("updated_at")
+        storingHash = try row.get("storing_hash", String?.self)
     }
 }
 

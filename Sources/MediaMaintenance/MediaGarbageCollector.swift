@@ -19,6 +19,9 @@ public struct GarbageReport: Sendable, Codable, Equatable {
     /// orphan found now) was carried out (would be, in a dry run), and those still pending afterwards.
     public var pendingDeletionsFinished: [String] = []
     public var pendingDeletionsLeft: [String] = []
+    /// Object stores: unfinished multipart uploads older than the grace period that no upload in progress holds
+    /// (their aborts failed, or their writer died), aborted (would be, in a dry run) so their parts stop costing.
+    public var multipartUploadsAborted: [String] = []
 }
 
 /// `chat-admin media gc`: removes what no row accounts for. Anything younger than the grace period is left alone,
@@ -49,6 +52,8 @@ public struct MediaGarbageCollector: Sendable {
         var present: [String: Set<BlobKey>] = [:]
         var thumbnails: [String: Set<BlobKey>] = [:]
         var receiving: [String: Int64] = [:]
+        var storing = Set<String>()
+        let unfinished: [UnfinishedWrite]
         let files: (blobs: [StoredObject], thumbs: [StoredObject], temporary: [StoredObject], trash: [StoredObject])
         do {
             let inventory = try await catalog.inventory()
@@ -57,7 +62,12 @@ public struct MediaGarbageCollector: Sendable {
                 thumbnails[blob.hash] = keys
                 if blob.state == .present { present[blob.hash] = keys }
             }
-            for upload in inventory.receivingUploads { receiving[upload.id] = upload.updatedAt }
+            for upload in inventory.receivingUploads {
+                receiving[upload.id] = upload.updatedAt
+                if let hash = upload.storingHash { storing.insert(hash) }
+            }
+            // After the rows: a write started since is younger than the cutoff, or held by a row read here.
+            unfinished = try await storage.unfinishedWrites(startedBefore: graceCutoff)
             files = (try await storage.list(.blobs, prefix: "").collect().flatMap { $0 },
                      try await storage.list(.thumbnails, prefix: "").collect().flatMap { $0 },
                      try await spool.files(),
@@ -113,6 +123,9 @@ public struct MediaGarbageCollector: Sendable {
                 report.trashDeleted.append(file.location)
             }
         }
+        // A multipart upload whose hash an upload holds may be that upload's put, still running.
+        let abandoned = unfinished.filter { write in write.key.map { !storing.contains($0.hash) } ?? true }
+        report.multipartUploadsAborted = abandoned.map(\.location).sorted()
         report.staleUploadRecords = expiredUploads.count
         report.bytesFreed = (deletions + spoolDeletions).reduce(0) { $0 + $1.size }
         for list in [\GarbageReport.staleTemporaries, \.orphanBlobs, \.orphanThumbnails, \.trashRestored, \.trashDeleted] {
@@ -142,6 +155,12 @@ public struct MediaGarbageCollector: Sendable {
             }
         }
 
+        var aborted: [String] = []
+        for write in abandoned {
+            // A failure leaves it for the next gc, as a failed deletion does.
+            if (try? await storage.discard(write)) != nil { aborted.append(write.location) }
+        }
+        report.multipartUploadsAborted = aborted.sorted()
         do {
             try await catalog.deleteStaleUploads(ids: expiredUploads, updatedBefore: resumeCutoff)
             for restore in restores { try? await storage.restore(restore.object, as: restore.key) }

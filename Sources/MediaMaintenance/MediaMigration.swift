@@ -11,26 +11,42 @@ public struct MigrationReport: Sendable, Codable, Equatable {
     public var blobsSkipped = 0
     public var thumbnailsCopied = 0
     public var thumbnailsSkipped = 0
-    /// Blob files whose SHA-256 is not their name: not copied (`media verify --repair` deals with them).
+    /// Blobs whose SHA-256 is not their name: not copied (`media verify --repair` deals with them).
     public var corrupted: [String] = []
+    /// Blobs that could not be read, with why: not copied.
+    public var unreadable: [String] = []
     public var seconds: Double = 0
+
+    /// Blobs left behind because of their own bytes (the command exits 2).
+    public var problems: Int { corrupted.count + unreadable.count }
 }
 
-/// `chat-admin media migrate --to s3://...`: copies the local media directory's blobs and thumbnails into another
-/// storage. Idempotent and resumable: what the destination holds already (same key, same size) is skipped, so a
-/// second run copies nothing and an interrupted one picks up where it stopped. Each blob is re-hashed before it is
-/// copied, so corruption on disk is not carried over. The catalog is not touched: the keys are the same.
-public struct MediaMigration: Sendable {
-    let source: LocalBlobStorage
-    let destination: any BlobStorage
+/// Where a migration is, for progress: bytes over blobs and thumbnails, and objects.
+public struct MigrationProgress: Sendable {
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+    public var objectsDone: Int
+    public var objectsTotal: Int
+}
 
-    public init(source: LocalBlobStorage, destination: any BlobStorage) {
+/// `chat-admin media migrate --to s3://...`: copies one storage's blobs and thumbnails into another. Idempotent and
+/// resumable: what the destination holds already (same key, same size) is skipped, so a second run copies nothing
+/// and an interrupted one picks up where it stopped. Each blob is streamed through `BlobStorage.read` into a local
+/// copy, hashed on the way, and put only when the hash is its name, so corruption is not carried over. The catalog
+/// is not touched: the keys are the same.
+public struct MediaMigration: Sendable {
+    let source: any BlobStorage
+    let destination: any BlobStorage
+    /// A local directory for the copies on their way (the media directory's `tmp/`).
+    let scratchDirectory: String
+
+    public init(source: any BlobStorage, destination: any BlobStorage, scratchDirectory: String) {
         self.source = source
         self.destination = destination
+        self.scratchDirectory = scratchDirectory
     }
 
-    /// `progress(bytesDone, bytesTotal)` over blobs and thumbnails.
-    public func run(progress: (Int64, Int64) -> Void = { _, _ in }) async throws(MaintenanceError) -> MigrationReport {
+    public func run(progress: (MigrationProgress) -> Void = { _ in }) async throws(MaintenanceError) -> MigrationReport {
         let started = ContinuousClock.now
         var report = MigrationReport()
         let blobs: [StoredObject], thumbnails: [StoredObject]
@@ -40,46 +56,26 @@ public struct MediaMigration: Sendable {
         } catch {
             throw .wrap(error)
         }
-        let total = (blobs + thumbnails).reduce(0) { $0 + $1.size }
-        var done: Int64 = 0
-        let temporary = source.layout.temporaryDirectory
-        mkdir(temporary, 0o750)
+        var state = MigrationProgress(bytesDone: 0, bytesTotal: (blobs + thumbnails).reduce(0) { $0 + $1.size },
+                                      objectsDone: 0, objectsTotal: blobs.count + thumbnails.count)
+        guard mkdir(scratchDirectory, 0o750) == 0 || errno == EEXIST else {
+            throw .storage(.io(operation: "create", path: scratchDirectory, errno: errno))
+        }
         for object in blobs {
             guard let key = object.key else { continue }
             do throws(BlobStorageError) {
                 if try await destination.size(of: key) == Int(object.size) {
                     report.blobsSkipped += 1
-                } else if case .success(let hash) = await source.sha256(of: [object], progress: { _ in }).first, hash != nil, hash != key.hash {
-                    report.corrupted.append(key.hash)
-                } else {
-                    // The destination consumes the file it puts: give it a second link to the blob, not the blob.
-                    let link = "\(temporary)/migrate-\(key.hash).tmp"
-                    do {
-                        try await MediaStore.runBlocking {
-                            unlink(link)
-                            guard Glibc.link(object.location, link) == 0 else {
-                                throw BlobStorageError.io(operation: "link", path: link, errno: errno)
-                            }
-                        }
-                    } catch let error as BlobStorageError {
-                        throw error
-                    } catch {
-                        throw BlobStorageError.io(operation: "link", path: link, errno: ECANCELED)
-                    }
-                    do {
-                        try await destination.put(key, temporaryFile: link)
-                    } catch {
-                        _ = try? await MediaStore.runBlocking { unlink(link) }
-                        throw error
-                    }
+                } else if try await copy(key, into: &report) {
                     report.blobsCopied += 1
                     report.bytesCopied += object.size
                 }
             } catch {
                 throw .storage(error)
             }
-            done += object.size
-            progress(done, total)
+            state.bytesDone += object.size
+            state.objectsDone += 1
+            progress(state)
         }
         for object in thumbnails {
             guard let key = object.key else { continue }
@@ -98,11 +94,38 @@ public struct MediaMigration: Sendable {
             } catch {
                 throw .wrap(error)
             }
-            done += object.size
-            progress(done, total)
+            state.bytesDone += object.size
+            state.objectsDone += 1
+            progress(state)
         }
         report.corrupted.sort()
+        report.unreadable.sort()
         report.seconds = (ContinuousClock.now - started).inSeconds
         return report
+    }
+
+    /// Copies one blob, verified; false when it was not copied (gone since the listing, corrupted or unreadable:
+    /// the last two are in `report`). A local write or the destination failing stops the run.
+    private func copy(_ key: BlobKey, into report: inout MigrationReport) async throws(BlobStorageError) -> Bool {
+        let path = "\(scratchDirectory)/migrate-\(key.hash).tmp"
+        defer { unlink(path) }  // consumed by a successful put; otherwise the copy goes
+        let digest: BlobCopy.Digest?
+        do {
+            digest = try await BlobCopy.toFile(key, from: source, path: path)
+        } catch {
+            switch error {
+            case .write(let cause): throw cause
+            case .read(let cause):
+                report.unreadable.append("\(key.hash): \(cause)")
+                return false
+            }
+        }
+        guard let digest else { return false }
+        guard digest.sha256 == key.hash else {
+            report.corrupted.append(key.hash)
+            return false
+        }
+        try await destination.put(key, temporaryFile: path)
+        return true
     }
 }

@@ -1,6 +1,5 @@
 import ChatProtocol
 import ChatStore
-import Crypto
 import Logging
 import MediaPrivacy
 import MediaStore
@@ -264,26 +263,12 @@ public struct MetadataStripper: Sendable {
     /// its hash differs: cleaning corrupted bytes would give them a valid name.
     private func copy(_ hash: String, to path: String, size: Int64) async throws -> Bool {
         let key = try BlobKey(blob: hash)
-        let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw BlobStorageError.io(operation: "create", path: path, errno: errno) }
-        defer { close(fd) }
-        let digest: (String, Int64)
+        let digest: BlobCopy.Digest?
         do {
-            digest = try await storage.read(key, range: nil) { chunks in
-                var hasher = SHA256()
-                var written: Int64 = 0
-                for try await chunk in chunks {
-                    let bytes = Array(chunk.readableBytesView)
-                    hasher.update(data: bytes)
-                    let failed = try await MediaStore.runBlocking { bytes.withUnsafeBytes { POSIXFileWriter().write(fd: fd, bytes: $0) } }
-                    if failed != 0 { throw BlobStorageError.io(operation: "write", path: path, errno: failed) }
-                    written += Int64(bytes.count)
-                }
-                return (FileHashing.hex(hasher.finalize()), written)
-            }
-        } catch BlobStorageError.notFound {
-            return false
+            digest = try await BlobCopy.toFile(key, from: storage, path: path)
+        } catch {
+            throw error.cause
         }
-        return digest == (hash, size)
+        return digest == BlobCopy.Digest(sha256: hash, size: size)
     }
 }

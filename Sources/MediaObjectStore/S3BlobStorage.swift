@@ -62,7 +62,8 @@ public struct S3BlobStorage: BlobStorage {
         }
         do {
             if try await client.head(objectKey)?.size != Int(size) {
-                try await client.put(objectKey, fromFile: path)
+                // A blob's key is its SHA-256: the store verifies the bytes against it.
+                try await client.put(objectKey, fromFile: path, sha256: key.kind == .blob ? key.hash : nil)
             }
         } catch {
             throw Self.failure(error)
@@ -98,6 +99,28 @@ public struct S3BlobStorage: BlobStorage {
         }
         guard let download else { throw BlobStorageError.notFound(key) }
         return try await body(BlobByteStream(download.body))
+    }
+
+    /// One GET: its answer says whether the object exists and its size (Content-Length, or Content-Range's total).
+    public func open(_ key: BlobKey, range: Range<Int>?) async throws(BlobStorageError) -> OpenedObject? {
+        let objectKey = try self.objectKey(key)
+        if let range, range.isEmpty {
+            guard let size = try await size(of: key) else { return nil }
+            return OpenedObject(size: size, range: range.clamped(to: 0..<size), bytes: BlobByteStream([]))
+        }
+        do {
+            guard let download = try await client.get(objectKey, range: range.map { $0.lowerBound...($0.upperBound - 1) }) else {
+                return nil
+            }
+            let served = download.range.map { $0.lowerBound..<($0.upperBound + 1) } ?? 0..<download.contentLength
+            return OpenedObject(size: download.info.size, range: served, bytes: BlobByteStream(download.body))
+        } catch .rejected(_, let response) where response.code == "InvalidRange" {
+            // The object is shorter than the range's start (shorter than the catalog says): nothing to send.
+            guard let size = try await size(of: key) else { return nil }
+            return OpenedObject(size: size, range: size..<size, bytes: BlobByteStream([]))
+        } catch {
+            throw Self.failure(error)
+        }
     }
 
     // MARK: Listing
@@ -180,6 +203,27 @@ public struct S3BlobStorage: BlobStorage {
         } catch {
             throw Self.failure(error)
         }
+    }
+
+    /// Multipart uploads under `blobs/` and `thumbs/` started before `cutoff`. One whose start the store does not
+    /// say counts as old: `media gc` spares the uploads of hashes a server holds, whatever their age.
+    public func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite] {
+        var writes: [UnfinishedWrite] = []
+        for (area, prefix) in [(BlobArea.blobs, location.blobsPrefix), (BlobArea.thumbnails, location.thumbnailsPrefix)] {
+            let uploads: [PendingUpload]
+            do { uploads = try await client.pendingMultipartUploads(prefix: prefix) } catch { throw Self.failure(error) }
+            for upload in uploads {
+                let started = upload.initiated.flatMap(Self.epochMilliseconds) ?? 0
+                guard started < cutoff else { continue }
+                let key = Self.storedObject(ObjectSummary(key: upload.key, size: 0), area: area, location: location).key
+                writes.append(UnfinishedWrite(key: key, location: upload.key, id: upload.uploadID, startedAt: started))
+            }
+        }
+        return writes
+    }
+
+    public func discard(_ write: UnfinishedWrite) async throws(BlobStorageError) {
+        do { try await client.abortMultipartUpload(write.location, uploadID: write.id) } catch { throw Self.failure(error) }
     }
 
     public func beginRemoval(_ disposal: BlobDisposal) -> any BlobRemovalBatch {

@@ -18,6 +18,11 @@ public protocol BlobStorage: Sendable {
     /// Reads `range` of the object (all of it when nil) as a stream of buffers of bounded size, for as long as
     /// `body` runs. Throws `BlobStorageError.notFound` when there is no object.
     func read<T: Sendable>(_ key: BlobKey, range: Range<Int>?, _ body: (BlobByteStream) async throws -> T) async throws -> T
+    /// Opens `range` of the object (all of it when nil) for an answer whose head goes out before its body: the
+    /// object's size is known now, its bytes are read as `OpenedObject.bytes` is iterated (once). One request for an
+    /// object store, where `size(of:)` then `read` are two. Nil when there is no object. Dropping the bytes unread
+    /// releases what was opened.
+    func open(_ key: BlobKey, range: Range<Int>?) async throws(BlobStorageError) -> OpenedObject?
     /// What `area` holds whose hash starts with `prefix` (everything for ""), page by page, in no particular order.
     /// Objects that are not where their name says (strays) are listed too, with no key.
     func list(_ area: BlobArea, prefix: String) -> BlobListing
@@ -37,10 +42,52 @@ public protocol BlobStorage: Sendable {
     /// upload holds its hash before putting bytes. False for the local directory, whose set-aside is a rename
     /// inside the transaction.
     var deletesAfterCommit: Bool { get }
+    /// Writes left unfinished in the storage itself and started before `cutoff` (epoch milliseconds): an object
+    /// store's multipart uploads whose abort failed (the store was down) or whose writer died. The local directory
+    /// has none (its temporaries are the spool's).
+    func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite]
+    /// Discards an unfinished write and what it stored so far; one that is gone already is not an error.
+    func discard(_ write: UnfinishedWrite) async throws(BlobStorageError)
 }
 
 extension BlobStorage {
     public var deletesAfterCommit: Bool { false }
+    public func unfinishedWrites(startedBefore cutoff: Int64) async throws(BlobStorageError) -> [UnfinishedWrite] { [] }
+    public func discard(_ write: UnfinishedWrite) async throws(BlobStorageError) {}
+}
+
+/// An object opened for reading (`BlobStorage.open`).
+public struct OpenedObject: Sendable {
+    /// The whole object's size.
+    public var size: Int
+    /// The bytes `bytes` carries: the range asked for, cut to the object's end.
+    public var range: Range<Int>
+    public var bytes: BlobByteStream
+
+    public init(size: Int, range: Range<Int>, bytes: BlobByteStream) {
+        self.size = size
+        self.range = range
+        self.bytes = bytes
+    }
+}
+
+/// A write the storage holds unfinished (a multipart upload), found by `unfinishedWrites`.
+public struct UnfinishedWrite: Sendable, Equatable {
+    /// The key being written, when the location is one.
+    public var key: BlobKey?
+    /// Where it writes, for reports.
+    public var location: String
+    /// The storage's id of the write (the multipart upload id).
+    public var id: String
+    /// When it started, epoch milliseconds (0 when the storage does not say).
+    public var startedAt: Int64
+
+    public init(key: BlobKey?, location: String, id: String, startedAt: Int64) {
+        self.key = key
+        self.location = location
+        self.id = id
+        self.startedAt = startedAt
+    }
 }
 
 /// Objects taken out of serving around a catalog transaction (see `MediaCatalog.removeBlobs`): `setAside` inside it,

@@ -23,8 +23,8 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case missing(key: String)
     case database(StoreError)
     case sniffer(String)
-    /// The blob storage (an object store) is unreachable or failing, or the bytes are being removed right now. The
-    /// upload is kept: it can be resumed (or sent again) once the store is back.
+    /// The blob storage (an object store) is unreachable or failing, or the bytes are being removed right now. A
+    /// WebSocket upload is kept: it can be resumed (or sent again) once the store is back; an HTTP one is discarded.
     case storeUnavailable(BlobStoreFailure)
     /// The image's metadata cannot be removed safely and the operator refuses such images.
     case uncleanableImage(MetadataCleaningError)

@@ -79,8 +79,10 @@ public final class MediaStore: Sendable {
     }
 
     /// Ends an upload: checks size and hash, sniffs the type, puts the bytes into the storage (unless they are there
-    /// already), makes thumbnails of images and records the blob. Returns once all of that is durable.
-    public func finish(_ handle: UploadHandle) async throws(MediaError) -> UploadOutcome {
+    /// already), makes thumbnails of images and records the blob. Returns once all of that is durable. When the
+    /// store fails (`storeUnavailable`) the upload is kept for a resume if `resumable` (the WebSocket's
+    /// `uploadResume`), and discarded otherwise (an HTTP client sends the file again).
+    public func finish(_ handle: UploadHandle, resumable: Bool = true) async throws(MediaError) -> UploadOutcome {
         guard let upload = registry.lookup(handle) else {
             throw .unknownUpload(id: handle.id, reason: "it is not in progress on this connection")
         }
@@ -103,7 +105,7 @@ public final class MediaStore: Sendable {
                                  duplicate: duplicate)
         } catch {
             if case .unknownUpload = error { throw error }
-            if case .storeUnavailable(let failure) = error {
+            if case .storeUnavailable(let failure) = error, resumable {
                 // The bytes are fine and hashed; only the store failed. Keep them for a resume (or a retry).
                 logger.warning("upload kept for a resume: the media store failed",
                                metadata: ["upload": "\(upload.id)", "cause": "\(failure)"])

@@ -6,6 +6,13 @@ public struct ObjectSummary: Sendable, Equatable {
     public var size: Int
     public var etag: String?
     public var lastModified: String?
+
+    public init(key: String, size: Int, etag: String? = nil, lastModified: String? = nil) {
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.lastModified = lastModified
+    }
 }
 
 /// One page of ListObjectsV2. `nextContinuationToken` is nil on the last page.

@@ -2,10 +2,13 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 
-/// A multipart upload the store holds parts of (ListMultipartUploads): left by a client that died mid-upload.
+/// A multipart upload the store holds parts of (ListMultipartUploads): one in progress, or left by a writer that
+/// died mid-upload or could not abort it (the store was down).
 public struct PendingUpload: Sendable, Equatable {
     public var key: String
     public var uploadID: String
+    /// When it was started, as the store says (ISO 8601), if it says.
+    public var initiated: String?
 }
 
 extension S3Client {
@@ -39,7 +42,7 @@ extension S3Client {
                     try await self.abortMultipartUpload(key, uploadID: uploadID)
                     return true
                 } catch {
-                    self.logger.error("could not abort a failed multipart upload; its parts remain in the store",
+                    self.logger.error("could not abort a failed multipart upload; its parts remain in the store until chat-admin media gc",
                                       metadata: ["key": "\(key)", "upload_id": "\(uploadID)", "cause": "\(error)"])
                     return false
                 }
@@ -49,7 +52,8 @@ extension S3Client {
         }
     }
 
-    private func createMultipartUpload(_ key: String, contentType: String?) async throws(ObjectStorageError) -> String {
+    /// Package-visible so that tests can leave an upload unfinished, as a crashed writer does.
+    package func createMultipartUpload(_ key: String, contentType: String?) async throws(ObjectStorageError) -> String {
         let operation = "CreateMultipartUpload \(key)"
         var request = S3Request(method: .POST, key: key, query: [("uploads", "")])
         if let contentType { request.headers.append((name: "Content-Type", value: contentType)) }
@@ -62,10 +66,11 @@ extension S3Client {
         }
     }
 
-    private func uploadPart(_ key: String, uploadID: String, number: Int, path: String, range: Range<Int64>)
+    package func uploadPart(_ key: String, uploadID: String, number: Int, path: String, range: Range<Int64>)
         async throws(ObjectStorageError) -> String
     {
         let operation = "UploadPart \(number) of \(key)"
+        // Unsigned: a part's hash is not the blob's, and computing it would read every part twice.
         let request = S3Request(method: .PUT, key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
                                 body: .file(path: path, range: range))
         return try await execute(operation, request) { response in
@@ -126,21 +131,45 @@ extension S3Client {
         }
     }
 
-    /// Unfinished multipart uploads under `prefix` (up to 1,000, the first page), for finding and aborting what
-    /// a crashed writer left.
+    /// Every unfinished multipart upload under `prefix`, a page of up to 1,000 at a time, for finding and aborting
+    /// what a crashed writer left.
     public func pendingMultipartUploads(prefix: String = "") async throws(ObjectStorageError) -> [PendingUpload] {
         let operation = "ListMultipartUploads \(prefix)"
-        var query: [(name: String, value: String)] = [("uploads", "")]
-        if !prefix.isEmpty { query.append(("prefix", prefix)) }
-        return try await execute(operation, S3Request(method: .GET, key: nil, query: query)) { response in
-            let body = try await self.successBody(response)
-            guard let root = XMLNode.parse(body), root.name == "ListMultipartUploadsResult" else {
-                throw ObjectStorageError.invalidResponse(operation: operation, detail: "not a ListMultipartUploadsResult")
+        var uploads: [PendingUpload] = []
+        var marker: UploadsPage.Marker?
+        while true {
+            var query: [(name: String, value: String)] = [("uploads", "")]
+            if !prefix.isEmpty { query.append(("prefix", prefix)) }
+            if let marker { query += [("key-marker", marker.key), ("upload-id-marker", marker.uploadID)] }
+            let page = try await execute(operation, S3Request(method: .GET, key: nil, query: query)) { response -> UploadsPage in
+                let body = try await self.successBody(response)
+                guard let root = XMLNode.parse(body), root.name == "ListMultipartUploadsResult" else {
+                    throw ObjectStorageError.invalidResponse(operation: operation, detail: "not a ListMultipartUploadsResult")
+                }
+                let uploads = root.children("Upload").compactMap { upload -> PendingUpload? in
+                    guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
+                    return PendingUpload(key: key, uploadID: id, initiated: upload["Initiated"])
+                }
+                guard root["IsTruncated"] == "true" else { return UploadsPage(uploads: uploads, next: nil) }
+                guard let key = root["NextKeyMarker"], !key.isEmpty else {
+                    throw ObjectStorageError.invalidResponse(operation: operation, detail: "truncated without a NextKeyMarker")
+                }
+                return UploadsPage(uploads: uploads, next: .init(key: key, uploadID: root["NextUploadIdMarker"] ?? ""))
             }
-            return root.children("Upload").compactMap { upload in
-                guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
-                return PendingUpload(key: key, uploadID: id)
-            }
+            uploads += page.uploads
+            guard let next = page.next else { return uploads }
+            marker = next
         }
     }
+}
+
+/// One page of ListMultipartUploads, and where the next starts.
+private struct UploadsPage: Sendable {
+    struct Marker: Sendable {
+        var key: String
+        var uploadID: String
+    }
+
+    var uploads: [PendingUpload]
+    var next: Marker?
 }

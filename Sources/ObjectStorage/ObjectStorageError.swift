@@ -38,7 +38,7 @@ public enum ObjectStorageError: Error, CustomStringConvertible {
         case .multipartUpload(let key, let uploadID, let aborted, let cause):
             "multipart upload of \(key) failed: \(cause); "
                 + (aborted ? "its parts were removed (upload \(uploadID) aborted)"
-                    : "its parts may remain in the store until upload \(uploadID) is aborted")
+                    : "its parts may remain in the store until upload \(uploadID) is aborted (chat-admin media gc does)")
         case .cancelled: "object store request cancelled"
         }
     }

@@ -110,10 +110,13 @@ extension S3Client {
     }
 
     /// Uploads the file at `path` as `key`, streaming it: one PUT up to `configuration.multipartThreshold`, a
-    /// multipart upload above it (aborted on any failure, so no parts are left behind). Returns what the store
-    /// holds afterwards.
+    /// multipart upload above it (aborted on any failure; what an abort could not remove, `media gc` does). With
+    /// `sha256` (the file's, lowercase hex), a single PUT is signed with it, so the store checks the bytes it
+    /// receives. Returns what the store holds afterwards.
     @discardableResult
-    public func put(_ key: String, fromFile path: String, contentType: String? = nil) async throws(ObjectStorageError) -> ObjectInfo {
+    public func put(_ key: String, fromFile path: String, contentType: String? = nil, sha256: String? = nil)
+        async throws(ObjectStorageError) -> ObjectInfo
+    {
         try Self.checkKey(key)
         let size: Int64
         do {
@@ -124,7 +127,7 @@ extension S3Client {
         if size > Int64(configuration.multipartThreshold) {
             return try await putMultipart(key, fromFile: path, size: size, contentType: contentType)
         }
-        return try await putSingle(key, body: size == 0 ? .empty : .file(path: path, range: 0..<size), size: Int(size),
+        return try await putSingle(key, body: size == 0 ? .empty : .file(path: path, range: 0..<size, sha256: sha256), size: Int(size),
                                    contentType: contentType)
     }
 

@@ -59,11 +59,11 @@ struct S3Request: Sendable {
         case empty
         /// A small body, signed with its SHA-256.
         case bytes(Data)
-        /// Bytes `range` of a file, streamed and not read whole. Sent with `UNSIGNED-PAYLOAD`: hashing the part
-        /// first would read it from disk twice for every attempt, and the body's integrity is already checked by
-        /// TCP (and TLS on https), by the Content-Length the store verifies, and by the media store, whose keys are
-        /// the content's own SHA-256.
-        case file(path: String, range: Range<Int64>)
+        /// Bytes `range` of a file, streamed and not read whole. Signed with `sha256` (lowercase hex) when the
+        /// caller knows the bytes' hash (a content-addressed blob: its key), so the store refuses bytes that are not
+        /// those (XAmzContentSHA256Mismatch). Otherwise `UNSIGNED-PAYLOAD`: hashing first would read the file twice
+        /// for every attempt, as it would for each part of a multipart upload, whose hash nobody knows beforehand.
+        case file(path: String, range: Range<Int64>, sha256: String? = nil)
     }
 }
 
@@ -139,12 +139,12 @@ extension S3Client {
         case .bytes(let data):
             return try await send(request, body: .bytes(ByteBuffer(bytes: data)),
                                   payloadHash: SigV4Signer.hexSHA256(data), handle: handle)
-        case .file(let path, let range):
+        case .file(let path, let range, let sha256):
             do {
                 return try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
                     let chunks = FileBody(chunks: file.readChunks(in: range, chunkLength: .kibibytes(256)), path: path)
                     return try await self.send(request, body: .stream(chunks, length: .known(range.upperBound - range.lowerBound)),
-                                               payloadHash: SigV4Signer.unsignedPayload, handle: handle)
+                                               payloadHash: sha256 ?? SigV4Signer.unsignedPayload, handle: handle)
                 }
             } catch let error as FileSystemError {
                 throw FileReadFailure(path: path, cause: error)

@@ -35,6 +35,35 @@ struct BlobStorageTests {
         }
     }
 
+    @Test("open for serving: the size before the bytes, a range cut to the end, bounded buffers; nil when missing")
+    func openForServing() async throws {
+        let (storage, directory) = try makeStorage()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bytes = randomBytes(300_000, seed: 9)
+        let key = try await put(bytes, in: storage)
+        func collect(_ opened: OpenedObject) async throws -> (bytes: [UInt8], largest: Int) {
+            var collected: [UInt8] = []
+            var largest = 0
+            for try await chunk in opened.bytes {
+                collected += chunk.readableBytesView
+                largest = max(largest, chunk.readableBytes)
+            }
+            return (collected, largest)
+        }
+        let whole = try #require(try await storage.open(key, range: nil))
+        #expect(whole.size == bytes.count && whole.range == 0..<bytes.count)
+        let read = try await collect(whole)
+        #expect(read.bytes == bytes)
+        #expect(read.largest <= 128 * 1024, "read a chunk at a time")
+        let tail = try #require(try await storage.open(key, range: 299_990..<300_100))
+        #expect(tail.size == bytes.count && tail.range == 299_990..<300_000)
+        #expect(try await collect(tail).bytes == Array(bytes[299_990...]))
+        // Opened and never read (a client gone before the body): nothing to do, the file closes with the last reference.
+        _ = try await storage.open(key, range: 0..<10)
+        let missing = try BlobKey(blob: String(repeating: "0", count: 64))
+        #expect(try await storage.open(missing, range: nil) == nil)
+    }
+
     @Test("put from a temporary file, size, whole and ranged reads in bounded buffers, list, remove")
     func putReadListRemove() async throws {
         let (storage, directory) = try makeStorage()

@@ -6,6 +6,7 @@ import ChatServer
 import ChatStorePostgres
 import Foundation
 import Logging
+import MediaStore
 import ObjectStorage
 import TestProcesses
 import Testing
@@ -42,14 +43,28 @@ struct S3MediaTests {
             #expect(keys.filter { $0.contains("/blobs/") } == [Self.blobKey(hash)])
             #expect(!keys.filter { $0.contains("/thumbs/\(hash.prefix(2))/") }.isEmpty)
 
+            let blobHeads = bucket.requests(containing: "\"HEAD /\(TestBucket.bucket)/\(Self.blobKey(hash)) ")
             let whole = try await server.request("GET", "/media/\(hash)", token: token)
             #expect(whole.status == 200)
             #expect(whole.body == image)
+            #expect(bucket.requests(containing: "\"HEAD /\(TestBucket.bucket)/\(Self.blobKey(hash)) ") == blobHeads, "a download is one GET")
             let size = try #require(first.thumbnails.first?.size)
+            let thumbnailKey = "/\(TestBucket.bucket)/\(TestBucket.prefix)/thumbs/\(hash.prefix(2))/\(hash.dropFirst(2).prefix(2))/\(hash)/\(size)."
+            func storeRequests() -> (heads: Int, gets: Int) {
+                (bucket.requests(containing: "\"HEAD \(thumbnailKey)"), bucket.requests(containing: "\"GET \(thumbnailKey)"))
+            }
+            let before = storeRequests()
             let thumbnail = try await server.request("GET", "/media/\(hash)/thumbnail/\(size)", token: token)
             #expect(thumbnail.status == 200)
             #expect(thumbnail.header("Content-Type") == "image/jpeg")
             #expect(thumbnail.body.starts(with: [0xFF, 0xD8]))
+            // One GET, whose answer says the object is there before the head goes out; a revalidation asks nothing.
+            let after = storeRequests()
+            #expect(after.heads == before.heads && after.gets - before.gets == 1, "\(before) -> \(after)")
+            let etag = try #require(thumbnail.header("ETag"))
+            let cached = try await server.request("GET", "/media/\(hash)/thumbnail/\(size)", token: token, headers: ["If-None-Match": etag])
+            #expect(cached.status == 304)
+            #expect(storeRequests() == after)
             alice.close()
         }
     }
@@ -76,8 +91,7 @@ struct S3MediaTests {
         }
     }
 
-    @Test("store down: uploads fail with store_failed (503) and stay resumable; back on the same port, they work again",
-          .timeLimit(.minutes(3)))
+    @Test("store down: uploads fail with store_failed (503); a WebSocket one stays resumable, an HTTP one is not kept; back on the same port, they work again", .timeLimit(.minutes(3)))
     func storeFaults() async throws {
         let bucket = try await TestBucket.start()
         var restarted: TestBucket?
@@ -89,11 +103,13 @@ struct S3MediaTests {
         let stored = try await ServingTests.attach(before, name: "before.bin", via: alice)
 
         bucket.stop()
-        // HTTP: 503 with the routes' JSON error body.
+        // HTTP: 503 with the routes' JSON error body; nothing kept, since only the WebSocket can resume.
         let refused = try await server.post(name: "down.bin", bytes: Data(randomBytes(4_000, seed: 2)), token: token)
         #expect(refused.status == 503)
         let error = try JSONDecoder().decode(ErrorFrame.self, from: refused.body)
         #expect(error.code == .storeFailed)
+        #expect(error.message.contains("send it again") && !error.message.contains("resume"), "\(error.message)")
+        #expect(try await server.isClean())
         #expect(try await server.request("GET", "/media/\(stored.sha256)", token: token).status == 503)
         // WebSocket: the upload is refused at its end, and kept.
         let pending = randomBytes(6_000, seed: 3)
@@ -105,7 +121,8 @@ struct S3MediaTests {
         } catch .rejected(let frame) {
             #expect(frame.code == .storeFailed)
         }
-        #expect(try await server.count("SELECT count(*) FROM uploads WHERE state = 'receiving'") == 2)
+        #expect(try await server.count("SELECT count(*) FROM uploads WHERE state = 'receiving'") == 1)
+        #expect(server.files(under: "tmp") == ["\(ready.uploadId).part"])
 
         // Back (empty: moto keeps nothing), without restarting the server.
         restarted = try await TestBucket.start(port: bucket.port)
@@ -219,8 +236,7 @@ struct S3MediaTests {
         }
     }
 
-    @Test("migrate copies the local store into a bucket, verified; a second run copies nothing; the server then serves from it",
-          .timeLimit(.minutes(4)))
+    @Test("migrate copies the local store into a bucket, verified; a re-run copies only what is missing, with progress; a corrupted blob is reported (exit 2) and not copied; the server then serves from the bucket", .timeLimit(.minutes(4)))
     func migrate() async throws {
         let directory = MediaServer.makeDirectory()
         var hashes: [String] = []
@@ -231,24 +247,58 @@ struct S3MediaTests {
         hashes.append(try await ServingTests.attach(image, name: "photo.jpg", via: alice).sha256)
         hashes.append(try await ServingTests.attach(Data(randomBytes(7_000, seed: 8)), name: "doc.bin", via: alice).sha256)
         alice.close()
+        let layout = MediaLayout(directory: local.mediaDirectory)
         await local.stop()
 
         let bucket = try await TestBucket.start()
         defer { bucket.stop() }
-        func migrate() async throws -> MigrationFigures {
-            let result = try await runBuilt("chat-admin", ["media", "migrate", "--to", bucket.url, "--json", "--data-dir", directory],
-                                            environment: testCredentialsEnvironment)
-            guard result.status == 0 else { throw TestFailure("migrate exited \(result.status): \(result.stderr)") }
-            return try JSONDecoder().decode(MigrationFigures.self, from: Data(result.stdout.utf8))
+        func migrate(json: Bool = true, _ extra: [String] = []) async throws -> AdminResult {
+            try await runBuilt("chat-admin", ["media", "migrate", "--to", bucket.url, "--data-dir", directory] + (json ? ["--json"] : []) + extra,
+                               environment: testCredentialsEnvironment)
         }
-        let first = try await migrate()
+        func figures(_ result: AdminResult) throws -> MigrationFigures {
+            try JSONDecoder().decode(MigrationFigures.self, from: Data(result.stdout.utf8))
+        }
+        let firstRun = try await migrate()
+        #expect(firstRun.status == 0, "\(firstRun.stderr)")
+        let first = try figures(firstRun)
         #expect(first.blobsCopied == 2)
         #expect(first.thumbnailsCopied >= 1)
-        #expect(first.corrupted.isEmpty)
-        let second = try await migrate()
+        #expect(first.corrupted.isEmpty && first.unreadable.isEmpty)
+        let second = try figures(try await migrate())
         #expect(second.blobsCopied == 0 && second.thumbnailsCopied == 0)
         #expect(second.blobsSkipped == 2 && second.thumbnailsSkipped == first.thumbnailsCopied)
         #expect(try await bucket.keys().filter { $0.contains("/blobs/") } == hashes.map(Self.blobKey).sorted())
+
+        // As if a run had stopped before the photo and its thumbnails: the next one copies those, and only those.
+        let thumbnails = try await bucket.keys().filter { $0.contains("/thumbs/") }
+        try await bucket.withClient { client in
+            for key in [Self.blobKey(hashes[0])] + thumbnails { try await client.delete(key) }
+        }
+        let resumed = try await migrate(json: false)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("copied 1 blobs"), "\(resumed.stdout)")
+        #expect(resumed.stdout.contains("\(thumbnails.count) thumbnails;"), "\(resumed.stdout)")
+        // Not a terminal: progress comes as lines, the last one complete.
+        let total = 2 + thumbnails.count
+        #expect(resumed.stderr.contains("copying: \(total) of \(total) objects"), "\(resumed.stderr)")
+        #expect(try await bucket.keys().contains(Self.blobKey(hashes[0])))
+
+        // Bytes that are not their name are reported, not carried over.
+        try await bucket.withClient { try await $0.delete(Self.blobKey(hashes[1])) }
+        let path = layout.blobPath(hashes[1])
+        var corrupted = try Data(contentsOf: URL(fileURLWithPath: path))
+        corrupted[100] ^= 0xFF
+        try corrupted.write(to: URL(fileURLWithPath: path))
+        let refused = try await migrate()
+        #expect(refused.status == 2, "\(refused.stderr)")
+        let report = try figures(refused)
+        #expect(report.corrupted == [hashes[1]] && report.blobsCopied == 0)
+        #expect(try await !bucket.keys().contains(Self.blobKey(hashes[1])))
+        #expect(FileManager.default.fileExists(atPath: path), "the local store is left as it is")
+
+        // The source is the local directory, the target --to: a second store option is a usage error.
+        #expect(try await migrate(["--media-store", bucket.url]).status == 64)
 
         let remote = try await MediaServer.start(directory: directory) { $0.objectStore = bucket.configuration() }
         let photo = try await remote.request("GET", "/media/\(hashes[0])", token: token)
@@ -314,4 +364,5 @@ struct MigrationFigures: Decodable {
     var thumbnailsCopied: Int
     var thumbnailsSkipped: Int
     var corrupted: [String]
+    var unreadable: [String]
 }

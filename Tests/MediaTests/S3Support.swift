@@ -46,10 +46,11 @@ final class TestBucket: Sendable {
     }
 
     /// A server's (or a test's) configuration of this bucket: quick retries, so that a stopped store (connections
-    /// refused at once) fails in test time, and timeouts long enough for a loaded machine.
-    func configuration(multipartThreshold: Int = 16 << 20, listPageSize: Int = 1000) -> S3Configuration {
+    /// refused at once) fails in test time, and timeouts long enough for a loaded machine. `through` is the port of
+    /// a proxy in front of moto (a `FakeS3Server` forwarding to it).
+    func configuration(multipartThreshold: Int = 16 << 20, listPageSize: Int = 1000, through proxy: Int? = nil) -> S3Configuration {
         S3Configuration(location: S3Location(bucket: Self.bucket, prefix: Self.prefix,
-                                             endpoint: S3Location.Endpoint(secure: false, host: "127.0.0.1", port: port)),
+                                             endpoint: S3Location.Endpoint(secure: false, host: "127.0.0.1", port: proxy ?? port)),
                         credentials: testCredentials,
                         retry: RetryPolicy(attempts: 3, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50)),
                         connectTimeout: .seconds(30), readTimeout: .seconds(60), multipartThreshold: multipartThreshold, partSize: 5 << 20,

@@ -37,7 +37,13 @@ extension TestServer {
     }
 
     func request(_ method: String, _ path: String, token: String?, headers: [String: String] = [:], body: Data? = nil) async throws -> HTTPResult {
-        guard let url = URL(string: httpBase + path) else { throw TestFailure("bad path \(path)") }
+        try await Self.request(method, httpBase + path, token: token, headers: headers, body: body)
+    }
+
+    /// A request to any server (a `chat-server` process too).
+    static func request(_ method: String, _ address: String, token: String?, headers: [String: String] = [:],
+                        body: Data? = nil) async throws -> HTTPResult {
+        guard let url = URL(string: address) else { throw TestFailure("bad address \(address)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.timeoutInterval = 120

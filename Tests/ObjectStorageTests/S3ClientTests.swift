@@ -151,6 +151,25 @@ struct S3ClientTests {
         }
     }
 
+    @Test("unfinished multipart uploads: listed under a prefix with their start, and aborted")
+    func unfinishedUploads() async throws {
+        try await withClient { client in
+            let file = try TemporaryFile(randomBytes(1_000))
+            defer { file.remove() }
+            for key in ["left/a", "left/b", "other/c"] {
+                let id = try await client.createMultipartUpload(key, contentType: nil)
+                _ = try await client.uploadPart(key, uploadID: id, number: 1, path: file.path, range: 0..<1_000)
+            }
+            let left = try await client.pendingMultipartUploads(prefix: "left/")
+            #expect(left.map(\.key).sorted() == ["left/a", "left/b"])
+            #expect(left.allSatisfy { $0.initiated != nil })
+            for upload in try await client.pendingMultipartUploads() {
+                try await client.abortMultipartUpload(upload.key, uploadID: upload.uploadID)
+            }
+            #expect(try await client.pendingMultipartUploads().isEmpty)
+        }
+    }
+
     func withClient(createBucket: Bool = true, threshold: Int = 16 << 20, partSize: Int = 8 << 20,
                     _ body: (S3Client) async throws -> Void) async throws {
         let moto = try #require(MotoServer.current, "the suite's .motoServer trait starts moto")
@@ -364,6 +383,56 @@ struct S3ClientFaultTests {
             return
         }
         #expect(server.requests.last?.hasPrefix("DELETE /media/big?uploadId=U2 HTTP/1.1") == true, "\(server.requests)")
+    }
+
+    @Test("unfinished multipart uploads a store pages are followed by their markers")
+    func pagedUnfinishedUploads() async throws {
+        let server = try FakeS3Server([
+            .answer(status: 200, body: "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k1</NextKeyMarker>"
+                + "<NextUploadIdMarker>u1</NextUploadIdMarker><Upload><Key>k1</Key><UploadId>u1</UploadId></Upload></ListMultipartUploadsResult>"),
+            .answer(status: 200, body: "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                + "<Upload><Key>k2</Key><UploadId>u2</UploadId><Initiated>2026-11-30T10:00:00.000Z</Initiated></Upload></ListMultipartUploadsResult>"),
+        ])
+        defer { server.stop() }
+        let client = fakeClient(server)
+        let result = await outcome { try await client.pendingMultipartUploads() }
+        try await client.shutdown()
+        #expect(try result.get() == [PendingUpload(key: "k1", uploadID: "u1"),
+                                     PendingUpload(key: "k2", uploadID: "u2", initiated: "2026-11-30T10:00:00.000Z")])
+        #expect(server.requests.count == 2)
+        #expect(server.requests.last?.hasPrefix("GET /media?key-marker=k1&upload-id-marker=u1&uploads= HTTP/1.1") == true,
+                "\(server.requests)")
+    }
+
+    @Test("a file put with its SHA-256 is signed with it, so the store can check the bytes; without it, unsigned")
+    func signedPayload() async throws {
+        let server = try FakeS3Server([
+            .answer(status: 200, headers: ["ETag": "\"e1\""]),
+            .answer(status: 200, headers: ["ETag": "\"e2\""]),
+            // What S3 answers when the bytes are not the ones signed for: refused, not retried.
+            .answer(status: 400, body: "<Error><Code>XAmzContentSHA256Mismatch</Code>"
+                + "<Message>The provided 'x-amz-content-sha256' header does not match what was computed.</Message></Error>"),
+        ])
+        defer { server.stop() }
+        let client = fakeClient(server)
+        let bytes = randomBytes(3_000)
+        let file = try TemporaryFile(bytes)
+        defer { file.remove() }
+        let hash = sha256(bytes)
+        _ = try await client.put("blob", fromFile: file.path, sha256: hash)
+        _ = try await client.put("other", fromFile: file.path)
+        let refused = await outcome { try await client.put("bad", fromFile: file.path, sha256: String(repeating: "0", count: 64)) }
+        try await client.shutdown()
+        let heads = server.requests.map { $0.lowercased() }
+        #expect(heads.count == 3)
+        #expect(heads[0].contains("x-amz-content-sha256: \(hash)"), "\(heads[0])")
+        #expect(heads[0].contains("signedheaders=") && heads[0].contains("x-amz-content-sha256;"), "the hash is signed")
+        #expect(heads[1].contains("x-amz-content-sha256: unsigned-payload"))
+        guard case .failure(.rejected(_, let response)) = refused else {
+            Issue.record("\(refused)")
+            return
+        }
+        #expect(response.code == "XAmzContentSHA256Mismatch")
     }
 
     static let slowDown = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"

@@ -135,14 +135,18 @@ public struct ServerProcess: Sendable {
     public let port: Int
 
     /// Starts `binary` on `port` (0: a free one, read back from its log) with the data in `directory`, plus
-    /// `arguments`; waits until it listens.
-    public init(binary: String, directory: String, port: Int = 0, arguments: [String] = []) throws {
+    /// `arguments` (and `environment` added to the test's); waits until it listens.
+    public init(binary: String, directory: String, port: Int = 0, arguments: [String] = [],
+                environment: [String: String] = [:]) throws {
         var lastError = ""
         // The port of a killed server may take a moment to be free again.
         for _ in 0..<20 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["--port", String(port), "--data-dir", directory, "--log-level", "notice"] + arguments
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = FileHandle.nullDevice

@@ -1,27 +1,29 @@
 import Foundation
-import TestProcesses
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A scripted HTTP server on a loopback port for the faults moto does not make: each request gets the next reply
 /// (the last one again once the script runs out), then the connection is closed. Runs on threads of its own, so
-/// its blocking sockets never hold a cooperative thread.
-final class FakeS3Server: @unchecked Sendable {
-    enum Reply {
+/// its blocking sockets never hold a cooperative thread. With `.forward` it stands in front of a real store (moto)
+/// and can turn faulty and healthy again while its clients keep the same endpoint.
+public final class FakeS3Server: @unchecked Sendable {
+    public enum Reply: Sendable {
         case answer(status: Int, headers: [String: String] = [:], body: String = "")
         /// Reads the request and never answers (until the server stops).
         case silent
+        /// Passes the request to the server on this loopback port and its answer back.
+        case forward(port: Int)
     }
 
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private let lock = NSLock()
     private var script: [Reply]
     private var heads: [String] = []
     private var stopped = false
 
-    init(_ script: [Reply]) throws {
+    public init(_ script: [Reply]) throws {
         self.script = script
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw TestFailure("socket() failed") }
@@ -44,13 +46,18 @@ final class FakeS3Server: @unchecked Sendable {
     }
 
     /// The request heads received so far.
-    var requests: [String] { lock.withLock { heads } }
+    public var requests: [String] { lock.withLock { heads } }
 
-    var endpoint: String { "http://127.0.0.1:\(port)" }
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// Replaces the script: the requests from now on get these replies.
+    public func play(_ script: [Reply]) {
+        lock.withLock { self.script = script }
+    }
 
     /// Safe to call more than once: the listening socket is closed only the first time (a second close could hit
     /// a descriptor another test opened since).
-    func stop() {
+    public func stop() {
         let wasStopped = lock.withLock {
             defer { stopped = true }
             return stopped
@@ -81,13 +88,15 @@ final class FakeS3Server: @unchecked Sendable {
             received.append(byte)
         }
         let head = String(decoding: received, as: UTF8.self)
-        // The body, if any, is read and dropped, so the client's write completes.
+        // The body, if any, is read (and dropped unless forwarded), so the client's write completes.
         let lengthLine = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
         var remaining = lengthLine.flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var requestBody: [UInt8] = []
         while remaining > 0 {
             let count = recv(connection, &buffer, min(remaining, buffer.count), 0)
             guard count > 0 else { return }
+            requestBody += buffer[0..<count]
             remaining -= count
         }
         let reply: Reply = lock.withLock {
@@ -95,6 +104,17 @@ final class FakeS3Server: @unchecked Sendable {
             return script.count > 1 ? script.removeFirst() : script[0]
         }
         switch reply {
+        case .forward(let port):
+            // One request per connection upstream too: the answer then ends where the upstream closes.
+            let lines = head.split(separator: "\r\n").filter { !$0.lowercased().hasPrefix("connection:") }
+            let forwarded = lines.map { $0 + "\r\n" }.joined() + "Connection: close\r\n\r\n"
+            guard let upstream = try? LoopbackSocket(port: port), upstream.sendAll(Array(forwarded.utf8) + requestBody) else { return }
+            var answer = upstream.readToEnd(seconds: 30)
+            while !answer.isEmpty {
+                let sent = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent > 0 else { return }
+                answer.removeFirst(sent)
+            }
         case .silent:
             while !isStopped { usleep(20_000) }
         case .answer(let status, let headers, let body):
