@@ -15,6 +15,8 @@ struct ChatRequestContext: RequestContext, WebSocketRequestContext {
     let peerAddress: String
     /// The connection's channel, to shut it when a client stops reading (see `Outbox`).
     let channel: any Channel
+    /// The token's user, on routes behind `TokenAuthentication`.
+    var user: SessionRecord?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -20,19 +20,16 @@ struct MediaRoutes: Sendable {
     }
 
     func register(on router: Router<ChatRequestContext>) {
-        router.post("/media") { request, context in try await upload(request, context: context) }
-        router.get("/media/:hash") { request, context in try await blob(request, context: context) }
-        router.get("/media/:hash/thumbnail/:size") { request, context in try await thumbnail(request, context: context) }
+        let media = router.group("/media").add(middleware: TokenAuthentication(services: services))
+        media.post { request, context in try await upload(request, context: context) }
+        media.get(":hash") { request, context in try await blob(request, context: context) }
+        media.get(":hash/thumbnail/:size") { request, context in try await thumbnail(request, context: context) }
     }
 
     // MARK: Upload
 
     private func upload(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        let user: SessionRecord
-        switch await authenticate(request, context: context) {
-        case .success(let record): user = record
-        case .failure(let refusal): return refusal.response
-        }
+        let user = try context.authenticatedUser()
         let query = request.uri.queryParameters
         let name = query.get("name") ?? "upload"
         let declaredSize = request.headers[.contentLength].flatMap { Int($0) }
@@ -41,7 +38,7 @@ struct MediaRoutes: Sendable {
             position = try await media.begin(user: user.username, name: name, declaredSize: declaredSize,
                                              declaredSHA256: query.get("sha256"))
         } catch {
-            return MediaHTTPError(error).response
+            throw MediaHTTPError(error)
         }
         let handle = position.handle
         // Body buffers are small (one socket read each); gather them so the pool gets a few large writes.
@@ -62,20 +59,22 @@ struct MediaRoutes: Sendable {
             }
             if pending.readableBytes > 0 { _ = try await media.append(handle, pending) }
         } catch let error as MediaError {
-            return MediaHTTPError(error).response
+            throw MediaHTTPError(error)
         } catch {
             // The client went away or the body was malformed: nothing of it is kept.
             try? await media.cancel(user: user.username, uploadId: handle.id)
-            return MediaHTTPError(status: .badRequest, code: .invalidFrame, message: "the request body could not be read: \(error)").response
+            services.logger.info("an upload's body could not be read", metadata: ["error": "\(error)"])
+            throw MediaHTTPError(status: .badRequest, code: .invalidFrame,
+                                 message: "the request body could not be read (cut short or malformed); nothing was kept: send the file again")
         }
         let outcome: UploadOutcome
         do {
             // Not kept on a store failure: resuming is the WebSocket's, and an HTTP client posts the file again.
             outcome = try await media.finish(handle, resumable: false)
         } catch .storeUnavailable {
-            return MediaHTTPError.uploadNotKept.response
+            throw MediaHTTPError.uploadNotKept
         } catch {
-            return MediaHTTPError(error).response
+            throw MediaHTTPError(error)
         }
         let done = UploadDone(uploadId: outcome.uploadId, attachment: outcome.attachment, duplicate: outcome.duplicate)
         return Response(status: .created, headers: [.contentType: "application/json"],
@@ -85,14 +84,10 @@ struct MediaRoutes: Sendable {
     // MARK: Download
 
     private func blob(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        let user: SessionRecord
-        switch await authenticate(request, context: context) {
-        case .success(let record): user = record
-        case .failure(let refusal): return refusal.response
-        }
-        guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { return MediaHTTPError.notFound.response }
-        guard found.blob.state == .present else { return MediaHTTPError.gone.response }
-        guard let key = try? BlobKey(blob: hash) else { return MediaHTTPError.notFound.response }
+        let user = try context.authenticatedUser()
+        guard let hash = Self.hash(context), let found = try await accessible(hash, user: user) else { throw MediaHTTPError.notFound }
+        guard found.blob.state == .present else { throw MediaHTTPError.gone }
+        guard let key = try? BlobKey(blob: hash) else { throw MediaHTTPError.notFound }
         // The catalog has it but the storage may not (deleted behind the server's back, or a prune finishing): to
         // the client it has expired, as a removed attachment has; `media verify` reports it.
         return try await serve(key, size: found.blob.size, missing: .gone, type: found.blob.mimeType, etag: hash,
@@ -100,15 +95,11 @@ struct MediaRoutes: Sendable {
     }
 
     private func thumbnail(_ request: Request, context: ChatRequestContext) async throws -> Response {
-        let user: SessionRecord
-        switch await authenticate(request, context: context) {
-        case .success(let record): user = record
-        case .failure(let refusal): return refusal.response
-        }
+        let user = try context.authenticatedUser()
         guard let hash = Self.hash(context), let size = context.parameters.get("size"),
               let found = try await accessible(hash, user: user),
               let thumbnail = found.blob.thumbnails.first(where: { $0.size == size }),
-              let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type) else { return MediaHTTPError.notFound.response }
+              let key = try? BlobKey(thumbnailOf: hash, size: size, type: thumbnail.type) else { throw MediaHTTPError.notFound }
         let stem = found.name.split(separator: ".").dropLast().joined(separator: ".")
         let name = "\(stem.isEmpty ? "thumbnail" : stem)-\(size).\(thumbnail.type == "image/png" ? "png" : "jpg")"
         // The catalog does not record a thumbnail's size: the storage's says it.
@@ -121,7 +112,7 @@ struct MediaRoutes: Sendable {
             return try await services.catalog.accessibleBlob(hash: hash, user: user.username, role: user.role)
         } catch {
             services.logger.error("media access check failed", metadata: ["error": "\(error)"])
-            throw HTTPError(.internalServerError, message: "the media catalog could not be read; try again")
+            throw MediaHTTPError(status: .internalServerError, code: .storeFailed, message: "the media catalog could not be read; try again")
         }
     }
 
@@ -147,12 +138,10 @@ struct MediaRoutes: Sendable {
         if let header = request.headers[.range], ifRange == nil || ifRange == "\"\(etag)\"" {
             var size = catalogSize
             if size == nil {
-                do {
-                    guard let stored = try await media.blobs.size(of: key) else { return missingObject(key, missing) }
-                    size = stored
-                } catch {
-                    return storageUnavailable(key, error)
-                }
+                let stored: Int?
+                do { stored = try await media.blobs.size(of: key) } catch { throw storageUnavailable(key, error) }
+                guard let stored else { throw missingObject(key, missing) }
+                size = stored
             }
             let total = size ?? 0
             switch Self.parseRange(header, size: total) {
@@ -166,15 +155,13 @@ struct MediaRoutes: Sendable {
             }
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        let opened: OpenedObject
+        let object: OpenedObject?
         do {
-            guard let object = try await media.blobs.open(key, range: range.map { $0.lowerBound..<($0.upperBound + 1) }) else {
-                return missingObject(key, missing)
-            }
-            opened = object
+            object = try await media.blobs.open(key, range: range.map { $0.lowerBound..<($0.upperBound + 1) })
         } catch {
-            return storageUnavailable(key, error)
+            throw storageUnavailable(key, error)
         }
+        guard let opened = object else { throw missingObject(key, missing) }
         guard !opened.range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
         let bytes = opened.bytes
         let body = ResponseBody(contentLength: opened.range.count) { writer in
@@ -188,34 +175,17 @@ struct MediaRoutes: Sendable {
 
     /// The catalog has it but the storage does not: for a blob, deleted behind the server's back or a prune
     /// finishing (`media verify` reports it).
-    private func missingObject(_ key: BlobKey, _ answer: MediaHTTPError) -> Response {
+    private func missingObject(_ key: BlobKey, _ answer: MediaHTTPError) -> MediaHTTPError {
         services.logger.warning("media object missing from the storage", metadata: ["key": "\(key)"])
-        return answer.response
+        return answer
     }
 
-    private func storageUnavailable(_ key: BlobKey, _ error: BlobStorageError) -> Response {
+    private func storageUnavailable(_ key: BlobKey, _ error: BlobStorageError) -> MediaHTTPError {
         services.logger.error("media storage unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-        return MediaHTTPError.storageUnavailable.response
+        return .storageUnavailable
     }
 
     // MARK: Helpers
-
-    /// The request's user, or the response that refuses it (401 for a missing or wrong token, 503 when tokens
-    /// cannot be checked right now).
-    private func authenticate(_ request: Request, context: ChatRequestContext) async -> Result<SessionRecord, Refusal> {
-        let token = ConnectionHandler.bearerToken(in: request.headers[.authorization])
-        switch await services.authenticate(token: token, from: context.peerAddress) {
-        case .accepted(let record): return .success(record)
-        case .refused: return .failure(Refusal(response: MediaHTTPError.unauthorized.response))
-        case .unavailable:
-            return .failure(Refusal(response: MediaHTTPError(status: .serviceUnavailable, code: .storeFailed,
-                                                             message: "cannot check tokens right now; retry later").response))
-        }
-    }
-
-    struct Refusal: Error {
-        var response: Response
-    }
 
     private static func hash(_ context: ChatRequestContext) -> String? {
         guard let hash = context.parameters.get("hash"), Hashes.isValidSHA256(hash) else { return nil }
