@@ -37,7 +37,10 @@ struct ServingTests {
         #expect(bobs.body == missing.body)
         #expect(try await server.request("GET", "/media/\(hash)/thumbnail/fit320", token: bobToken).status == 404)
         #expect(try await server.request("GET", "/media/\(hash)", token: nil).status == 401)
-        #expect(try await server.request("GET", "/media/\(hash)", token: "wrong").status == 401)
+        let wrong = try await server.request("GET", "/media/\(hash)", token: "wrong")
+        #expect(wrong.status == 401 && wrong.header("WWW-Authenticate") == "Bearer")
+        #expect(String(decoding: wrong.body, as: UTF8.self).contains("\"code\":\"forbidden\""), "\(String(decoding: wrong.body, as: UTF8.self))")
+        #expect(try await server.request("POST", "/media?name=a.bin", token: nil, body: Data([1, 2, 3])).status == 401)
         #expect(try await server.request("GET", "/media/not-a-hash", token: agentToken).status == 404)
 
         // Uploaded but never attached: not even the agent sees it; Bob uploading the same bytes gains nothing.
