@@ -214,7 +214,7 @@ let package = Package(
         .target(
             name: "ChatServerFixture",
             dependencies: [
-                "ChatServer", "ChatStore", "ChatProtocol", "TestProcesses",
+                "ChatServer", "ChatStore", "ChatProtocol", "ChatClient", "TestProcesses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

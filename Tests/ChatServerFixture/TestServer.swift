@@ -1,3 +1,4 @@
+import ChatClient
 import ChatProtocol
 import ChatServer
 @_spi(Testing) import ChatStore
@@ -80,5 +81,16 @@ extension TestServer {
     /// The server's SQLite file opened directly, for tests that look at rows or break them with raw SQL.
     @_spi(Testing) public func sqlite() throws -> RawSQLite {
         try RawSQLite(path: configuration.databasePath)
+    }
+}
+
+extension TestServer {
+    /// A WebSocket client that has completed hello, the token in the Authorization header: the one way the test
+    /// targets connect (each wraps it in its own helpers).
+    public func open(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil,
+                     maxFrameSize: Int = 4 << 20) async throws -> (ChatConnection, Welcome) {
+        let connection = ChatConnection(url: url, bearer: token, maxFrameSize: maxFrameSize)
+        let welcome = try await connection.hello(Hello(user: user, lastSeq: lastSeq, lastSeqs: lastSeqs), timeout: frameWait)
+        return (connection, welcome)
     }
 }

@@ -15,8 +15,7 @@ import Testing
 extension TestServer {
     /// Connects and completes hello; the token goes in the Authorization header.
     func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> Client {
-        let connection = ChatConnection(url: url, bearer: token)
-        let welcome = try await connection.hello(Hello(user: user, lastSeq: lastSeq, lastSeqs: lastSeqs), timeout: frameWait)
+        let (connection, welcome) = try await open(user, token: token, lastSeq: lastSeq, lastSeqs: lastSeqs)
         return Client(connection: connection, welcome: welcome)
     }
 

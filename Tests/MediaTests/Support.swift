@@ -19,9 +19,7 @@ typealias MediaServer = TestServer
 extension TestServer {
     /// Connects with a bearer token and completes hello.
     func connect(_ user: String, token: String, lastSeq: Int? = nil, lastSeqs: [String: Int]? = nil) async throws -> (ChatConnection, Welcome) {
-        let connection = ChatConnection(url: url, bearer: token, maxFrameSize: 4 << 20)
-        let welcome = try await connection.hello(Hello(user: user, lastSeq: lastSeq, lastSeqs: lastSeqs), timeout: frameWait)
-        return (connection, welcome)
+        try await open(user, token: token, lastSeq: lastSeq, lastSeqs: lastSeqs)
     }
 
     // MARK: HTTP
