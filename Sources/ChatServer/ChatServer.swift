@@ -103,8 +103,7 @@ public struct ChatServer: Sendable {
             throw ServerStartError.media(error)
         }
         let services = ChatServices(configuration: configuration, hub: hub, bus: bus, writer: writer, storage: storage,
-                                    media: media, catalog: catalog,
-                                    metrics: metrics, throttle: AuthThrottle(), logger: logger)
+                                    media: media, metrics: metrics, throttle: AuthThrottle(), logger: logger)
 
         let router = Router(context: ChatRequestContext.self)
         router.get("/healthz") { _, _ -> Response in

@@ -45,7 +45,7 @@ final class ChatServices: Sendable {
     let keepAlive: KeepAlive
 
     init(configuration: ServerConfiguration, hub: Hub, bus: any DeliveryBus, writer: MessageWriter, storage: ChatStorage,
-         media: MediaStore, catalog: any MediaCatalog, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
+         media: MediaStore, metrics: ChatMetrics, throttle: AuthThrottle, logger: Logger) {
         self.configuration = configuration
         self.hub = hub
         self.bus = bus
@@ -55,7 +55,7 @@ final class ChatServices: Sendable {
         readMarkers = storage.readMarkers
         search = storage.search
         self.media = media
-        self.catalog = catalog
+        catalog = storage.catalog
         self.metrics = metrics
         self.throttle = throttle
         self.logger = logger
