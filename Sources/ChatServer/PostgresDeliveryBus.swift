@@ -13,7 +13,9 @@ import NIOCore
 /// listening connection dropped reconnects and catches up from the last number it delivered: no gap, no duplicate.
 /// Typing, read receipts and presence go to every node as small NOTIFY events; they may be lost with a dying node
 /// but never hold up messages. Revocations stay local: every node watches the tokens table itself.
-/// Liveness: a heartbeat every second; a node silent for `expiry` counts as gone, and its users go offline.
+/// Liveness: a heartbeat every second, on the database's clock; a node silent for `expiry` counts as gone, and its
+/// users go offline, until it beats again. A node judges others only after its own heartbeats have got through for
+/// `expiry`: after an outage every node's last heartbeat is old, and the others' new ones are not in yet.
 actor PostgresDeliveryBus: DeliveryBus {
     nonisolated let node: String
     private let fanOut: PostgresFanOut
@@ -25,8 +27,19 @@ actor PostgresDeliveryBus: DeliveryBus {
     private var delivered: Int64 = 0
     /// What this node's writer published, by message id, until its batch comes round in commit order.
     private var local: [Int64: Delivery] = [:]
-    /// Nodes already reported gone.
+    /// Nodes reported gone, until they beat again.
     private var gone: Set<String> = []
+    /// Users with connections on this node, as announced.
+    private var here: [String: Role] = [:]
+    /// Users whose presence change may not have been recorded or announced (the database was unreachable), and
+    /// whether this node's presence rows may be wrong: set right once its heartbeat gets through again.
+    private var unannounced: [String: Role] = [:]
+    private var presenceUnsure = true
+    /// Counts presence changes, so that rows rewritten from an older state are not taken as right.
+    private var presenceChanges = 0
+    /// When this node may judge others again: one expiry after its heartbeats got through again.
+    private var judgeFrom: ContinuousClock.Instant?
+    private var lastBeat: ContinuousClock.Instant?
     /// A catch-up is running: another request only asks it to look again. Two at once (a notification and the
     /// heartbeat's) could both deliver the same batch while each waited for its rows.
     private var catchingUp = false
@@ -51,24 +64,30 @@ actor PostgresDeliveryBus: DeliveryBus {
         case .revoked:
             await deliverLocally(event)
         case .presence(let change):
+            here[change.user] = change.online ? change.role : nil
+            presenceChanges += 1
             do {
                 try await fanOut.setPresence(user: change.user, role: change.role, online: change.online)
             } catch {
                 logger.warning("recording presence failed", metadata: ["error": "\(error)"])
+                presenceUnsure = true
             }
-            await send(BusEvent(node: node, presence: change))
+            if !(await send(BusEvent(node: node, presence: change))) || presenceUnsure { unannounced[change.user] = change.role }
         case .typing, .read:
             if let payload = BusEvent(node: node, event: event) { await send(payload) }
         }
     }
 
-    private func send(_ event: BusEvent) async {
-        guard let data = try? JSONEncoder().encode(event) else { return }
+    @discardableResult
+    private func send(_ event: BusEvent) async -> Bool {
+        guard let data = try? JSONEncoder().encode(event) else { return false }
         do {
             try await fanOut.notify(String(decoding: data, as: UTF8.self))
+            return true
         } catch {
             // Ephemeral: a lost typing notice or receipt is not worth holding anything up.
             logger.debug("sending an event failed", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
@@ -182,29 +201,79 @@ actor PostgresDeliveryBus: DeliveryBus {
     private nonisolated func beatForever() async {
         var beats = 0
         while !Task.isCancelled {
-            do {
-                try await fanOut.heartbeat()
-                await lookForSilentNodes()
-                await catchUp()  // a notification missed while (re)connecting costs at most a second
-                beats += 1
-                if beats % 60 == 0 { try await fanOut.prune(nodesSilentFor: .seconds(120), batchesOlderThan: .seconds(600)) }
-            } catch where !Task.isCancelled {
-                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
-            } catch {
-                return
+            await beat()
+            beats += 1
+            if beats % 60 == 0 {
+                do {
+                    try await fanOut.prune(nodesSilentFor: .seconds(120), batchesOlderThan: .seconds(600))
+                } catch {
+                    logger.warning("pruning nodes and batches failed", metadata: ["error": "\(error)"])
+                }
             }
             try? await Task.sleep(for: .seconds(1))
         }
     }
 
+    private func beat() async {
+        do {
+            try await fanOut.heartbeat()
+        } catch {
+            if judgeFrom != nil { logger.warning("heartbeat failed", metadata: ["error": "\(error)"]) }
+            judgeFrom = nil
+            presenceUnsure = true
+            return
+        }
+        let now = ContinuousClock.now
+        // After a failure or a stall (the last beat got through longer than an expiry ago) the others' heartbeats may
+        // be as late as this node's: give them one expiry to come in.
+        if judgeFrom == nil || lastBeat.map({ now - $0 > expiry }) == true { judgeFrom = now + expiry }
+        lastBeat = now
+        if presenceUnsure { await recordPresenceAgain() }
+        if let judgeFrom, now >= judgeFrom { await lookForSilentNodes() }
+        await catchUp()  // a notification missed while (re)connecting costs at most a second
+    }
+
+    /// Rewrites this node's presence rows (changes failed while the database was away, or the rows were pruned with
+    /// this node) and announces its users again; announcing an unchanged state changes nothing elsewhere.
+    private func recordPresenceAgain() async {
+        let changes = presenceChanges
+        do {
+            try await fanOut.replacePresence(here.map { (user: $0.key, role: $0.value) })
+        } catch {
+            logger.warning("recording presence failed", metadata: ["error": "\(error)"])
+            return
+        }
+        // A change made meanwhile may have been overwritten: the next beat writes again.
+        presenceUnsure = presenceChanges != changes
+        let offline = unannounced.filter { here[$0.key] == nil }
+        unannounced = [:]
+        for (user, role) in here { await send(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: true, node: node))) }
+        for (user, role) in offline { await send(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: false, node: node))) }
+    }
+
     private func lookForSilentNodes() async {
-        guard let silent = try? await fanOut.silentNodes(expiry: expiry) else { return }
-        for (name, users) in silent where name != node && !gone.contains(name) {
+        let liveness: PostgresFanOut.Liveness
+        do {
+            liveness = try await fanOut.liveness(expiry: expiry)
+        } catch {
+            logger.warning("looking for silent nodes failed", metadata: ["error": "\(error)"])
+            return
+        }
+        for (name, users) in liveness.silent where name != node && !gone.contains(name) {
             gone.insert(name)
             logger.notice("a node stopped answering; its users are offline", metadata: ["node": "\(name)"])
             for user in users {
                 await deliverLocally(.presence(PresenceChange(user: user.user, role: user.role, online: false, node: name)))
             }
+        }
+        // Pruned nodes are forgotten; a node that beats again is back, with the users its rows name.
+        gone.formIntersection(Set(liveness.silent.keys).union(liveness.live))
+        let back = gone.intersection(liveness.live)
+        guard !back.isEmpty, let present = try? await fanOut.presence(expiry: expiry) else { return }
+        gone.subtract(back)
+        for name in back { logger.notice("a node answers again", metadata: ["node": "\(name)"]) }
+        for entry in present where back.contains(entry.node) {
+            await deliverLocally(.presence(PresenceChange(user: entry.user, role: entry.role, online: true, node: entry.node)))
         }
     }
 }

@@ -22,14 +22,14 @@ struct ClusterTests {
 
     /// A node on `url`. Operations may take long on a loaded test machine; only the restart test needs the
     /// shipped deadline.
-    private func node(_ url: String, timeout: Duration = databaseWait) async throws -> TestServer {
+    func node(_ url: String, timeout: Duration = databaseWait) async throws -> TestServer {
         try await TestServer.start {
             $0.database = url
             $0.databaseTimeout = timeout
         }
     }
 
-    private func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
+    func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
         try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { database in
             var tokens: [String: String] = [:]
             for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }

@@ -1,0 +1,53 @@
+import ChatClient
+import ChatProtocol
+import ChatServerFixture
+import Foundation
+import TestProcesses
+import Testing
+
+/// Faults of the database under several nodes: liveness, revocations, events while PostgreSQL is slow.
+extension ClusterTests {
+    /// After an outage every node's last heartbeat is old. A node that judged the others as soon as its own heartbeat
+    /// got through again declared them dead, for good, and their users offline; and heartbeats on each node's own
+    /// clock made the judgement depend on clocks agreeing.
+    @Test("PostgreSQL down for longer than the heartbeat expiry: no live node is declared dead; a node killed later still is")
+    func livenessAfterOutage() async throws {
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await PostgresCluster.with { cluster in
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("bob", .customer), ("sam", .agent), ("kim", .agent)])
+            let binary = try builtExecutable("chat-server")
+            let b = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
+            defer { b.kill() }
+            let a = try await node(url)
+            let sam = try await a.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            let alice = ChatConnection(url: "ws://127.0.0.1:\(b.port)/ws", bearer: tokens["alice"] ?? "")
+            _ = try await alice.hello(Hello(user: "alice", lastSeq: 0), timeout: frameWait)
+            _ = try await sam.rosterEntry("alice") { $0.online }
+
+            // Down for longer than the expiry (5 s), then back; every node's heartbeat gets through again, and two
+            // expiries later whatever either node decided is settled.
+            try await cluster.stopServer()
+            try await Task.sleep(for: .seconds(8))
+            try await cluster.startServer()
+            try await Task.sleep(for: .seconds(12))
+
+            // A's view: alice (on B) is online for an agent who connects now.
+            let kim = try await a.connect("kim", token: tokens["kim"] ?? "", lastSeqs: [:])
+            #expect(try await kim.rosterEntry("alice") { _ in true }.online, "node A declared node B dead")
+            // B's view: a customer who connects now sees the agents on A.
+            let bob = ChatConnection(url: "ws://127.0.0.1:\(b.port)/ws", bearer: tokens["bob"] ?? "")
+            _ = try await bob.hello(Hello(user: "bob", lastSeq: 0), timeout: frameWait)
+            let agents = try await bob.receive(timeout: frameWait) { frame -> Int? in
+                if case .presence(let presence) = frame, presence.agentsOnline == 2 { presence.agentsOnline } else { nil }
+            }
+            #expect(agents == 2)
+
+            // A real death afterwards is still noticed.
+            b.kill()
+            _ = try await sam.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
+            await a.stop()
+        }
+    }
+}
