@@ -23,10 +23,13 @@ actor PostgresDeliveryBus: DeliveryBus {
     private let logger: Logger
     private let expiry: Duration
     private var subscribers: [any DeliverySubscriber] = []
-    /// The last batch delivered here.
-    private var delivered: Int64 = 0
+    /// The last batch delivered here; nil until this node has read where to start.
+    private var delivered: Int64?
     /// What this node's writer published, by message id, until its batch comes round in commit order.
     private var local: [Int64: Delivery] = [:]
+    /// This node's messages delivered from their rows because the writer's deliveries were late: theirs are
+    /// dropped when they come.
+    private var late: Set<Int64> = []
     /// Nodes reported gone, until they beat again.
     private var gone: Set<String> = []
     /// Users with connections on this node, as announced.
@@ -60,8 +63,8 @@ actor PostgresDeliveryBus: DeliveryBus {
     func publish(_ event: DeliveryEvent) async {
         switch event {
         case .committed(let deliveries):
-            for delivery in deliveries { local[delivery.message.id] = delivery }
-        case .revoked:
+            for delivery in deliveries where late.remove(delivery.message.id) == nil { local[delivery.message.id] = delivery }
+        case .revoked, .missed:
             await deliverLocally(event)
         case .presence(let change):
             here[change.user] = change.online ? change.role : nil
@@ -124,10 +127,6 @@ actor PostgresDeliveryBus: DeliveryBus {
     }
 
     private func startListening() async {
-        if delivered == 0 {
-            // Start from now: what was committed before this node started is the clients' backlog, not live.
-            do { delivered = try await fanOut.newestBatch() } catch { logger.warning("reading the newest batch failed", metadata: ["error": "\(error)"]) }
-        }
         await catchUp()
         do {
             for entry in try await fanOut.presence(expiry: expiry) {
@@ -161,21 +160,42 @@ actor PostgresDeliveryBus: DeliveryBus {
     }
 
     private func deliverNewBatches() async {
-        while true {
+        if delivered == nil {
+            // Start from now: what was committed before this node started is the clients' backlog, not live. Until
+            // this is known nothing is delivered: starting from 0 would deliver every batch still kept again.
+            do {
+                delivered = try await fanOut.newestBatch()
+            } catch {
+                logger.warning("reading the newest batch failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        while let after = delivered {
             let batches: [PostgresFanOut.Batch]
             do {
-                batches = try await fanOut.batches(after: delivered)
+                batches = try await fanOut.batches(after: after)
             } catch {
                 logger.warning("reading committed batches failed", metadata: ["error": "\(error)"])
                 return
             }
-            guard !batches.isEmpty else { return }
-            for batch in batches where batch.number > delivered {
+            guard let first = batches.first else { return }
+            if first.number != after + 1 { await missed(after + 1 ..< first.number) }
+            for batch in batches where batch.number > delivered ?? after {
                 guard let deliveries = await deliveries(of: batch) else { return }
                 delivered = batch.number
                 await deliverLocally(.committed(deliveries))
             }
         }
+    }
+
+    /// Batch numbers have no gaps (the counter's update rolls back with its transaction), so a gap means batches were
+    /// pruned before this node read them: it fell behind by longer than batches are kept. Which conversations they
+    /// touched is gone with them, so every connection here is asked to reconnect and resume by sequence.
+    private func missed(_ numbers: Range<Int64>) async {
+        logger.error("committed batches were pruned before this node delivered them; its clients reconnect to resume",
+                     metadata: ["batches": "\(numbers.lowerBound)...\(numbers.upperBound - 1)"])
+        local = [:]
+        await deliverLocally(.missed)
     }
 
     /// The batch's messages ready to deliver. This node's own batch is waited for briefly: the writer publishes it
@@ -185,8 +205,7 @@ actor PostgresDeliveryBus: DeliveryBus {
             for _ in 0..<200 where batch.messageIds.contains(where: { local[$0] == nil }) {
                 try? await Task.sleep(for: .milliseconds(5))
             }
-            let own = batch.messageIds.compactMap { local.removeValue(forKey: $0) }
-            if own.count == batch.messageIds.count { return own }
+            if batch.messageIds.allSatisfy({ local[$0] != nil }) { return batch.messageIds.compactMap { local.removeValue(forKey: $0) } }
         }
         let stored: [ChatMessage]
         do {
@@ -195,7 +214,14 @@ actor PostgresDeliveryBus: DeliveryBus {
             logger.warning("reading another node's messages failed", metadata: ["error": "\(error)"])
             return nil
         }
-        return stored.compactMap { Delivery($0, origin: nil) }
+        guard batch.node == node else { return stored.compactMap { Delivery($0, origin: nil) } }
+        // This node's batch, and the writer's deliveries were late: those that came keep their origin (the sender
+        // gets its ack, not its own message); the others are dropped when they come.
+        return stored.compactMap { message in
+            if let own = local.removeValue(forKey: message.id) { return own }
+            late.insert(message.id)
+            return Delivery(message, origin: nil)
+        }
     }
 
     private nonisolated func beatForever() async {

@@ -3,6 +3,9 @@ import ChatProtocol
 import ChatServerFixture
 import Foundation
 import TestProcesses
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// Faults of the database under several nodes: liveness, revocations, events while PostgreSQL is slow.
@@ -85,6 +88,50 @@ extension ClusterTests {
             }
             await a.stop()
             await b.stop()
+        }
+    }
+
+    /// Batches are deleted after a while; a node that had not read them by then (it was stopped, here with SIGSTOP)
+    /// used to carry on after the gap as if nothing were missing.
+    @Test("a node that fell behind by longer than batches are kept notices the gap, and its clients resume by sequence")
+    func prunedBatchesNoticed() async throws {
+        let directory = TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await PostgresCluster.with { cluster in
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
+            let binary = try builtExecutable("chat-server")
+            let b = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
+            defer { b.kill() }
+            let a = try await node(url)
+            let alice = try await a.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            let sam = ChatConnection(url: "ws://127.0.0.1:\(b.port)/ws", bearer: tokens["sam"] ?? "")
+            _ = try await sam.hello(Hello(user: "sam", lastSeqs: [:]), timeout: frameWait)
+            try alice.send("first", clientId: "c0")
+            _ = try await alice.ack()
+            #expect(try await sam.receive(timeout: frameWait) { if case .message(let message) = $0 { message.seq } else { nil } } == 1)
+
+            kill(b.process.processIdentifier, SIGSTOP)
+            // A query B sent just before it stopped still runs: let it finish before the batches it must not see exist.
+            try await Task.sleep(for: .seconds(1))
+            for index in 1...3 {
+                try alice.send("while B sleeps \(index)", clientId: "c\(index)")
+                _ = try await alice.ack()
+            }
+            try await cluster.psql("DELETE FROM delivery_batches")
+            kill(b.process.processIdentifier, SIGCONT)
+            try alice.send("after", clientId: "c4")
+            _ = try await alice.ack()
+
+            #expect(await sam.closed(timeout: frameWait)?.code == CloseCode.goingAway, "the gap went unnoticed")
+            let resumed = ChatConnection(url: "ws://127.0.0.1:\(b.port)/ws", bearer: tokens["sam"] ?? "")
+            _ = try await resumed.hello(Hello(user: "sam", lastSeqs: ["alice": 1]), timeout: frameWait)
+            var seqs: [Int] = []
+            while seqs.last != 5 {
+                seqs.append(try await resumed.receive(timeout: frameWait) { if case .message(let message) = $0 { message.seq } else { nil } })
+            }
+            #expect(seqs == [2, 3, 4, 5])
+            await a.stop()
         }
     }
 }
