@@ -11,8 +11,9 @@ import NIOCore
 /// that number. Every node, this one included, delivers batches in that order: its own from what the writer
 /// published (no read, and the sender's connection known), the others' by reading their rows. A node whose
 /// listening connection dropped reconnects and catches up from the last number it delivered: no gap, no duplicate.
-/// Typing, read receipts and presence go to every node as small NOTIFY events; they may be lost with a dying node
-/// but never hold up messages. Revocations stay local: every node watches the tokens table itself.
+/// Typing, read receipts and presence are delivered here at once and queued for the other nodes: what gathers while
+/// one NOTIFY is sent goes in the next one. They may be lost with a dying node or while the database is unreachable,
+/// but never hold up a frame loop or messages. Revocations stay local: every node watches the tokens table itself.
 /// Liveness: a heartbeat every second, on the database's clock; a node silent for `expiry` counts as gone, and its
 /// users go offline, until it beats again. A node judges others only after its own heartbeats have got through for
 /// `expiry`: after an outage every node's last heartbeat is old, and the others' new ones are not in yet.
@@ -47,6 +48,14 @@ actor PostgresDeliveryBus: DeliveryBus {
     /// heartbeat's) could both deliver the same batch while each waited for its rows.
     private var catchingUp = false
     private var catchUpAgain = false
+    /// Typing notices, receipts and presence changes for the other nodes, in order, until the next flush.
+    private var outgoing: [BusEvent] = []
+    private let eventsQueued: AsyncStream<Void>.Continuation
+    private let eventsToSend: AsyncStream<Void>
+    /// This node's heartbeat fails: events are dropped at once rather than sent late, or held behind a timeout.
+    private var databaseDown = false
+    /// Typing notices and receipts beyond this many waiting are dropped (presence changes are always kept).
+    static let maxQueuedEvents = 10_000
 
     init(database: PostgresDatabase, logger: Logger, expiry: Duration = .seconds(5)) {
         node = database.node
@@ -54,6 +63,7 @@ actor PostgresDeliveryBus: DeliveryBus {
         messages = PostgresMessageStore(database: database)
         self.logger = logger
         self.expiry = expiry
+        (eventsToSend, eventsQueued) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     func subscribe(_ subscriber: any DeliverySubscriber) {
@@ -69,29 +79,57 @@ actor PostgresDeliveryBus: DeliveryBus {
         case .presence(let change):
             here[change.user] = change.online ? change.role : nil
             presenceChanges += 1
-            do {
-                try await fanOut.setPresence(user: change.user, role: change.role, online: change.online)
-            } catch {
-                logger.warning("recording presence failed", metadata: ["error": "\(error)"])
-                presenceUnsure = true
-            }
-            if !(await send(BusEvent(node: node, presence: change))) || presenceUnsure { unannounced[change.user] = change.role }
+            await deliverLocally(event)
+            queue(BusEvent(node: node, presence: change))
         case .typing, .read:
-            if let payload = BusEvent(node: node, event: event) { await send(payload) }
+            await deliverLocally(event)
+            if let payload = BusEvent(node: node, event: event) { queue(payload) }
         }
     }
 
-    @discardableResult
-    private func send(_ event: BusEvent) async -> Bool {
-        guard let data = try? JSONEncoder().encode(event) else { return false }
-        do {
-            try await fanOut.notify(String(decoding: data, as: UTF8.self))
-            return true
-        } catch {
-            // Ephemeral: a lost typing notice or receipt is not worth holding anything up.
-            logger.debug("sending an event failed", metadata: ["error": "\(error)"])
-            return false
+    private func queue(_ event: BusEvent) {
+        guard event.kind == "presence" || outgoing.count < Self.maxQueuedEvents else {
+            logger.warning("too many events waiting for the database; a typing notice or receipt was dropped")
+            return
         }
+        outgoing.append(event)
+        eventsQueued.yield()
+    }
+
+    private nonisolated func sendEventsForever() async {
+        for await _ in eventsToSend { await sendQueuedEvents() }
+    }
+
+    /// Sends what is queued, presence rows first (a node that reads them after the notice agrees with it).
+    private func sendQueuedEvents() async {
+        while !outgoing.isEmpty {
+            let events = outgoing
+            outgoing = []
+            guard !databaseDown else {
+                drop(events, because: "the heartbeat fails")
+                continue
+            }
+            do {
+                var presence: [String: PresenceChange] = [:]  // the last change of each user counts
+                for event in events { if case .presence(let change)? = event.event(here: node) { presence[change.user] = change } }
+                if !presence.isEmpty {
+                    try await fanOut.recordPresence(online: presence.values.filter(\.online).map { (user: $0.user, role: $0.role) },
+                                                    offline: presence.values.filter { !$0.online }.map(\.user))
+                }
+                for payload in BusEvent.payloads(events, limit: PostgresFanOut.maxPayloadBytes) { try await fanOut.notify(payload) }
+            } catch {
+                drop(events, because: "\(error)")
+            }
+        }
+    }
+
+    /// Ephemeral events are not kept for later; presence is recorded and announced again once the heartbeat gets
+    /// through.
+    private func drop(_ events: [BusEvent], because reason: String) {
+        for event in events { if case .presence(let change)? = event.event(here: node) { unannounced[change.user] = change.role } }
+        if events.contains(where: { $0.kind == "presence" }) { presenceUnsure = true }
+        logger.warning("typing, receipts and presence were not sent to the other nodes",
+                       metadata: ["events": "\(events.count)", "error": "\(reason)"])
     }
 
     private func deliverLocally(_ event: DeliveryEvent) async {
@@ -105,6 +143,7 @@ actor PostgresDeliveryBus: DeliveryBus {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.listenForever() }
             group.addTask { await self.beatForever() }
+            group.addTask { await self.sendEventsForever() }
             await group.waitForAll()
         }
     }
@@ -140,8 +179,11 @@ actor PostgresDeliveryBus: DeliveryBus {
     private func received(channel: String, payload: String) async {
         if channel == PostgresFanOut.batchChannel {
             await catchUp()
-        } else if let event = try? JSONDecoder().decode(BusEvent.self, from: Data(payload.utf8)), let delivery = event.event(here: node) {
-            await deliverLocally(delivery)
+        } else {
+            // This node's own events were delivered when they were published.
+            for event in BusEvent.decode(payload) where event.node != node {
+                if let delivery = event.event(here: node) { await deliverLocally(delivery) }
+            }
         }
     }
 
@@ -246,9 +288,11 @@ actor PostgresDeliveryBus: DeliveryBus {
         } catch {
             if judgeFrom != nil { logger.warning("heartbeat failed", metadata: ["error": "\(error)"]) }
             judgeFrom = nil
+            databaseDown = true
             presenceUnsure = true
             return
         }
+        databaseDown = false
         let now = ContinuousClock.now
         // After a failure or a stall (the last beat got through longer than an expiry ago) the others' heartbeats may
         // be as late as this node's: give them one expiry to come in.
@@ -273,8 +317,8 @@ actor PostgresDeliveryBus: DeliveryBus {
         presenceUnsure = presenceChanges != changes
         let offline = unannounced.filter { here[$0.key] == nil }
         unannounced = [:]
-        for (user, role) in here { await send(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: true, node: node))) }
-        for (user, role) in offline { await send(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: false, node: node))) }
+        for (user, role) in here { queue(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: true, node: node))) }
+        for (user, role) in offline { queue(BusEvent(node: node, presence: PresenceChange(user: user, role: role, online: false, node: node))) }
     }
 
     private func lookForSilentNodes() async {
@@ -300,71 +344,6 @@ actor PostgresDeliveryBus: DeliveryBus {
         for name in back { logger.notice("a node answers again", metadata: ["node": "\(name)"]) }
         for entry in present where back.contains(entry.node) {
             await deliverLocally(.presence(PresenceChange(user: entry.user, role: entry.role, online: true, node: entry.node)))
-        }
-    }
-}
-
-/// An event as it travels between nodes: small JSON, frames as their text.
-struct BusEvent: Codable {
-    var node: String
-    var kind: String
-    var conversation: String?
-    var frame: String?
-    var origin: UInt64?
-    var user: String?
-    var role: Role?
-    var online: Bool?
-    var seq: Int?
-    var customerMessagesRead: Int?
-    var customerSeq: Int?
-
-    init(node: String, presence change: PresenceChange) {
-        self.node = change.node
-        kind = "presence"
-        user = change.user
-        role = change.role
-        online = change.online
-    }
-
-    init?(node: String, event: DeliveryEvent) {
-        self.node = node
-        switch event {
-        case .typing(let conversation, let frame, let origin):
-            kind = "typing"
-            self.conversation = conversation
-            self.frame = frame.buffer.getString(at: frame.buffer.readerIndex, length: frame.buffer.readableBytes)
-            self.origin = origin
-        case .read(let marker, let role, let origin):
-            kind = "read"
-            conversation = marker.customer
-            user = marker.user
-            self.role = role
-            seq = marker.seq
-            customerMessagesRead = marker.customerMessagesRead
-            customerSeq = marker.customerSeq
-            self.origin = origin
-        default:
-            return nil
-        }
-    }
-
-    /// The event to deliver on node `here`: the origin connection counts only on the node it belongs to.
-    func event(here: String) -> DeliveryEvent? {
-        let origin = node == here ? self.origin : nil
-        switch kind {
-        case "typing":
-            guard let conversation, let frame else { return nil }
-            return .typing(conversation: conversation, frame: EncodedFrame(buffer: ByteBuffer(string: frame)), origin: origin)
-        case "read":
-            guard let conversation, let user, let role, let seq, let customerMessagesRead else { return nil }
-            return .read(StoredReadMarker(user: user, customer: conversation, seq: seq, customerMessagesRead: customerMessagesRead,
-                                          customerSeq: customerSeq),
-                         role: role, origin: origin)
-        case "presence":
-            guard let user, let role, let online else { return nil }
-            return .presence(PresenceChange(user: user, role: role, online: online, node: node))
-        default:
-            return nil
         }
     }
 }

@@ -14,7 +14,7 @@ public struct PostgresFanOut: Sendable {
 
     public static let batchChannel = PostgresBatch.channel
     public static let eventChannel = "chat_events"
-    /// NOTIFY payloads are limited to 8000 bytes; events are far smaller, and bigger ones are not sent.
+    /// NOTIFY payloads are limited to 8000 bytes; an event is far smaller, and what is bigger is not sent.
     public static let maxPayloadBytes = 7900
 
     public struct Batch: Sendable, Equatable {
@@ -113,17 +113,16 @@ public struct PostgresFanOut: Sendable {
         }
     }
 
-    /// Records that `user` has (or no longer has) connections on this node.
-    public func setPresence(user: String, role: Role, online: Bool) async throws(StoreError) {
+    /// Records who has connections on this node now (`online`) and who no longer has (`offline`), in one transaction.
+    public func recordPresence(online: [(user: String, role: Role)], offline: [String]) async throws(StoreError) {
         let (logger, node) = (database.logger, database.node)
-        try await database.withConnection("recording presence") { connection in
-            if online {
-                try await connection.run("""
-                    INSERT INTO presence (node, username, role) VALUES (\(node), \(user), \(role.rawValue)) ON CONFLICT DO NOTHING
-                    """, logger: logger)
-            } else {
-                try await connection.run("DELETE FROM presence WHERE node = \(node) AND username = \(user)", logger: logger)
-            }
+        let (names, roles) = (online.map(\.user), online.map(\.role.rawValue))
+        try await database.withTransaction("recording presence") { connection in
+            try await connection.run("DELETE FROM presence WHERE node = \(node) AND username = ANY(\(offline)::text[])", logger: logger)
+            try await connection.run("""
+                INSERT INTO presence (node, username, role) SELECT \(node), * FROM unnest(\(names)::text[], \(roles)::text[])
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
         }
     }
 

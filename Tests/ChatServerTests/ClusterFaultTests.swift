@@ -134,4 +134,53 @@ extension ClusterTests {
             await a.stop()
         }
     }
+
+    /// Typing, receipts and presence used to be sent by the frame loop (presence by the opening of a connection) and
+    /// waited for: a send behind them waited as long as PostgreSQL held them up. Here the presence table is locked
+    /// by another session, so every presence write waits for the lock.
+    @Test("while PostgreSQL holds up presence, typing and receipts, connecting and sending are not held up")
+    func eventsNeverHoldUpSends() async throws {
+        try await PostgresCluster.with { cluster in
+            let url = cluster.url()
+            let tokens = try await tokens(url, [("alice", .customer), ("bob", .customer), ("sam", .agent)])
+            let a = try await node(url)
+            let b = try await node(url)
+            let sam = try await b.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
+            let alice = try await a.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
+            _ = try await sam.rosterEntry("alice") { $0.online }
+
+            let held: Duration = .seconds(15)
+            let holder = Task {
+                try await cluster.psql("BEGIN; LOCK TABLE presence IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(\(held.components.seconds)); COMMIT")
+            }
+            defer { holder.cancel() }
+            var locked = false
+            for _ in 0..<200 where !locked {
+                let count = try await cluster.psql("SELECT count(*) FROM pg_locks WHERE relation = 'presence'::regclass AND granted AND mode = 'AccessExclusiveLock'")
+                locked = count.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+                if !locked { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            try #require(locked, "the presence table was not locked")
+            let started = ContinuousClock.now
+            try alice.connection.send(.typing(Typing(conversation: nil, active: true)))
+            try alice.send("while presence is locked", clientId: "l1")
+            _ = try await alice.ack()
+            // Bob's connection is new here: his presence has to be recorded.
+            let bob = try await a.connect("bob", token: tokens["bob"] ?? "", lastSeq: 0)
+            try bob.send("hello", clientId: "b1")
+            _ = try await bob.ack()
+            try alice.connection.send(.read(ReadMarker(conversation: nil, seq: 1)))
+            try alice.send("after a receipt", clientId: "l2")
+            _ = try await alice.ack()
+            // Far less than the lock is held, with room for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(8), "held up for \(ContinuousClock.now - started)")
+
+            // Once the lock is gone, what waited reaches the other node.
+            _ = try await sam.connection.receive(timeout: frameWait) { if case .typing(let notice) = $0, notice.user == "alice" { notice } else { nil } }
+            _ = try await sam.rosterEntry("bob", timeout: held + frameWait) { $0.online }
+            _ = try await holder.value
+            await a.stop()
+            await b.stop()
+        }
+    }
 }
