@@ -308,7 +308,7 @@ actor PostgresDeliveryBus: DeliveryBus {
     private func recordPresenceAgain() async {
         let changes = presenceChanges
         do {
-            try await fanOut.replacePresence(here.map { (user: $0.key, role: $0.value) })
+            try await fanOut.recordPresence(online: here.map { (user: $0.key, role: $0.value) }, replacingAll: true)
         } catch {
             logger.warning("recording presence failed", metadata: ["error": "\(error)"])
             return

@@ -113,28 +113,20 @@ public struct PostgresFanOut: Sendable {
         }
     }
 
-    /// Records who has connections on this node now (`online`) and who no longer has (`offline`), in one transaction.
-    public func recordPresence(online: [(user: String, role: Role)], offline: [String]) async throws(StoreError) {
+    /// Records who has connections on this node now (`online`) and who no longer has (`offline`), in one transaction;
+    /// `replacingAll` drops every other row of this node too (after an outage, in which changes were not recorded or
+    /// the rows were pruned with the silent node).
+    public func recordPresence(online: [(user: String, role: Role)], offline: [String] = [], replacingAll: Bool = false)
+        async throws(StoreError) {
         let (logger, node) = (database.logger, database.node)
         let (names, roles) = (online.map(\.user), online.map(\.role.rawValue))
         try await database.withTransaction("recording presence") { connection in
-            try await connection.run("DELETE FROM presence WHERE node = \(node) AND username = ANY(\(offline)::text[])", logger: logger)
+            try await connection.run("""
+                DELETE FROM presence WHERE node = \(node) AND (\(replacingAll) OR username = ANY(\(offline)::text[]))
+                """, logger: logger)
             try await connection.run("""
                 INSERT INTO presence (node, username, role) SELECT \(node), * FROM unnest(\(names)::text[], \(roles)::text[])
                 ON CONFLICT DO NOTHING
-                """, logger: logger)
-        }
-    }
-
-    /// Replaces this node's presence rows with `users`: after an outage, in which changes were not recorded or the
-    /// rows were pruned with the silent node.
-    public func replacePresence(_ users: [(user: String, role: Role)]) async throws(StoreError) {
-        let (logger, node) = (database.logger, database.node)
-        let (names, roles) = (users.map(\.user), users.map(\.role.rawValue))
-        try await database.withTransaction("recording presence") { connection in
-            try await connection.run("DELETE FROM presence WHERE node = \(node)", logger: logger)
-            try await connection.run("""
-                INSERT INTO presence (node, username, role) SELECT \(node), * FROM unnest(\(names)::text[], \(roles)::text[])
                 """, logger: logger)
         }
     }
