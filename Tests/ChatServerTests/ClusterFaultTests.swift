@@ -20,8 +20,7 @@ extension ClusterTests {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("bob", .customer), ("sam", .agent), ("kim", .agent)])
-            let binary = try builtExecutable("chat-server")
-            let b = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
+            let b = try await nodeProcess(url, directory: directory)
             defer { b.kill() }
             let a = try await node(url)
             let sam = try await a.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])
@@ -100,8 +99,7 @@ extension ClusterTests {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
-            let binary = try builtExecutable("chat-server")
-            let b = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
+            let b = try await nodeProcess(url, directory: directory)
             defer { b.kill() }
             let a = try await node(url)
             let alice = try await a.connect("alice", token: tokens["alice"] ?? "", lastSeq: 0)
