@@ -156,17 +156,16 @@ public final class ChatConnection: Sendable {
         outgoing.finish()
     }
 
-    /// Waits until the connection has ended and says how.
+    /// Waits until the connection has ended and says how; nil if it is still open after `timeout`. The connection's
+    /// task records how it ended as its last step; this looks for that rather than awaiting the task, whose value
+    /// cannot be given up at the timeout (a connection that stayed open held its caller forever).
     public func closed(timeout: Duration = .seconds(10)) async -> CloseInfo? {
-        let task = self.task
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await task.value; return true }
-            group.addTask { try? await Task.sleep(for: timeout); return false }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let info = await inbox.closeInfo { return info }
+            try? await Task.sleep(for: .milliseconds(10))
         }
-        return finished ? await inbox.closeInfo : nil
+        return await inbox.closeInfo
     }
 
     /// The next frame from the server.

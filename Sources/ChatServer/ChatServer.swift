@@ -229,15 +229,24 @@ struct ChatLifecycle: Service {
         }
     }
 
-    /// Polls the token store for revocations and publishes them, until cancelled.
+    /// Polls the token store for revocations and publishes them, until cancelled. A revocation is timed when its
+    /// statement runs, not when it commits, so one that commits late carries a time before the newest already seen;
+    /// each look therefore goes back `revocationOverlap` before the previous one (on the store's clock), and only ids
+    /// not published by the previous look are published (a token is revoked once, so an id that left the window does
+    /// not come back).
     private func watchRevocations() async {
-        var watermark = epochMilliseconds()
+        var since = Int64.max  // the first look only reads the store's clock
+        var published: Set<Int64> = []
+        let overlap = Self.revocationOverlap.components.seconds * 1000
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: pollInterval)
-                let revoked = try await tokens.revokedSessions(since: watermark)
-                if !revoked.ids.isEmpty { await bus.publish(.revoked(sessions: Set(revoked.ids))) }
-                watermark = revoked.newest
+                let revoked = try await tokens.revokedSessions(since: since)
+                let ids = Set(revoked.ids)
+                let new = ids.subtracting(published)
+                if !new.isEmpty { await bus.publish(.revoked(sessions: new)) }
+                published = ids
+                since = revoked.checkedAt - overlap
             } catch where !Task.isCancelled {  // cancelled: the server is stopping, nothing went wrong
                 logger.warning("checking for revoked tokens failed", metadata: ["error": "\(error)"])
             } catch {
@@ -245,6 +254,10 @@ struct ChatLifecycle: Service {
             }
         }
     }
+
+    /// How far back each look for revocations reaches before the previous one: longer than any revoking transaction
+    /// takes to commit.
+    static let revocationOverlap: Duration = .seconds(60)
 }
 
 /// Shuts the object store's HTTP client down when the server stops (it must be, exactly once).

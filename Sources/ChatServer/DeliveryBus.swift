@@ -48,6 +48,9 @@ enum DeliveryEvent: Sendable {
     case presence(PresenceChange)
     /// Tokens were revoked: their sessions' connections are cut.
     case revoked(sessions: Set<Int64>)
+    /// Committed messages were missed and cannot be told apart (with several nodes: batches pruned before this node
+    /// read them): every connection here is closed so that its client reconnects and resumes by sequence.
+    case missed
 }
 
 /// Receives every event published on a bus.

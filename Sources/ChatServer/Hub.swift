@@ -138,6 +138,10 @@ actor Hub: DeliverySubscriber {
             }
         case .revoked(let sessions):
             disconnect(sessions: sessions, code: CloseCode.sessionRevoked, reason: "token revoked")
+        case .missed:
+            for connection in connections.values {
+                connection.outbox.close(code: CloseCode.goingAway, reason: "messages were missed; reconnect to resume", drain: true)
+            }
         }
     }
 

@@ -147,14 +147,13 @@ public struct SQLiteTokenStore: TokenStore {
         }
     }
 
-    public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64) {
+    public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], checkedAt: Int64) {
         do {
+            // Revocations are timed by this host's clock (the database is a local file): read it before the rows.
+            let checkedAt = epochMilliseconds()
             return try await database.pool.read { db in
-                let rows = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?",
-                                            arguments: [since])
-                let ids = rows.map { $0["id"] as Int64 }
-                let newest = rows.map { $0["revoked_at"] as Int64 }.max() ?? since
-                return (ids, newest)
+                let ids = try Int64.fetchAll(db, sql: "SELECT id FROM sessions WHERE revoked_at >= ?", arguments: [since])
+                return (ids, checkedAt)
             }
         } catch {
             throw StoreError.wrap(error)

@@ -76,9 +76,10 @@ public protocol TokenStore: Sendable {
     func rotate(username: String, expiresAt: Int64?, token: String) async throws(StoreError)
         -> (token: String, record: SessionRecord, revoked: [SessionRecord])
 
-    /// Ids of sessions revoked at or after `since` (epoch ms), and the newest revocation time seen. The server
-    /// watches this to cut live sessions of tokens revoked by `chat-admin` in another process.
-    func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64)
+    /// Ids of sessions revoked at or after `since` (epoch ms), and the time of the look, both on the store's clock
+    /// (PostgreSQL's, not the host's). The server watches this to cut live sessions of tokens revoked by `chat-admin`
+    /// in another process, maybe on another host.
+    func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], checkedAt: Int64)
 
     /// Stores the original system's tokens hashed, with `role(username)` and no expiry, in one transaction, as
     /// `LegacyImportPlan` decides. Importing again changes nothing; `dryRun` reports without writing.

@@ -315,7 +315,7 @@ struct PostgresBatch {
             WITH counter AS (UPDATE delivery_counter SET batch_no = batch_no + 1 RETURNING batch_no),
             batch AS (
                 INSERT INTO delivery_batches (batch_no, node, message_ids, committed_at)
-                SELECT batch_no, \(node), \(ids), \(now) FROM counter
+                SELECT batch_no, \(node), \(ids), \(unescaped: PostgresFanOut.clock) FROM counter
                 RETURNING batch_no
             )
             SELECT pg_notify(\(Self.channel), batch_no::text) FROM batch

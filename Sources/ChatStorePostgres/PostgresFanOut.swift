@@ -14,7 +14,7 @@ public struct PostgresFanOut: Sendable {
 
     public static let batchChannel = PostgresBatch.channel
     public static let eventChannel = "chat_events"
-    /// NOTIFY payloads are limited to 8000 bytes; events are far smaller, and bigger ones are not sent.
+    /// NOTIFY payloads are limited to 8000 bytes; an event is far smaller, and what is bigger is not sent.
     public static let maxPayloadBytes = 7900
 
     public struct Batch: Sendable, Equatable {
@@ -53,44 +53,59 @@ public struct PostgresFanOut: Sendable {
         }
     }
 
-    /// Says this node is alive.
-    public func heartbeat(at now: Int64 = epochMilliseconds()) async throws(StoreError) {
+    /// PostgreSQL's clock in epoch milliseconds. Heartbeats, expiries and revocation times are all on this one clock:
+    /// nodes (and `chat-admin` hosts) whose own clocks disagree still judge each other correctly.
+    static let clock = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+    /// Says this node is alive, on the database's clock.
+    public func heartbeat() async throws(StoreError) {
         let (logger, node) = (database.logger, database.node)
         try await database.withConnection("sending a heartbeat") { connection in
             try await connection.run("""
-                INSERT INTO nodes (node, seen_at) VALUES (\(node), \(now)) ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at
+                INSERT INTO nodes (node, seen_at) VALUES (\(node), \(unescaped: Self.clock))
+                ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at
                 """, logger: logger)
         }
     }
 
-    /// Nodes whose last heartbeat is older than `expiry`, with who was connected to them.
-    public func silentNodes(expiry: Duration, now: Int64 = epochMilliseconds()) async throws(StoreError)
-        -> [String: [(user: String, role: Role)]] {
+    /// Which nodes have heartbeats within `expiry` and which do not, by the database's clock, with who was
+    /// connected to the silent ones; one statement, so that both are judged at the same moment.
+    public struct Liveness: Sendable {
+        public var live: Set<String> = []
+        public var silent: [String: [(user: String, role: Role)]] = [:]
+    }
+
+    public func liveness(expiry: Duration) async throws(StoreError) -> Liveness {
         let logger = database.logger
-        let limit = now - Int64(expiry.components.seconds * 1000)
+        let limit = Self.milliseconds(expiry)
         return try await database.withConnection("looking for silent nodes") { connection in
-            var result: [String: [(user: String, role: Role)]] = [:]
-            for row in try await connection.rows("SELECT node FROM nodes WHERE seen_at < \(limit)", logger: logger) {
-                result[try row.get("node", String.self)] = []
-            }
+            var result = Liveness()
             for row in try await connection.rows("""
-                SELECT p.node, p.username, p.role FROM presence p JOIN nodes n ON n.node = p.node WHERE n.seen_at < \(limit)
+                SELECT n.node, n.seen_at < \(unescaped: Self.clock) - \(limit) AS silent, p.username, p.role
+                FROM nodes n LEFT JOIN presence p ON p.node = n.node
                 """, logger: logger) {
-                guard let role = Role(rawValue: try row.get("role")) else { continue }
-                result[try row.get("node", String.self), default: []].append((try row.get("username"), role))
+                let node = try row.get("node", String.self)
+                guard try row.get("silent", Bool.self) else {
+                    result.live.insert(node)
+                    continue
+                }
+                if result.silent[node] == nil { result.silent[node] = [] }
+                if let user = try row.get("username", String?.self), let role = Role(rawValue: try row.get("role", String?.self) ?? "") {
+                    result.silent[node, default: []].append((user, role))
+                }
             }
             return result
         }
     }
 
-    /// Who is connected to live nodes (heartbeat within `expiry`).
-    public func presence(expiry: Duration, now: Int64 = epochMilliseconds()) async throws(StoreError)
-        -> [(node: String, user: String, role: Role)] {
+    /// Who is connected to live nodes (heartbeat within `expiry`, by the database's clock).
+    public func presence(expiry: Duration) async throws(StoreError) -> [(node: String, user: String, role: Role)] {
         let logger = database.logger
-        let limit = now - Int64(expiry.components.seconds * 1000)
+        let limit = Self.milliseconds(expiry)
         return try await database.withConnection("reading presence") { connection in
             try await connection.rows("""
-                SELECT p.node, p.username, p.role FROM presence p JOIN nodes n ON n.node = p.node WHERE n.seen_at >= \(limit)
+                SELECT p.node, p.username, p.role FROM presence p JOIN nodes n ON n.node = p.node
+                WHERE n.seen_at >= \(unescaped: Self.clock) - \(limit)
                 """, logger: logger).compactMap { row in
                 guard let role = Role(rawValue: try row.get("role")) else { return nil }
                 return (try row.get("node"), try row.get("username"), role)
@@ -98,31 +113,42 @@ public struct PostgresFanOut: Sendable {
         }
     }
 
-    /// Records that `user` has (or no longer has) connections on this node.
-    public func setPresence(user: String, role: Role, online: Bool) async throws(StoreError) {
+    /// Records who has connections on this node now (`online`) and who no longer has (`offline`), in one transaction;
+    /// `replacingAll` drops every other row of this node too (after an outage, in which changes were not recorded or
+    /// the rows were pruned with the silent node).
+    public func recordPresence(online: [(user: String, role: Role)], offline: [String] = [], replacingAll: Bool = false)
+        async throws(StoreError) {
         let (logger, node) = (database.logger, database.node)
-        try await database.withConnection("recording presence") { connection in
-            if online {
-                try await connection.run("""
-                    INSERT INTO presence (node, username, role) VALUES (\(node), \(user), \(role.rawValue)) ON CONFLICT DO NOTHING
-                    """, logger: logger)
-            } else {
-                try await connection.run("DELETE FROM presence WHERE node = \(node) AND username = \(user)", logger: logger)
-            }
+        let (names, roles) = (online.map(\.user), online.map(\.role.rawValue))
+        try await database.withTransaction("recording presence") { connection in
+            try await connection.run("""
+                DELETE FROM presence WHERE node = \(node) AND (\(replacingAll) OR username = ANY(\(offline)::text[]))
+                """, logger: logger)
+            try await connection.run("""
+                INSERT INTO presence (node, username, role) SELECT \(node), * FROM unnest(\(names)::text[], \(roles)::text[])
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
         }
     }
 
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
     /// Forgets nodes silent for longer than `expiry` (long after every node has noticed) and batches older than
-    /// `batchAge`.
-    public func prune(nodesSilentFor expiry: Duration, batchesOlderThan batchAge: Duration, now: Int64 = epochMilliseconds())
+    /// `batchAge`, on the database's clock moved on by `ahead` (tests look into the future with it).
+    public func prune(nodesSilentFor expiry: Duration, batchesOlderThan batchAge: Duration, ahead: Duration = .zero)
         async throws(StoreError) {
         let logger = database.logger
-        let nodeLimit = now - Int64(expiry.components.seconds * 1000)
-        let batchLimit = now - Int64(batchAge.components.seconds * 1000)
+        let nodeLimit = Self.milliseconds(expiry) - Self.milliseconds(ahead)
+        let batchLimit = Self.milliseconds(batchAge) - Self.milliseconds(ahead)
         try await database.withTransaction("pruning nodes and batches") { connection in
-            try await connection.run("DELETE FROM presence WHERE node IN (SELECT node FROM nodes WHERE seen_at < \(nodeLimit))", logger: logger)
-            try await connection.run("DELETE FROM nodes WHERE seen_at < \(nodeLimit)", logger: logger)
-            try await connection.run("DELETE FROM delivery_batches WHERE committed_at < \(batchLimit)", logger: logger)
+            try await connection.run("""
+                DELETE FROM presence WHERE node IN (SELECT node FROM nodes WHERE seen_at < \(unescaped: Self.clock) - \(nodeLimit))
+                """, logger: logger)
+            try await connection.run("DELETE FROM nodes WHERE seen_at < \(unescaped: Self.clock) - \(nodeLimit)", logger: logger)
+            try await connection.run("DELETE FROM delivery_batches WHERE committed_at < \(unescaped: Self.clock) - \(batchLimit)",
+                                     logger: logger)
         }
     }
 

@@ -77,11 +77,10 @@ public struct PostgresTokenStore: TokenStore {
 
     @discardableResult
     public func revoke(username: String) async throws(StoreError) -> [SessionRecord] {
-        let now = epochMilliseconds()
         let logger = database.logger
         let revoked = try await database.withTransaction("revoking tokens") { connection in
             try await connection.rows("""
-                UPDATE sessions SET revoked_at = \(now) WHERE username = \(username) AND revoked_at IS NULL
+                UPDATE sessions SET revoked_at = \(unescaped: PostgresFanOut.clock) WHERE username = \(username) AND revoked_at IS NULL
                 RETURNING \(unescaped: Self.columns)
                 """, logger: logger).compactMap { try SessionRecord(postgres: $0) }
         }
@@ -91,11 +90,10 @@ public struct PostgresTokenStore: TokenStore {
 
     @discardableResult
     public func revoke(id: Int64) async throws(StoreError) -> [SessionRecord] {
-        let now = epochMilliseconds()
         let logger = database.logger
         let revoked = try await database.withTransaction("revoking a token") { connection in
             try await connection.rows("""
-                UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL RETURNING \(unescaped: Self.columns)
+                UPDATE sessions SET revoked_at = \(unescaped: PostgresFanOut.clock) WHERE id = \(id) AND revoked_at IS NULL RETURNING \(unescaped: Self.columns)
                 """, logger: logger).compactMap { try SessionRecord(postgres: $0) }
         }
         guard !revoked.isEmpty else { throw .notFound("active token with id \(id)") }
@@ -116,7 +114,9 @@ public struct PostgresTokenStore: TokenStore {
                 """, logger: logger).compactMap { try SessionRecord(postgres: $0) }
             guard let newest = active.first else { throw StoreError.notFound("active token for user \(username)") }
             let expiry = expiresAt ?? newest.expiresAt.map { now + ($0 - newest.createdAt) }
-            try await connection.run("UPDATE sessions SET revoked_at = \(now) WHERE id = ANY(\(active.map(\.id)))", logger: logger)
+            let revokedAt = try await connection.rows("""
+                UPDATE sessions SET revoked_at = \(unescaped: PostgresFanOut.clock) WHERE id = ANY(\(active.map(\.id))) RETURNING revoked_at
+                """, logger: logger).first?.get("revoked_at", Int64.self)
             let rows = try await connection.rows("""
                 INSERT INTO sessions (username, token_hash, role, created_at, expires_at)
                 VALUES (\(username), \(hash), \(newest.role.rawValue), \(now), \(expiry)) RETURNING id
@@ -124,18 +124,19 @@ public struct PostgresTokenStore: TokenStore {
             guard let id = try rows.first?.get("id", Int64.self) else { throw StoreError.notFound("the new token's row") }
             let record = SessionRecord(id: id, username: username, role: newest.role, createdAt: now, expiresAt: expiry,
                                        revokedAt: nil, lastUsedAt: nil)
-            return (record, active.map { var revoked = $0; revoked.revokedAt = now; return revoked })
+            return (record, active.map { var revoked = $0; revoked.revokedAt = revokedAt; return revoked })
         }
         return (token, record, revoked)
     }
 
-    public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], newest: Int64) {
+    public func revokedSessions(since: Int64) async throws(StoreError) -> (ids: [Int64], checkedAt: Int64) {
         let logger = database.logger
         return try await database.withConnection("checking for revoked tokens") { connection in
-            let rows = try await connection.rows("SELECT id, revoked_at FROM sessions WHERE revoked_at >= \(since)", logger: logger)
-            let ids = try rows.map { try $0.get("id", Int64.self) }
-            let newest = try rows.map { try $0.get("revoked_at", Int64.self) }.max() ?? since
-            return (ids, newest)
+            // The clock first: a revocation timed after it is also seen by the next look.
+            let checkedAt = try await connection.rows("SELECT \(unescaped: PostgresFanOut.clock) AS now", logger: logger)
+                .first?.get("now", Int64.self) ?? since
+            let rows = try await connection.rows("SELECT id FROM sessions WHERE revoked_at >= \(since)", logger: logger)
+            return (try rows.map { try $0.get("id", Int64.self) }, checkedAt)
         }
     }
 

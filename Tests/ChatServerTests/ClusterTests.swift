@@ -22,14 +22,22 @@ struct ClusterTests {
 
     /// A node on `url`. Operations may take long on a loaded test machine; only the restart test needs the
     /// shipped deadline.
-    private func node(_ url: String, timeout: Duration = databaseWait) async throws -> TestServer {
+    func node(_ url: String, timeout: Duration = databaseWait) async throws -> TestServer {
         try await TestServer.start {
             $0.database = url
             $0.databaseTimeout = timeout
         }
     }
 
-    private func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
+    /// A node as a child process on `url`, with its files in `directory`: for tests that kill or stop it.
+    func nodeProcess(_ url: String, directory: String) async throws -> ServerProcess {
+        let binary = try builtExecutable("chat-server")
+        return try await offPool {
+            try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"])
+        }
+    }
+
+    func tokens(_ url: String, _ users: [(String, Role)]) async throws -> [String: String] {
         try await PostgresDatabase.withDatabase(url: url, logger: Self.logger, deadline: databaseWait) { database in
             var tokens: [String: String] = [:]
             for (user, role) in users { tokens[user] = try await database.storage.tokens.create(username: user, role: role).token }
@@ -170,8 +178,7 @@ struct ClusterTests {
         try await PostgresCluster.with { cluster in
             let url = cluster.url()
             let tokens = try await tokens(url, [("alice", .customer), ("sam", .agent)])
-            let binary = try builtExecutable("chat-server")
-            let doomed = try await offPool { try ServerProcess(binary: binary, directory: directory, arguments: ["--database", url, "--database-timeout", "\(Int(databaseWait.components.seconds))"]) }
+            let doomed = try await nodeProcess(url, directory: directory)
             defer { doomed.kill() }
             let survivor = try await node(url)
             let sam = try await survivor.connect("sam", token: tokens["sam"] ?? "", lastSeqs: [:])

@@ -245,7 +245,7 @@ struct PostgresStoreTests {
                 for id in ["a1", "a2"] { _ = try await database.storage.messages.commit([Self.message("alice", .customer, id, to: "alice")]) }
                 let before = try await fanOut.newestBatch()
                 #expect(before == 2)
-                try await fanOut.prune(nodesSilentFor: .seconds(1), batchesOlderThan: .seconds(1), now: epochMilliseconds() + 60_000)
+                try await fanOut.prune(nodesSilentFor: .seconds(1), batchesOlderThan: .seconds(1), ahead: .seconds(60))
                 #expect(try await fanOut.batches(after: 0).isEmpty)
                 _ = try await database.storage.messages.commit([Self.message("alice", .customer, "a3", to: "alice")])
                 let after = try await fanOut.batches(after: before)
