@@ -43,8 +43,12 @@ public final class MotoServer: Sendable {
                 try process.run()
                 let server = MotoServer(process: process, port: port, logPath: logPath)
                 let deadline = ContinuousClock.now + timeout
+                // Ready when moto says it listens on the port: a connection alone could reach another test's server
+                // that took the port first (moto then fails to bind, and this loop tries another port).
                 while process.isRunning, ContinuousClock.now < deadline {
-                    if (try? LoopbackSocket(port: port)) != nil { return server }
+                    if server.log.contains("Running on http://127.0.0.1:\(port)"), (try? LoopbackSocket(port: port)) != nil {
+                        return server
+                    }
                     usleep(50_000)
                 }
                 lastError = server.log
