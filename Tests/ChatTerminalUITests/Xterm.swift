@@ -137,8 +137,10 @@ final class Xterm: Sendable {
         try await xdotool(["windowsize", window, String(columns * cell.width + border), String(rows * cell.height + border)])
     }
 
+    /// `frameWait`, not less: under the whole suite on two cores the X server, busy drawing sixels, once took over
+    /// 10 s to take a key.
     private func xdotool(_ arguments: [String]) async throws {
-        let result = try await runTool(try requireExecutable("xdotool"), arguments, timeout: .seconds(10),
+        let result = try await runTool(try requireExecutable("xdotool"), arguments, timeout: frameWait,
                                        environment: ["DISPLAY": display])
         guard result.status == 0 else { throw TestFailure("xdotool \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
