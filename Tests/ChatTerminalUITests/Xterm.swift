@@ -105,7 +105,7 @@ final class Xterm: Sendable {
         let deadline = ContinuousClock.now + .seconds(20)
         while found == nil, ContinuousClock.now < deadline {
             let result = try await runTool(try requireExecutable("xdotool"), ["search", "--onlyvisible", "--pid", String(pid)],
-                                           timeout: .seconds(10), environment: ["DISPLAY": name])
+                                           timeout: .seconds(30), environment: ["DISPLAY": name])
             found = result.output.split(separator: "\n").first.map(String.init)
             if found == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
@@ -137,10 +137,10 @@ final class Xterm: Sendable {
         try await xdotool(["windowsize", window, String(columns * cell.width + border), String(rows * cell.height + border)])
     }
 
-    /// `frameWait`, not less: under the whole suite on two cores the X server, busy drawing sixels, once took over
-    /// 10 s to take a key.
+    /// X tools get 30 s: under the whole suite on two cores, xdotool and xwd each once took over 10 s (the test
+    /// alone takes 17 s in all).
     private func xdotool(_ arguments: [String]) async throws {
-        let result = try await runTool(try requireExecutable("xdotool"), arguments, timeout: frameWait,
+        let result = try await runTool(try requireExecutable("xdotool"), arguments, timeout: .seconds(30),
                                        environment: ["DISPLAY": display])
         guard result.status == 0 else { throw TestFailure("xdotool \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
@@ -150,7 +150,7 @@ final class Xterm: Sendable {
     /// would starve the servers of the tests running beside this one.
     func screenshot() async throws -> Screenshot {
         let result = try await runTool(try requireExecutable("xwd"), ["-display", display, "-id", window, "-nobdrs", "-silent"],
-                                       timeout: .seconds(10))
+                                       timeout: .seconds(30))
         guard result.status == 0 else { throw TestFailure("xwd: \(result.stderr)") }
         return try await offPool { try Screenshot(xwd: result.stdout) }
     }
