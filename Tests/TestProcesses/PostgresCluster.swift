@@ -47,6 +47,18 @@ public final class PostgresCluster: Sendable {
     /// Creates and starts a cluster with a database named `chat`. With a `password`, logins are checked
     /// (`scram-sha-256`) instead of trusted.
     public static func start(password: String? = nil) async throws -> PostgresCluster {
+        // Another test's server may take the free port between the probe and the postmaster's bind: try a few.
+        var attempt = 1
+        while true {
+            do {
+                return try await startOnce(password: password)
+            } catch let failure as TestFailure where attempt < 3 && failure.description.contains("Address already in use") {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func startOnce(password: String?) async throws -> PostgresCluster {
         let bin = try binDirectory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
