@@ -194,8 +194,11 @@ struct ClusterTests {
 
             // Forty more, and the node dies while they are on their way: some stored and acknowledged, some not.
             for index in 21...60 { try alice.send(.send(Send(clientId: "m\(index)", text: "message \(index)"))) }
-            _ = try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack.seq } else { nil } }
+            var acknowledged: [Int] = [try await alice.receive(timeout: frameWait) { if case .ack(let ack) = $0 { ack.seq } else { nil } }]
             doomed.kill()
+            // Every ack the client got before the node died counts: each of those messages must have survived.
+            let ackSeq = { (frame: ServerFrame) -> Int? in if case .ack(let ack) = frame { ack.seq } else { nil } }
+            while let seq = try? await alice.receive(timeout: .milliseconds(500), ackSeq) { acknowledged.append(seq) }
             // The dead node said nothing: its heartbeat expires, and alice goes offline on the survivor.
             let offline = try await sam.rosterEntry("alice", timeout: .seconds(20)) { !$0.online }
 
@@ -211,6 +214,7 @@ struct ClusterTests {
             }
             let stored = replayed.count
             #expect((21...60).contains(stored) && offline.lastSeq == stored)
+            #expect(acknowledged.allSatisfy { $0 <= stored }, "acknowledged \(acknowledged), stored \(stored)")
             #expect(replayed.map(\.seq) == Array(1...stored))
             #expect(replayed.map(\.clientId) == (1...stored).map { "m\($0)" })
             // She resends what she has no ack for: what the dead node stored is a duplicate, the rest is new.
