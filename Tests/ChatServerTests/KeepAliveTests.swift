@@ -36,15 +36,16 @@ struct KeepAliveTests {
         // Lively: answers every ping with a pong (as WebSocket libraries do); still open after several periods. A
         // server of its own with a longer period: on a loaded machine an answer within 300 ms is not certain, and
         // a late answer is not what this case is about.
-        let patient = try await TestServer.start { $0.pingInterval = .seconds(2) }
+        let patient = try await TestServer.start { $0.pingInterval = .seconds(3) }
         let livelyToken = try await patient.makeToken("bob", role: .customer)
         let patientPort = patient.port
         let lively = try await offPool { () throws -> (pings: Int, ending: RawWebSocket.Ending) in
             let socket = try RawWebSocket(port: patientPort, bearer: livelyToken)
             try socket.sendText(hello)
             var pings = 0
-            // Pings are due at about 4, 8 and 12 s; 15 s leaves room for a late timer on a loaded machine.
-            let ending = try socket.readFrames(for: .seconds(15)) { opcode, payload in
+            // Pings are due at about 6, 12 and 18 s; 20 s leaves room for a late timer. A pong has a whole period
+            // (3 s) to arrive: in full runs on two cores a 2 s period was twice not enough for this thread's answer.
+            let ending = try socket.readFrames(for: .seconds(20)) { opcode, payload in
                 guard opcode == 0x9 else { return }
                 pings += 1
                 try socket.sendFrame(opcode: 0xA, payload: payload)
